@@ -1,0 +1,400 @@
+"""The small layers of a Compact Convolutional Transformer.
+
+Every layer is backend-agnostic (`keras.ops` only) and serialisable in safe
+mode, so a CCT saved as `.keras` loads with `keras.models.load_model` after
+`import keras_snp`.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+CIFAR_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR_STD = (0.2673, 0.2564, 0.2762)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="keras_snp")(cls)
+
+
+@_register
+class ImageNormalization(keras.layers.Layer):
+    """Maps RGB images in 0..255 to `(x / 255 - mean) / std`, per channel.
+
+    The constants live in the config, not in weights, so the layer adds no
+    parameters and a saved model takes raw 0..255 pixels.
+
+    Args:
+        mean: three channel means of images scaled to 0..1.
+        std: three channel standard deviations of images scaled to 0..1.
+
+    Example:
+    >>> layer = ImageNormalization(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    >>> float(layer(np.full((1, 2, 2, 3), 255.0))[0, 0, 0, 0])
+    1.0
+    """
+
+    def __init__(self, mean=CIFAR_MEAN, std=CIFAR_STD, **kwargs):
+        super().__init__(**kwargs)
+        mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(
+                "`mean` and `std` must hold three values, `std` positive. "
+                f"Received: mean={mean}, std={std}"
+            )
+        self.mean, self.std = mean, std
+
+    def call(self, images):
+        images = ops.cast(images, self.compute_dtype)
+        scale = np.asarray(self.std, "float32") * 255.0
+        offset = np.asarray(self.mean, "float32") * 255.0
+        return (images - offset) / scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+@_register
+class ConvTokenizer(keras.layers.Layer):
+    """The CCT tokenizer: `num_convs` x (Conv, ReLU, MaxPool), then tokens.
+
+    As in the official code: kernel `k`, stride `max(1, k // 2 - 1)`, zero
+    padding `max(1, k // 2)`, no bias, max-pool 3 / stride 2 / padding 1,
+    intermediate width 64.
+
+    Args:
+        embed_dim: channels of the last conv, i.e. the token width.
+        kernel_size: conv kernel size.
+        num_convs: number of conv blocks.
+        intermediate_dim: channels of the inner convs.
+
+    Call arguments:
+        images: `(batch, height, width, channels)`.
+
+    Returns:
+        Tokens `(batch, tokens, embed_dim)`.
+
+    Example:
+    >>> ConvTokenizer(embed_dim=8, kernel_size=3)(np.zeros((1, 8, 8, 3))).shape
+    (1, 16, 8)
+    """
+
+    def __init__(
+        self, embed_dim, kernel_size=3, num_convs=1, intermediate_dim=64,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_convs < 1 or kernel_size < 1:
+            raise ValueError(
+                "`num_convs` and `kernel_size` must be >= 1. "
+                f"Received: num_convs={num_convs}, kernel_size={kernel_size}"
+            )
+        self.embed_dim = int(embed_dim)
+        self.kernel_size = int(kernel_size)
+        self.num_convs = int(num_convs)
+        self.intermediate_dim = int(intermediate_dim)
+        self.stride = max(1, self.kernel_size // 2 - 1)
+        self.padding = max(1, self.kernel_size // 2)
+        widths = [self.intermediate_dim] * (self.num_convs - 1)
+        self.convs = [
+            keras.layers.Conv2D(
+                width, self.kernel_size, strides=self.stride, use_bias=False,
+                kernel_initializer="he_normal", dtype=self.dtype_policy,
+                name=f"conv_{i + 1}",
+            )
+            for i, width in enumerate(widths + [self.embed_dim])
+        ]
+
+    @staticmethod
+    def _pad(x, amount):
+        return ops.pad(x, [[0, 0], [amount, amount], [amount, amount], [0, 0]])
+
+    def _conv_size(self, size):
+        size = (size + 2 * self.padding - self.kernel_size) // self.stride + 1
+        return (size + 2 - 3) // 2 + 1
+
+    def output_grid(self, height, width):
+        """The token grid `(rows, cols)` for an input of this size."""
+        for _ in range(self.num_convs):
+            height, width = self._conv_size(height), self._conv_size(width)
+        return height, width
+
+    def build(self, input_shape):
+        shape = list(input_shape)
+        for conv in self.convs:
+            padded = [shape[0], None, None, shape[3]]
+            conv.build(padded)
+            shape = [shape[0], None, None, conv.filters]
+
+    def call(self, images):
+        x = images
+        for conv in self.convs:
+            x = ops.relu(conv(self._pad(x, self.padding)))
+            # Pad with -inf so the max-pool padding never wins, as in torch.
+            x = ops.pad(
+                x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=-np.inf
+            )
+            x = ops.max_pool(x, pool_size=3, strides=2, padding="valid")
+        batch = ops.shape(x)[0]
+        return ops.reshape(x, (batch, -1, self.embed_dim))
+
+    def compute_output_shape(self, input_shape):
+        rows, cols = input_shape[1], input_shape[2]
+        if rows is None or cols is None:
+            return (input_shape[0], None, self.embed_dim)
+        rows, cols = self.output_grid(rows, cols)
+        return (input_shape[0], rows * cols, self.embed_dim)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "kernel_size": self.kernel_size,
+            "num_convs": self.num_convs,
+            "intermediate_dim": self.intermediate_dim,
+        }
+
+
+def sine_position_table(num_tokens, embed_dim):
+    """The official CCT sinusoidal table, `(1, num_tokens, embed_dim)`."""
+    positions = np.arange(num_tokens, dtype="float64")[:, None]
+    exponent = 2 * (np.arange(embed_dim) // 2) / embed_dim
+    table = positions / (10000.0**exponent)[None, :]
+    table[:, 0::2] = np.sin(table[:, 0::2])
+    table[:, 1::2] = np.cos(table[:, 1::2])
+    return table[None].astype("float32")
+
+
+@_register
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learnable (trunc-normal, std 0.2) or fixed sine embedding.
+
+    Args:
+        kind: `"learnable"` (a weight) or `"sine"` (a constant, no weight).
+
+    Call arguments:
+        tokens: `(batch, tokens, dim)` with a known token count.
+
+    Returns:
+        `tokens + embedding`, same shape.
+
+    Example:
+    >>> PositionEmbedding("sine")(np.zeros((2, 4, 6))).shape
+    (2, 4, 6)
+    """
+
+    def __init__(self, kind="learnable", **kwargs):
+        super().__init__(**kwargs)
+        if kind not in ("learnable", "sine"):
+            raise ValueError(
+                "`kind` must be 'learnable' or 'sine'. "
+                f"Received: kind={kind!r}"
+            )
+        self.kind = kind
+
+    def build(self, input_shape):
+        num_tokens, dim = input_shape[1], input_shape[2]
+        if self.kind == "learnable":
+            self.embedding = self.add_weight(
+                name="embedding",
+                shape=(1, num_tokens, dim),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.2),
+            )
+        else:
+            self.table = sine_position_table(num_tokens, dim)
+
+    def call(self, tokens):
+        table = self.embedding if self.kind == "learnable" else self.table
+        return tokens + ops.cast(table, tokens.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
+
+
+@_register
+class StochasticDepth(keras.layers.Layer):
+    """Drops the whole residual branch per sample with probability `rate`.
+
+    The kept samples are scaled by `1 / (1 - rate)`; in inference the layer
+    is the identity.
+
+    Args:
+        rate: drop probability in [0, 1).
+        seed: optional integer seed.
+
+    Example:
+    >>> StochasticDepth(0.5)(np.ones((2, 3)), training=False).shape
+    (2, 3)
+    """
+
+    def __init__(self, rate=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(
+                f"`rate` must be in [0, 1). Received: rate={rate}"
+            )
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = [ops.shape(inputs)[0]] + [1] * (len(inputs.shape) - 1)
+        noise = keras.random.uniform(
+            shape, seed=self.seed_generator, dtype=inputs.dtype
+        )
+        return inputs * ops.floor(keep + noise) / keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@_register
+class PerHeadAttention(keras.layers.Layer):
+    """Scaled dot-product self-attention that returns per-head outputs.
+
+    It takes the packed `qkv` projection and returns the heads' outputs
+    concatenated *before* the output projection, so every output unit
+    belongs to exactly one head. Head `h` owns `key_dim` query and key
+    columns and `value_dims[h]` value columns; the value widths may differ
+    after pruning.
+
+    Args:
+        num_heads: number of heads.
+        key_dim: query / key width per head.
+        value_dims: value width per head (default `key_dim` for every head).
+        dropout: dropout rate on the attention weights.
+
+    Call arguments:
+        qkv: `(batch, tokens, 2 * num_heads * key_dim + sum(value_dims))`,
+            laid out as all queries, all keys, then all values.
+
+    Returns:
+        `(batch, tokens, sum(value_dims))`.
+
+    Example:
+    >>> layer = PerHeadAttention(num_heads=2, key_dim=4)
+    >>> layer(np.zeros((1, 5, 24))).shape
+    (1, 5, 8)
+    """
+
+    def __init__(
+        self, num_heads, key_dim, value_dims=None, dropout=0.0, seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_heads < 1 or key_dim < 1:
+            raise ValueError(
+                "`num_heads` and `key_dim` must be >= 1. "
+                f"Received: num_heads={num_heads}, key_dim={key_dim}"
+            )
+        value_dims = value_dims or [key_dim] * num_heads
+        if len(value_dims) != num_heads or min(value_dims) < 1:
+            raise ValueError(
+                "`value_dims` must hold one positive width per head. "
+                f"Received: value_dims={value_dims}, num_heads={num_heads}"
+            )
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
+        self.value_dims = [int(v) for v in value_dims]
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=seed, dtype=self.dtype_policy
+        )
+
+    @property
+    def head_of_node(self):
+        """`(sum(value_dims),)` ints: the head each output unit belongs to."""
+        return np.repeat(np.arange(self.num_heads), self.value_dims)
+
+    def _heads(self, x, width):
+        batch, tokens = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, tokens, self.num_heads, width))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, qkv, training=False):
+        qk_width = self.num_heads * self.key_dim
+        queries = self._heads(qkv[..., :qk_width], self.key_dim)
+        keys = self._heads(qkv[..., qk_width : 2 * qk_width], self.key_dim)
+        values = qkv[..., 2 * qk_width :]
+        scores = ops.matmul(queries, ops.transpose(keys, (0, 1, 3, 2)))
+        scores = scores * (1.0 / math.sqrt(self.key_dim))
+        weights = ops.softmax(ops.cast(scores, "float32"), axis=-1)
+        weights = ops.cast(weights, self.compute_dtype)
+        weights = self.dropout_layer(weights, training=training)
+        if len(set(self.value_dims)) == 1:
+            out = ops.matmul(weights, self._heads(values, self.value_dims[0]))
+            out = ops.transpose(out, (0, 2, 1, 3))
+            batch, tokens = ops.shape(qkv)[0], ops.shape(qkv)[1]
+            return ops.reshape(out, (batch, tokens, sum(self.value_dims)))
+        outputs, start = [], 0
+        for head, width in enumerate(self.value_dims):
+            head_values = values[..., start : start + width]
+            outputs.append(ops.matmul(weights[:, head], head_values))
+            start += width
+        return ops.concatenate(outputs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], sum(self.value_dims))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dims": self.value_dims,
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+@_register
+class SequencePooling(keras.layers.Layer):
+    """CCT sequence pooling: a softmax over tokens of a `Dense(1)` score.
+
+    Call arguments:
+        tokens: `(batch, tokens, dim)`.
+
+    Returns:
+        `(batch, dim)`: the attention-weighted mean of the tokens.
+
+    Example:
+    >>> SequencePooling()(np.ones((2, 4, 6))).shape
+    (2, 6)
+    """
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_shape[-1], 1),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(1,), initializer="zeros"
+        )
+
+    def call(self, tokens):
+        scores = ops.matmul(tokens, self.kernel) + self.bias
+        weights = ops.softmax(ops.cast(scores, "float32"), axis=1)
+        weights = ops.cast(weights, tokens.dtype)
+        pooled = ops.matmul(ops.transpose(weights, (0, 2, 1)), tokens)
+        return ops.squeeze(pooled, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])

@@ -1,0 +1,68 @@
+"""Small helpers shared by every stage: atomic writes and user errors."""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+
+class UsageError(ValueError):
+    """Bad input from the user; scripts print its one-line message, exit 2."""
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`, renamed onto it on success.
+
+    Works for files and folders (a SavedModel, a run sub-folder). On error
+    the temporary path is removed, so readers never see half-written output.
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    base = os.path.basename(path)
+    tmp_dir = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
+    tmp = os.path.join(tmp_dir, base)
+    try:
+        yield tmp
+        if os.path.isdir(path) and not os.path.islink(path):
+            old = tmp_dir + ".old"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def write_json(path, obj):
+    """Writes `obj` as indented JSON to `path` atomically."""
+    write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"Cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
