@@ -99,7 +99,7 @@ class CCTConfig:
             self.embed_dim, self.kernel_size, self.num_convs
         )
         rows, cols = tokenizer.output_grid(self.image_size, self.image_size)
-        if rows < 1 or cols < 1:
+        if rows < 2 or cols < 2:
             minimum = min_image_size(self)
             raise ValueError(
                 f"`image_size`={self.image_size} is too small for a "
@@ -110,11 +110,11 @@ class CCTConfig:
 
 
 def min_image_size(config):
-    """The smallest square image the tokenizer of `config` accepts."""
+    """The smallest square image giving the tokenizer a 2x2 token grid."""
     tokenizer = ConvTokenizer(config.embed_dim, config.kernel_size,
                               config.num_convs)
     size = 1
-    while min(tokenizer.output_grid(size, size)) < 1:
+    while min(tokenizer.output_grid(size, size)) < 2:
         size += 1
     return size
 
