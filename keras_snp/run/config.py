@@ -1,0 +1,65 @@
+"""The settings of one run, as a frozen dataclass (saved in run.json)."""
+
+import dataclasses
+import os
+import time
+
+STAGES = ("train", "export", "snp", "heads", "prune")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything `scripts/train.py` needs; flags map one to one.
+
+    `None` means "the dataset's default" (see `keras_snp.data`).
+    """
+
+    dataset: str = "synthetic"
+    variant: str | None = None
+    image_size: int | None = None
+    epochs: int = 10
+    batch_size: int | None = None
+    output_dir: str = "saved_models"
+    run_name: str | None = None
+    strategy: str = "auto"
+    cpu_replicas: int | None = None
+    precision: str = "auto"
+    seed: int = 0
+    recipe: str | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: int = 10
+    positional_embedding: str = "learnable"
+    data_dir: str | None = None
+    download: bool = True
+    num_classes: int | None = None
+    examples_per_class: int | None = None
+    steps_per_epoch: int | None = None
+    stages: tuple = STAGES
+    theta: float = 0.3
+    readout: str = "flatten"
+    snp_epochs: int = 3
+    save_readouts: bool = False
+    null_samples: int = 100
+    ablation: bool = True
+    prune_scope: str = "all"
+    fine_tune_epochs: int = 1
+    verbose: int = 1
+
+    def resolved_run_name(self):
+        if self.run_name:
+            return self.run_name
+        dataset = os.path.basename(os.path.normpath(self.dataset))
+        dataset = os.path.splitext(dataset)[0]
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return f"{dataset}-{self.variant or 'default'}-{stamp}"
+
+    def to_dict(self):
+        config = dataclasses.asdict(self)
+        config["stages"] = list(self.stages)
+        return config
+
+    # Settings that must match for `--resume` to continue a run.
+    IDENTITY = ("dataset", "variant", "image_size", "batch_size", "seed",
+                "recipe", "positional_embedding", "num_classes",
+                "examples_per_class")

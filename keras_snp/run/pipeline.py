@@ -1,0 +1,258 @@
+"""The whole run: train -> export -> SNP -> heads -> prune.
+
+`run(config)` validates every input before it creates the run folder, then
+runs the stages in order, skipping those already done on `--resume`.
+Each stage reads what the previous ones left in the run folder, so a later
+stage can run alone (`scripts/analyze.py`, `scripts/prune.py`).
+"""
+
+import dataclasses
+import logging
+import os
+
+import keras
+
+from keras_snp import data as data_lib
+from keras_snp import export as export_lib
+from keras_snp import tensorboard
+from keras_snp.models import build_cct
+from keras_snp.run import training
+from keras_snp.run.config import STAGES
+from keras_snp.run.folder import RunFolder
+from keras_snp.training import recipe as recipe_lib
+from keras_snp.training import strategy as strategy_lib
+from keras_snp.utils import UsageError
+
+logger = logging.getLogger(__name__)
+
+SNP_BATCH_SIZE = 100
+
+
+def resolve_config(config):
+    """Fills the dataset's defaults into every `None` setting."""
+    defaults = data_lib.dataset_defaults(config.dataset)
+    filled = {
+        key: defaults[key]
+        for key in ("variant", "image_size", "batch_size", "recipe",
+                    "learning_rate", "weight_decay")
+        if getattr(config, key) is None and key in defaults
+    }
+    config = dataclasses.replace(config, **filled)
+    unknown = set(config.stages) - set(STAGES)
+    if unknown:
+        raise UsageError(
+            f"Unknown stage(s) {sorted(unknown)}: use any of {list(STAGES)}."
+        )
+    if config.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {config.epochs}.")
+    if not 0 < config.theta < 1:
+        raise UsageError(
+            f"--theta must be in (0, 1), got {config.theta}: try 0.3."
+        )
+    return config
+
+
+class Context:
+    """What the stages share: config, folder, data, model, placement."""
+
+    def __init__(self, config, folder, placement, splits, model):
+        self.config = config
+        self.folder = folder
+        self.placement = placement
+        self.splits = splits
+        self.model = model
+        self.snp_result = None
+
+    @property
+    def info(self):
+        return self.splits.info
+
+    def snp_data(self):
+        """Train and test splits for the readouts: batch 100, no recipe."""
+        splits = data_lib.load(
+            self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
+            recipe="none", seed=self.config.seed, **_source_kwargs(self.config)
+        )
+        return splits.train, splits.test
+
+
+def _source_kwargs(config):
+    kwargs = {"data_dir": config.data_dir, "download": config.download}
+    if config.num_classes is not None:
+        kwargs["num_classes"] = config.num_classes
+    if config.examples_per_class is not None:
+        kwargs["examples_per_class"] = config.examples_per_class
+    return kwargs
+
+
+def set_precision(precision):
+    policy = (strategy_lib.default_precision() if precision == "auto"
+              else precision)
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+    except ValueError as error:
+        raise UsageError(
+            f"Unknown --precision {precision!r}: use auto, float32, "
+            "mixed_float16 or mixed_bfloat16."
+        ) from error
+    return policy
+
+
+def prepare(config, resume=False):
+    """Validates inputs, builds data and model, opens the run folder."""
+    config = resolve_config(config)
+    placement = strategy_lib.make_placement(config.strategy,
+                                            config.cpu_replicas)
+    strategy_lib.check_batch_size(config.batch_size, placement)
+    policy = set_precision(config.precision)
+    keras.utils.set_random_seed(config.seed)
+    splits = data_lib.load(
+        config.dataset, config.image_size, config.batch_size,
+        recipe=config.recipe, seed=config.seed, **_source_kwargs(config)
+    )
+    defaults = data_lib.dataset_defaults(config.dataset)
+    with placement.scope():
+        model = build_cct(
+            config.variant,
+            num_classes=splits.info.num_classes,
+            image_size=config.image_size,
+            positional_embedding=config.positional_embedding,
+            **{k: defaults[k] for k in ("mean", "std") if k in defaults},
+        )
+    folder = RunFolder.create(
+        config.output_dir, config.resolved_run_name(), config,
+        resume=resume, writer=placement.is_chief,
+    )
+    folder.update(
+        dataset=splits.info.to_dict(),
+        placement={**placement.to_dict(), "precision": policy},
+        model={"variant": config.variant, "params": model.count_params()},
+    )
+    return Context(config, folder, placement, splits, model)
+
+
+def train_stage(ctx):
+    config = ctx.config
+    recipe = recipe_lib.make_recipe(
+        config.recipe, config.learning_rate, config.weight_decay,
+        warmup_epochs=config.warmup_epochs,
+    )
+    steps = training.steps_per_epoch(ctx.info, config.batch_size,
+                                     config.steps_per_epoch)
+    last = training.fit(ctx.model, ctx.folder, config, ctx.splits,
+                        ctx.placement, recipe, steps)
+    metrics = training.evaluate(ctx.model, ctx.splits.test)
+    logger.info("test accuracy %.4f", metrics["test_accuracy"])
+    if ctx.folder.writer:
+        export_lib.save_keras(ctx.model, ctx.folder.sub("model.keras"))
+    return {"final_epoch": last, **metrics}
+
+
+def export_stage(ctx):
+    paths = export_lib.export_model(ctx.model, ctx.folder.path)
+    return {"paths": {k: os.path.relpath(v, ctx.folder.path)
+                      for k, v in paths.items()}}
+
+
+def snp_stage(ctx):
+    from keras_snp.snp import compute_snp
+    from keras_snp.snp import log_snp
+
+    config = ctx.config
+    train, test = ctx.snp_data()
+    result = compute_snp(
+        ctx.model, train, test, theta=config.theta, readout=config.readout,
+        epochs=config.snp_epochs, label_names=ctx.info.label_names,
+        verbose=config.verbose,
+    )
+    ctx.snp_result = result
+    if ctx.folder.writer:
+        result.save(os.path.join(ctx.folder.path, "snp"),
+                    save_readouts=config.save_readouts)
+        log_snp(result, training.log_dir(ctx.folder, "snp"), step=0)
+    return {"taps": {name: {"readout_accuracy": t.readout_accuracy}
+                     for name, t in result.taps.items()}}
+
+
+def _snp_result(ctx):
+    from keras_snp.snp import SNPResult
+
+    if ctx.snp_result is None:
+        ctx.snp_result = SNPResult.load(os.path.join(ctx.folder.path, "snp"))
+    return ctx.snp_result
+
+
+def heads_stage(ctx):
+    from keras_snp.heads import analyze_heads
+    from keras_snp.heads import write_heads_report
+
+    config = ctx.config
+    report = analyze_heads(
+        _snp_result(ctx), ctx.model, ctx.splits.test,
+        null_samples=config.null_samples, seed=config.seed,
+        ablation=config.ablation, label_names=ctx.info.label_names,
+    )
+    if ctx.folder.writer:
+        write_heads_report(report, os.path.join(ctx.folder.path, "heads"),
+                           log_dir=training.log_dir(ctx.folder, "heads"))
+    return {"encoders": len(report.to_dict().get("encoders", []))}
+
+
+def prune_stage(ctx):
+    from keras_snp.pruning.stage import run_pruning
+
+    config = ctx.config
+    train, test = ctx.splits.train, ctx.splits.test
+    summary = run_pruning(
+        ctx.model, _snp_result(ctx), train, test,
+        os.path.join(ctx.folder.path, "pruned"),
+        scope=config.prune_scope, theta=config.theta,
+        fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
+        log_dir=training.log_dir(ctx.folder, "pruning"),
+        export_fn=export_lib.export_model,
+    )
+    return {"accuracy": summary.get("accuracy")}
+
+
+STAGE_FUNCTIONS = {
+    "train": train_stage,
+    "export": export_stage,
+    "snp": snp_stage,
+    "heads": heads_stage,
+    "prune": prune_stage,
+}
+
+
+def run_stages(ctx, stages, redo=()):
+    """Runs `stages` in order, skipping those already done (unless in
+    `redo`). A stage that is skipped but needed later is reloaded."""
+    for name in STAGES:
+        if name not in stages:
+            continue
+        if ctx.folder.stage_done(name) and name not in redo:
+            logger.info("stage %s: done before, skipped", name)
+            if name == "train":
+                _reload_trained(ctx)
+            continue
+        logger.info("stage %s", name)
+        metrics = STAGE_FUNCTIONS[name](ctx)
+        ctx.folder.finish_stage(name, metrics)
+    tensorboard.close_all()
+    return ctx.folder
+
+
+def _reload_trained(ctx):
+    path = os.path.join(ctx.folder.path, "model.keras")
+    if os.path.isfile(path):
+        with ctx.placement.scope():
+            ctx.model = export_lib.load_model(path)
+
+
+def run(config, resume=False, redo=()):
+    """Runs the whole pipeline of `config`; returns the `RunFolder`."""
+    ctx = prepare(config, resume=resume)
+    try:
+        return run_stages(ctx, ctx.config.stages, redo)
+    except BaseException:
+        ctx.folder.discard()
+        raise

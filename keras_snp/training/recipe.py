@@ -1,0 +1,111 @@
+"""The training recipe: optimizer, learning-rate schedule, loss, metrics.
+
+The official CCT recipe (METHOD.md section 5) is AdamW with a cosine
+schedule after linear warm-up, and cross-entropy with label smoothing 0.1.
+Settings travel as a frozen `Recipe`.
+"""
+
+import dataclasses
+
+import keras
+
+RECIPE_NAMES = ("official", "light", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Optimisation settings of one training run.
+
+    Attributes:
+        name: `"official"` (RandAugment, MixUp/CutMix, erasing, label
+            smoothing) or `"light"` (flip + crop) or `"none"`: the data
+            side lives in `keras_snp.data`.
+        learning_rate: peak learning rate after warm-up.
+        weight_decay: AdamW decoupled weight decay.
+        warmup_epochs: linear warm-up length (shortened to a tenth of the
+            run when the run is shorter than that).
+        label_smoothing: for the cross-entropy.
+        min_learning_rate: floor of the cosine schedule.
+    """
+
+    name: str = "official"
+    learning_rate: float = 6e-4
+    weight_decay: float = 6e-2
+    warmup_epochs: int = 10
+    label_smoothing: float = 0.1
+    min_learning_rate: float = 1e-5
+
+    def __post_init__(self):
+        if self.name not in RECIPE_NAMES:
+            raise ValueError(
+                f"`recipe` must be one of {RECIPE_NAMES}. "
+                f"Received: recipe={self.name!r}"
+            )
+        if self.learning_rate <= 0:
+            raise ValueError(
+                "`learning_rate` must be positive. "
+                f"Received: learning_rate={self.learning_rate}"
+            )
+
+
+def make_recipe(name, learning_rate=None, weight_decay=None, **overrides):
+    """A `Recipe` by name; light and none use no label smoothing."""
+    smoothing = 0.1 if name == "official" else 0.0
+    settings = {"name": name, "label_smoothing": smoothing}
+    if learning_rate is not None:
+        settings["learning_rate"] = learning_rate
+    if weight_decay is not None:
+        settings["weight_decay"] = weight_decay
+    settings.update(overrides)
+    return Recipe(**settings)
+
+
+def learning_rate_schedule(recipe, epochs, steps_per_epoch):
+    """Cosine decay over the run after a linear warm-up, per step."""
+    total = max(1, epochs * steps_per_epoch)
+    warmup_epochs = min(recipe.warmup_epochs, max(0, epochs // 10))
+    warmup = warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else recipe.learning_rate,
+        decay_steps=max(1, total - warmup),
+        alpha=recipe.min_learning_rate / recipe.learning_rate,
+        warmup_target=recipe.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def make_optimizer(recipe, epochs, steps_per_epoch):
+    """AdamW on the recipe's schedule; biases and norms not decayed."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=learning_rate_schedule(recipe, epochs, steps_per_epoch),
+        weight_decay=recipe.weight_decay,
+    )
+    optimizer.exclude_from_weight_decay(
+        var_names=["bias", "gamma", "beta", "embedding"]
+    )
+    return optimizer
+
+
+def make_loss(recipe):
+    """Cross-entropy from logits on one-hot (possibly mixed) labels."""
+    return keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=recipe.label_smoothing
+    )
+
+
+def make_metrics():
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"),
+    ]
+
+
+def compile_model(model, recipe, epochs, steps_per_epoch, jit_compile="auto"):
+    """Compiles `model` with the recipe (call inside a strategy scope)."""
+    model.compile(
+        optimizer=make_optimizer(recipe, epochs, steps_per_epoch),
+        loss=make_loss(recipe),
+        metrics=make_metrics(),
+        jit_compile=jit_compile,
+    )
+    return model

@@ -1,0 +1,196 @@
+"""Where training runs: one device, several GPUs, several CPUs, machines.
+
+On TensorFlow: `tf.distribute.MirroredStrategy` over every visible GPU (or
+over N logical CPUs), `MultiWorkerMirroredStrategy` from `TF_CONFIG`, or
+`OneDeviceStrategy`. On JAX: `keras.distribution.DataParallel`.
+TensorFlow is imported inside functions, so this module imports under JAX.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+
+import keras
+
+from keras_snp.utils import UsageError
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device",
+              "data_parallel")
+
+
+@dataclasses.dataclass
+class Placement:
+    """A chosen distribution: its scope, replica count and worker role."""
+
+    kind: str
+    num_replicas: int
+    devices: list
+    strategy: object = None
+    is_chief: bool = True
+    worker_index: int = 0
+
+    def scope(self):
+        if self.strategy is not None:
+            return self.strategy.scope()
+        return contextlib.nullcontext()
+
+    def to_dict(self):
+        return {
+            "kind": self.kind,
+            "replicas": self.num_replicas,
+            "devices": [str(d) for d in self.devices],
+            "is_chief": self.is_chief,
+            "worker_index": self.worker_index,
+        }
+
+
+def split_cpu(num_replicas):
+    """Splits the CPU into `num_replicas` logical devices (TensorFlow).
+
+    Must run before TensorFlow initialises its devices; it checks that the
+    split took, because a strategy over a missing `/cpu:1` hangs `fit`.
+    """
+    import tensorflow as tf
+
+    if num_replicas < 1:
+        raise UsageError(
+            f"--cpu-replicas must be >= 1, got {num_replicas}."
+        )
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    config = [tf.config.LogicalDeviceConfiguration()] * num_replicas
+    try:
+        tf.config.set_logical_device_configuration(cpu, config)
+    except RuntimeError as error:
+        existing = len(tf.config.list_logical_devices("CPU"))
+        if existing != num_replicas:
+            raise UsageError(
+                f"Cannot split the CPU into {num_replicas} devices: "
+                "TensorFlow was initialised first; pass --cpu-replicas "
+                "before anything touches TensorFlow."
+            ) from error
+    found = len(tf.config.list_logical_devices("CPU"))
+    if found != num_replicas:
+        raise UsageError(
+            f"Asked for {num_replicas} CPU replicas, TensorFlow shows "
+            f"{found}."
+        )
+
+
+def _tf_config():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"TF_CONFIG is not valid JSON: {error}") from error
+
+
+def _multi_worker_role(tf_config):
+    task = (tf_config or {}).get("task", {})
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    cluster = (tf_config or {}).get("cluster", {})
+    chief_exists = bool(cluster.get("chief"))
+    is_chief = kind == "chief" or (kind == "worker" and index == 0
+                                   and not chief_exists)
+    return is_chief, index
+
+
+def make_placement(name="auto", cpu_replicas=None):
+    """The `Placement` for a `--strategy` name on the current backend."""
+    if name not in STRATEGIES:
+        raise UsageError(
+            f"Unknown --strategy {name!r}: use one of {', '.join(STRATEGIES)}."
+        )
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _jax_placement(name)
+    if backend != "tensorflow":
+        if name not in ("auto", "one_device"):
+            raise UsageError(
+                f"--strategy {name} needs the tensorflow or jax backend; "
+                f"KERAS_BACKEND is {backend}."
+            )
+        return Placement("single", 1, ["default"])
+    return _tf_placement(name, cpu_replicas)
+
+
+def _tf_placement(name, cpu_replicas):
+    import tensorflow as tf
+
+    if cpu_replicas and name != "multi_worker":
+        split_cpu(cpu_replicas)
+    if name == "multi_worker":
+        tf_config = _tf_config()
+        if tf_config is None:
+            raise UsageError(
+                "--strategy multi_worker needs TF_CONFIG: see the README, "
+                "'Several machines'."
+            )
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        is_chief, index = _multi_worker_role(tf_config)
+        return Placement(
+            "multi_worker", strategy.num_replicas_in_sync,
+            list(strategy.extended.worker_devices), strategy, is_chief, index,
+        )
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
+    if name == "one_device":
+        device = (gpus or cpus)[0].name
+        strategy = tf.distribute.OneDeviceStrategy(device)
+        return Placement("one_device", 1, [device], strategy)
+    if name == "data_parallel":
+        raise UsageError(
+            "--strategy data_parallel is the JAX backend's: set "
+            "KERAS_BACKEND=jax, or use --strategy mirrored on TensorFlow."
+        )
+    devices = [d.name for d in gpus] or [d.name for d in cpus]
+    if name == "auto" and len(devices) == 1:
+        return Placement("single", 1, devices)
+    strategy = tf.distribute.MirroredStrategy(devices)
+    return Placement("mirrored", strategy.num_replicas_in_sync, devices,
+                     strategy)
+
+
+def _jax_placement(name):
+    if name in ("mirrored", "multi_worker"):
+        raise UsageError(
+            f"--strategy {name} is TensorFlow's: on JAX use data_parallel "
+            "(or auto); for several hosts call keras.distribution.initialize."
+        )
+    devices = keras.distribution.list_devices()
+    if name == "one_device" or len(devices) == 1:
+        return Placement("single", 1, devices[:1])
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices)
+    )
+    return Placement("data_parallel", len(devices), devices)
+
+
+def check_batch_size(global_batch_size, placement):
+    if global_batch_size < placement.num_replicas:
+        raise UsageError(
+            f"--batch-size {global_batch_size} is smaller than the "
+            f"{placement.num_replicas} replicas: use at least "
+            f"{placement.num_replicas}."
+        )
+
+
+def default_precision():
+    """`mixed_bfloat16` on a GPU (JAX) / `mixed_float16` (TF), else float32."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return ("mixed_bfloat16" if jax.default_backend() == "gpu"
+                else "float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return ("mixed_float16" if tf.config.list_physical_devices("GPU")
+                else "float32")
+    return "float32"
