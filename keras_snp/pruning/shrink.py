@@ -1,0 +1,219 @@
+"""Physical shrinking of a pruned CCT, and an analytic FLOP counter.
+
+After the masks are baked in (`andc.strip`), a unit whose every outgoing
+weight is zero never reaches the output, and a unit whose every incoming
+weight is zero holds the constant `act(bias)`. Both can be removed
+exactly; the constant's contribution is folded into the next layer's bias
+first. What `shrink` removes in each encoder `l`:
+
+- FF hidden units of `encoder_{l}_ff_hidden` (rows of `encoder_{l}_ff_out`);
+- value nodes of `encoder_{l}_mha` (their `encoder_{l}_qkv` value columns and
+  `encoder_{l}_attn_proj` rows; a value node without input is the constant
+  value bias, since attention weights sum to one), through
+  `PerHeadAttention.value_dims`;
+- whole heads whose every value node is gone: `num_heads` drops and the
+  head's query and key columns of `encoder_{l}_qkv` go too.
+
+Residual-stream units (inputs of `ff_hidden`, `qkv`, the classifier, and
+outputs of `attn_proj`, `ff_out`) are never removed: the residual additions
+and the LayerNorms couple every unit of the stream, so a zero column there
+does not make a unit removable. Labels are never removed either.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_snp.models.cct import num_encoders
+from keras_snp.models.layers import ConvTokenizer
+from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.layers import SequencePooling
+from keras_snp.pruning.andc import strip
+from keras_snp.pruning.wrapper import ANDCPrune
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _removable(no_in, no_out, const, next_has_bias):
+    """Units that can go: no output, or no input with a foldable constant."""
+    foldable = next_has_bias | (const == 0)
+    return no_out | (no_in & foldable)
+
+
+def _shrink_ff(model, p):
+    hidden, out = model.get_layer(p + "ff_hidden"), model.get_layer(p + "ff_out")
+    w1 = _np(hidden.kernel)
+    b1 = _np(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
+    w2 = _np(out.kernel).copy()
+    b2 = _np(out.bias).copy() if out.bias is not None else None
+    act = hidden.activation or (lambda x: x)
+    const = _np(act(keras.ops.convert_to_tensor(b1.astype("float32"))))
+    no_in, no_out = ~w1.any(axis=0), ~w2.any(axis=1)
+    remove = _removable(no_in, no_out, const, b2 is not None)
+    fold = remove & ~no_out
+    if b2 is not None and fold.any():
+        b2 = b2 + const[fold] @ w2[fold]
+    keep = ~remove
+    if not keep.any():  # a Dense needs one unit: keep a silent one
+        keep[0] = True
+        w2[0] = 0.0
+    hidden_weights = [w1[:, keep]] + ([b1[keep]] if hidden.bias is not None
+                                      else [])
+    out_weights = [w2[keep]] + ([b2] if b2 is not None else [])
+    config = {**hidden.get_config(), "units": int(keep.sum())}
+    return {
+        p + "ff_hidden": (config, hidden_weights),
+        p + "ff_out": (None, out_weights),
+    }
+
+
+def _shrink_attention(model, p):
+    qkv = model.get_layer(p + "qkv")
+    mha = model.get_layer(p + "mha")
+    proj = model.get_layer(p + "attn_proj")
+    heads, key_dim = mha.num_heads, mha.key_dim
+    qk = heads * key_dim
+    w = _np(qkv.kernel)
+    b = _np(qkv.bias) if qkv.bias is not None else None
+    wv = w[:, 2 * qk:]
+    bv = b[2 * qk:] if b is not None else np.zeros(wv.shape[1], w.dtype)
+    wp = _np(proj.kernel).copy()
+    bp = _np(proj.bias).copy() if proj.bias is not None else None
+    no_in, no_out = ~wv.any(axis=0), ~wp.any(axis=1)
+    remove = _removable(no_in, no_out, bv, bp is not None)
+    fold = remove & ~no_out
+    if bp is not None and fold.any():
+        bp = bp + bv[fold] @ wp[fold]
+    keep = ~remove
+    if not keep.any():  # keep one silent value node of head 0
+        keep[0] = True
+        wp[0] = 0.0
+    head_of_node = mha.head_of_node
+    value_dims = [int(keep[head_of_node == h].sum()) for h in range(heads)]
+    kept_heads = [h for h in range(heads) if value_dims[h] > 0]
+    q_cols = np.concatenate(
+        [np.arange(h * key_dim, (h + 1) * key_dim) for h in kept_heads])
+    columns = np.concatenate(
+        [q_cols, q_cols + qk, 2 * qk + np.flatnonzero(keep)])
+    qkv_weights = [w[:, columns]] + ([b[columns]] if b is not None else [])
+    proj_weights = [wp[keep]] + ([bp] if bp is not None else [])
+    mha_config = {
+        **mha.get_config(),
+        "num_heads": len(kept_heads),
+        "value_dims": [value_dims[h] for h in kept_heads],
+    }
+    return {
+        p + "qkv": ({**qkv.get_config(), "units": len(columns)}, qkv_weights),
+        p + "mha": (mha_config, []),
+        p + "attn_proj": (None, proj_weights),
+    }, heads - len(kept_heads)
+
+
+def shrink(model, return_report=False):
+    """Removes the units a pruned CCT no longer uses; same outputs.
+
+    Args:
+        model: a CCT from `build_cct`, masked (`ANDCPrune` layers, stripped
+            first) or already stripped.
+        return_report: also return `{layer: removed count}`.
+
+    Returns:
+        A smaller functional model with the same layer names and the same
+        outputs in inference (up to float rounding), and the report when
+        asked.
+
+    Example:
+    ```python
+    small = shrink(strip(pruned))
+    small.count_params() < pruned.count_params()
+    ```
+    """
+    if any(isinstance(layer, ANDCPrune) for layer in model.layers):
+        model = strip(model)
+    plan, report = {}, {}
+    for l in range(1, num_encoders(model) + 1):
+        p = f"encoder_{l}_"
+        ff_plan = _shrink_ff(model, p)
+        att_plan, removed_heads = _shrink_attention(model, p)
+        plan.update(ff_plan)
+        plan.update(att_plan)
+        report[p + "ff_hidden"] = (
+            model.get_layer(p + "ff_hidden").units
+            - plan[p + "ff_hidden"][0]["units"])
+        report[p + "mha"] = (
+            sum(model.get_layer(p + "mha").value_dims)
+            - sum(plan[p + "mha"][0]["value_dims"]))
+        report[p + "heads"] = removed_heads
+
+    def clone(layer):
+        config = plan.get(layer.name, (None, None))[0]
+        return layer.__class__.from_config(config or layer.get_config())
+
+    small = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        new = small.get_layer(layer.name)
+        if layer.name in plan:
+            new.set_weights(plan[layer.name][1])
+        else:
+            new.set_weights(layer.get_weights())
+    return (small, report) if return_report else small
+
+
+def _shape(layer):
+    return tuple(layer.input.shape)
+
+
+def count_flops(model, sparse=False):
+    """Analytic FLOPs of one image through a CCT: 2 x multiply-adds.
+
+    Counts the tokenizer convolutions, every Dense / `ANDCPrune`, the
+    attention products (`QK^T` and the weighted values) and sequence
+    pooling. Element-wise work (norms, activations, softmax, additions) is
+    left out: it is the same before and after pruning.
+
+    Args:
+        model: a CCT, plain, masked or shrunken.
+        sparse: count only nonzero kernel entries of Dense layers (the
+            work of a sparse kernel), instead of the dense kernel size.
+
+    Example:
+    ```python
+    count_flops(build_cct("cct_7_3x1", num_classes=100))
+    ```
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Dense, ANDCPrune)):
+            inner = layer.layer if isinstance(layer, ANDCPrune) else layer
+            if isinstance(layer, ANDCPrune):
+                kernel = _np(layer.masked_kernel())
+            else:
+                kernel = _np(inner.kernel)
+            size = np.count_nonzero(kernel) if sparse else kernel.size
+            tokens = math.prod(_shape(layer)[1:-1])
+            total += 2 * tokens * int(size)
+        elif isinstance(layer, PerHeadAttention):
+            tokens = _shape(layer)[1]
+            width = layer.num_heads * layer.key_dim + sum(layer.value_dims)
+            total += 2 * tokens * tokens * width
+        elif isinstance(layer, SequencePooling):
+            _, tokens, dim = _shape(layer)
+            total += 4 * tokens * dim
+        elif isinstance(layer, ConvTokenizer):
+            total += _tokenizer_flops(layer, _shape(layer))
+    return int(total)
+
+
+def _tokenizer_flops(layer, shape):
+    rows, cols, channels = shape[1], shape[2], shape[3]
+    total, k = 0, layer.kernel_size
+    for conv in layer.convs:
+        rows = (rows + 2 * layer.padding - k) // layer.stride + 1
+        cols = (cols + 2 * layer.padding - k) // layer.stride + 1
+        total += 2 * rows * cols * k * k * channels * conv.filters
+        rows, cols = (rows - 1) // 2 + 1, (cols - 1) // 2 + 1
+        channels = conv.filters
+    return total
