@@ -98,6 +98,14 @@ def set_precision(precision):
     return policy
 
 
+def load_data(config):
+    """The training splits of a resolved config."""
+    return data_lib.load(
+        config.dataset, config.image_size, config.batch_size,
+        recipe=config.recipe, seed=config.seed, **_source_kwargs(config)
+    )
+
+
 def prepare(config, resume=False):
     """Validates inputs, builds data and model, opens the run folder."""
     config = resolve_config(config)
@@ -106,10 +114,7 @@ def prepare(config, resume=False):
     strategy_lib.check_batch_size(config.batch_size, placement)
     policy = set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
-    splits = data_lib.load(
-        config.dataset, config.image_size, config.batch_size,
-        recipe=config.recipe, seed=config.seed, **_source_kwargs(config)
-    )
+    splits = load_data(config)
     defaults = data_lib.dataset_defaults(config.dataset)
     with placement.scope():
         model = build_cct(
