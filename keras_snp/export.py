@@ -96,8 +96,7 @@ def max_output_difference(model, exported_dir, images):
     """Max abs difference between `model` and a SavedModel's `serve`."""
     import tensorflow as tf
 
-    served = tf.saved_model.load(exported_dir).serve(
-        tf.constant(images, tf.float32)
-    )
+    loaded = tf.saved_model.load(exported_dir)  # keep alive: owns variables
+    served = loaded.serve(tf.constant(images, tf.float32))
     expected = model.predict(images, verbose=0)
     return float(np.max(np.abs(np.asarray(served) - expected)))
