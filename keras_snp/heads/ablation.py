@@ -1,0 +1,234 @@
+"""Measurements of heads inside the real model: head-only accuracy and the
+causal check (silencing one head), with `keras.ops` only.
+
+The ablation never touches the model: `build_ablation_model` returns a new
+functional model that reuses the model's layers (same weights) and adds a
+`HeadMask` after every `encoder_{l}_mha`; the masks are non-trainable
+weights of the new model, set to zero on one head's units at a time.
+"""
+
+import logging
+
+import keras
+import numpy as np
+from keras import ops
+
+logger = logging.getLogger(__name__)
+
+
+@keras.saving.register_keras_serializable(package="keras_snp")
+class HeadMask(keras.layers.Layer):
+    """Multiplies the last axis by a fixed non-trainable mask.
+
+    Args:
+        units: size of the last axis.
+
+    Call arguments:
+        inputs: `(..., units)`.
+
+    Returns:
+        `inputs * mask`, the mask being all ones until `set_silenced`.
+
+    Example:
+    >>> layer = HeadMask(4)
+    >>> layer.build((None, 4))
+    >>> layer.set_silenced([1, 2])
+    >>> keras.ops.convert_to_numpy(layer(np.ones((1, 4)))).tolist()
+    [[1.0, 0.0, 0.0, 1.0]]
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        if units < 1:
+            raise ValueError(f"`units` must be >= 1. Received: units={units}")
+        self.units = int(units)
+
+    def build(self, input_shape):
+        self.mask = self.add_weight(
+            name="mask", shape=(self.units,), initializer="ones",
+            trainable=False,
+        )
+
+    def set_silenced(self, nodes):
+        """Zeroes the units `nodes` (all others back to one)."""
+        mask = np.ones(self.units, dtype="float32")
+        mask[np.asarray(nodes, dtype=int)] = 0.0
+        self.mask.assign(mask)
+
+    def call(self, inputs):
+        return inputs * ops.cast(self.mask, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def build_ablation_model(model, taps):
+    """A model sharing `model`'s layers with a `HeadMask` after each tap.
+
+    Args:
+        model: a functional Keras model.
+        taps: names of layers (e.g. `encoder_1_mha`) whose outputs get a
+            mask.
+
+    Returns:
+        `(ablation_model, {tap: HeadMask})`. `model` itself is unchanged.
+    """
+    names = {layer.name for layer in model.layers}
+    missing = [t for t in taps if t not in names]
+    if missing:
+        raise ValueError(
+            f"`taps` must name layers of the model. Unknown: {missing}; "
+            f"MHA taps are named encoder_{{l}}_mha."
+        )
+    masks = {}
+
+    def call(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        if layer.name in taps:
+            mask = HeadMask(outputs.shape[-1], name=layer.name + "_head_mask")
+            masks[layer.name] = mask
+            outputs = mask(outputs)
+        return outputs
+
+    clone = keras.models.clone_model(
+        model, clone_function=lambda layer: layer, call_function=call
+    )
+    return clone, masks
+
+
+def batches(data):
+    """Yields `(images, int labels)` numpy pairs from an iterable of
+    `(images, labels)` batches, labels one-hot `(B, K)` or int `(B,)`."""
+    for batch in data:
+        images, labels = batch[0], batch[1]
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=-1)
+        yield np.asarray(images), labels.astype(np.int64).reshape(-1)
+
+
+def reusable(data):
+    """`data` if it can be iterated again, else a list of its batches."""
+    if iter(data) is data:
+        logger.warning("test data is a one-shot iterator: keeping it in "
+                       "memory to read it several times")
+        return list(data)
+    return data
+
+
+def per_label_accuracy(correct, labels, num_classes):
+    """`(..., K)` accuracy per true label; NaN for labels with no example.
+
+    `correct` is `(..., B)` bool, `labels` `(B,)` int.
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    one_hot = np.eye(num_classes)[labels]  # (B, K)
+    hits = correct @ one_hot
+    totals = one_hot.sum(axis=0)
+    return np.divide(hits, totals, out=np.full(hits.shape, np.nan),
+                     where=totals > 0)
+
+
+def _logits(model, images):
+    out = model.predict_on_batch(images)
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    return ops.convert_to_numpy(out)
+
+
+def ablation_accuracies(model, data, tap_heads, num_classes):
+    """Per-label test accuracy of the model, and with each head silenced.
+
+    Args:
+        model: the trained functional model (not modified).
+        data: iterable of `(images, labels)` batches (read several times).
+        tap_heads: `{tap: [node indices of head 0, of head 1, ...]}`.
+        num_classes: K.
+
+    Returns:
+        `(base (K,), {tap: (H, K)}, totals (K,))`: per-label accuracies
+        and the number of test examples of each label.
+    """
+    data = reusable(data)
+    ablated, masks = build_ablation_model(model, list(tap_heads))
+
+    labels = []
+
+    def accuracy():
+        correct = []
+        labels.clear()
+        for images, y in batches(data):
+            correct.append(_logits(ablated, images).argmax(axis=-1) == y)
+            labels.append(y)
+        return per_label_accuracy(np.concatenate(correct),
+                                  np.concatenate(labels), num_classes)
+
+    base = accuracy()
+    totals = np.bincount(np.concatenate(labels), minlength=num_classes)
+    result = {}
+    for tap, heads in tap_heads.items():
+        rows = []
+        for h, nodes in enumerate(heads):
+            masks[tap].set_silenced(nodes)
+            rows.append(accuracy())
+            logger.info("silenced %s head %d", tap, h)
+        masks[tap].set_silenced([])
+        result[tap] = np.stack(rows)
+    return base, result, totals
+
+
+def head_only_accuracies(model, data, taps, num_classes):
+    """Per-label test accuracy of each head's readout alone.
+
+    Head h predicts `argmax_c sum_{d in h} phi_d(x, c)` with
+    `phi_d(x, c) = sum_t W[c, t, d] * A(x)[t, d] * scale[d]`.
+
+    Args:
+        model: the trained functional model.
+        data: iterable of `(images, labels)` batches.
+        taps: `TapResult`s of MHA taps, each with `W` (and optional
+            `scale`).
+        num_classes: K.
+
+    Returns:
+        `({tap name: (H, K)}, totals (K,))`: per-label accuracies and the
+        number of test examples of each label.
+    """
+    taps = list(taps)
+    tap_model = keras.Model(
+        model.inputs, [model.get_layer(t.name).output for t in taps]
+    )
+    consts = []
+    for tap in taps:
+        head = np.asarray(tap.head)
+        one_hot = np.eye(int(head.max()) + 1, dtype="float32")[head]  # (n,H)
+        scale = (np.ones(tap.nodes, "float32") if tap.scale is None
+                 else np.asarray(tap.scale, "float32"))
+        consts.append((ops.convert_to_tensor(np.asarray(tap.W, "float32")),
+                       ops.convert_to_tensor(scale),
+                       ops.convert_to_tensor(one_hot)))
+    correct = [[] for _ in taps]
+    labels = []
+    for images, y in batches(data):
+        outputs = tap_model.predict_on_batch(images)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        for i, (A, (W, scale, one_hot)) in enumerate(zip(outputs, consts)):
+            A = ops.cast(ops.convert_to_tensor(A), "float32")
+            if ops.shape(W)[1] == 1 and ops.shape(A)[1] != 1:
+                A = ops.mean(A, axis=1, keepdims=True)  # pooled readout
+            fields = ops.einsum("btd,ctd->bcd", A * scale, W)
+            logits = ops.matmul(fields, one_hot)  # (B, K, H)
+            pred = ops.convert_to_numpy(ops.argmax(logits, axis=1))
+            correct[i].append(pred.T == y[None])  # (H, B)
+        labels.append(y)
+    labels = np.concatenate(labels)
+    result = {
+        tap.name: per_label_accuracy(np.concatenate(c, axis=1), labels,
+                                     num_classes)
+        for tap, c in zip(taps, correct)
+    }
+    return result, np.bincount(labels, minlength=num_classes)
