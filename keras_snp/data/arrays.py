@@ -1,0 +1,222 @@
+"""In-memory sources: numpy images and labels -> `DataSplits`.
+
+The `.npz`, folder and synthetic sources all end here. Images are brought to
+RGB uint8 at `image_size` once, up front: the shorter side is resized to
+`image_size` (aspect kept, antialiased bilinear), then the centre square is
+cropped. Grayscale is repeated to three channels; an alpha channel is
+composited over white.
+"""
+
+import logging
+import os
+
+import numpy as np
+
+from keras_snp.data import pipeline
+from keras_snp.data.info import DataSplits
+from keras_snp.data.info import DatasetInfo
+from keras_snp.utils import UsageError
+
+logger = logging.getLogger(__name__)
+
+NPZ_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+
+
+def resize_pil(image, image_size):
+    """Shorter side to `image_size`, then centre crop; RGB PIL image out."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA") or (
+            image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image.alpha_composite(rgba)
+    image = image.convert("RGB")
+    width, height = image.size
+    if (width, height) != (image_size, image_size):
+        scale = image_size / min(width, height)
+        new_w = max(image_size, round(width * scale))
+        new_h = max(image_size, round(height * scale))
+        image = image.resize((new_w, new_h), Image.BILINEAR,
+                             reducing_gap=None)
+        left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
+        image = image.crop((left, top, left + image_size, top + image_size))
+    return image
+
+
+def to_rgb_uint8(images, image_size, what="x"):
+    """(N, H, W[, C]) array, C in 1, 3, 4 -> uint8 (N, S, S, 3)."""
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise UsageError(
+            f"`{what}` must hold images shaped (N, H, W), (N, H, W, 1), "
+            f"(N, H, W, 3) or (N, H, W, 4); got shape {images.shape}.")
+    if images.dtype != np.uint8:
+        images = images.astype("float32")
+        if images.size and float(images.max()) <= 1.0:
+            logger.warning("`%s` looks scaled to 0..1: multiplying by 255.",
+                           what)
+            images = images * 255.0
+        images = np.clip(np.rint(images), 0, 255).astype("uint8")
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    if images.shape[1:] == (image_size, image_size, 3):
+        return np.ascontiguousarray(images)
+    out = np.empty((len(images), image_size, image_size, 3), "uint8")
+    for i, image in enumerate(images):
+        mode = "RGBA" if image.shape[-1] == 4 else "RGB"
+        out[i] = np.asarray(resize_pil(Image.fromarray(image, mode),
+                                       image_size))
+    return out
+
+
+def to_int_labels(labels, what="y"):
+    """Int labels (N,) from int (N,), (N, 1) or one-hot (N, K) arrays."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        labels = labels.argmax(axis=1)
+    labels = labels.reshape(-1) if labels.ndim == 2 else labels
+    if labels.ndim != 1:
+        raise UsageError(f"`{what}` must be labels shaped (N,) or one-hot "
+                         f"(N, K); got shape {labels.shape}.")
+    if labels.size and not np.all(np.equal(np.mod(labels, 1), 0)):
+        raise UsageError(f"`{what}` holds non-integer labels; give class "
+                         "indices 0..K-1.")
+    return labels.astype("int64")
+
+
+def check_labels(labels, num_classes, what):
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UsageError(
+            f"Labels in `{what}` span {labels.min()}..{labels.max()} but "
+            f"there are {num_classes} classes (valid 0..{num_classes - 1}); "
+            "fix the labels or pass num_classes / label_names.")
+
+
+def split_off(labels, fraction, seed):
+    """Seeded random split of row indices: (kept, split_off)."""
+    rng = np.random.default_rng([seed, 1])
+    order = rng.permutation(len(labels))
+    count = int(round(len(labels) * fraction))
+    return np.sort(order[count:]), np.sort(order[:count])
+
+
+def limit_per_class(labels, examples_per_class):
+    """Indices of the first `examples_per_class` rows of each class."""
+    keep = []
+    for c in np.unique(labels):
+        keep.extend(np.flatnonzero(labels == c)[:examples_per_class])
+    return np.sort(np.asarray(keep, "int64"))
+
+
+def load_npz(path, image_size):
+    """Reads an `.npz`: returns (arrays {split: (x, y)}, label_names)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"Cannot read {path} as an .npz file ({error}); "
+                         "save it with numpy.savez.") from None
+    missing = [k for k in NPZ_REQUIRED if k not in data.files]
+    if missing:
+        raise UsageError(
+            f"{path} lacks {', '.join(missing)}: an .npz needs x_train "
+            "y_train x_test y_test (optional x_val y_val label_names).")
+    if ("x_val" in data.files) != ("y_val" in data.files):
+        raise UsageError(f"{path} has only one of x_val / y_val: give both "
+                         "or neither.")
+    splits = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
+    if "x_val" in data.files:
+        splits["validation"] = ("x_val", "y_val")
+    arrays = {}
+    for split, (xk, yk) in splits.items():
+        x, y = data[xk], to_int_labels(data[yk], yk)
+        if len(x) != len(y):
+            raise UsageError(f"{path}: {xk} has {len(x)} images but {yk} "
+                             f"has {len(y)} labels; they must match.")
+        arrays[split] = (to_rgb_uint8(x, image_size, xk), y)
+    names = None
+    if "label_names" in data.files:
+        names = [str(n) for n in np.asarray(data["label_names"]).reshape(-1)]
+    return arrays, names
+
+
+def array_splits(arrays, *, name, source, label_names, num_classes,
+                 image_size, batch_size, recipe, validation_fraction, seed,
+                 examples_per_class, drop_remainder, shuffle_buffer,
+                 use_tf, skipped_files=0, corrupt_files=(), notes=()):
+    """Checks labels and builds the three splits from numpy arrays.
+
+    Args:
+        arrays: `{"train": (x, y), "test": (x, y)[, "validation": ...]}`,
+            images uint8 (N, S, S, 3), labels int (N,). A missing
+            validation split is split off train (`validation_fraction`,
+            seeded); a missing test split becomes the validation split.
+    """
+    arrays = dict(arrays)
+    found = 1 + max(int(y.max()) for _, y in arrays.values() if y.size)
+    if num_classes is None:
+        num_classes = len(label_names) if label_names else found
+    if label_names is not None and len(label_names) != num_classes:
+        raise UsageError(
+            f"There are {len(label_names)} label names for {num_classes} "
+            "classes; give one name per class.")
+    for split, (_, y) in arrays.items():
+        check_labels(y, num_classes, f"{split} labels")
+    if label_names is None:
+        label_names = [str(c) for c in range(num_classes)]
+    notes = list(notes)
+    x, y = arrays["train"]
+    if examples_per_class:
+        rows = limit_per_class(y, examples_per_class)
+        x, y = x[rows], y[rows]
+    if "validation" not in arrays and validation_fraction > 0:
+        kept, held = split_off(y, validation_fraction, seed)
+        arrays["validation"] = (x[held], y[held])
+        x, y = x[kept], y[kept]
+        notes.append(f"validation = a seeded {validation_fraction:.0%} of "
+                     "train")
+    arrays["train"] = (x, y)
+    if "test" not in arrays:
+        arrays["test"] = arrays.get("validation")
+        notes.append("no test split: test = validation")
+        logger.warning("%s has no test split: test metrics are computed on "
+                       "the validation split.", source)
+    if len(arrays["train"][1]) == 0:
+        raise UsageError(f"{source}: the train split is empty; add images.")
+
+    def make(split, train):
+        if arrays.get(split) is None:
+            return None
+        x, y = arrays[split]
+        kwargs = dict(train=train, recipe=recipe if train else "none",
+                      batch_size=batch_size, seed=seed,
+                      drop_remainder=drop_remainder and train)
+        if not use_tf:
+            return pipeline.NumpySplit(x, y, num_classes, **kwargs)
+        import tensorflow as tf
+
+        images, labels = tf.constant(x), tf.constant(y)
+        ds = tf.data.Dataset.range(len(y))
+        if train:  # shuffle indices, not images: no image buffer
+            ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
+        return pipeline.tf_split(
+            ds, size=len(y), image_size=image_size, num_classes=num_classes,
+            shuffle_buffer=shuffle_buffer, shuffle=False, **kwargs)
+
+    info = DatasetInfo(
+        name=name, num_classes=int(num_classes),
+        label_names=list(label_names),
+        split_sizes={s: (None if arrays.get(s) is None
+                         else int(len(arrays[s][1])))
+                     for s in ("train", "validation", "test")},
+        image_size=int(image_size), source=os.fspath(source),
+        skipped_files=int(skipped_files), corrupt_files=tuple(corrupt_files),
+        notes=tuple(notes))
+    return DataSplits(train=make("train", True),
+                      validation=make("validation", False),
+                      test=make("test", False), info=info)

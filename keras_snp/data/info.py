@@ -1,0 +1,113 @@
+"""What `load` returns (`DataSplits`, `DatasetInfo`) and per-dataset defaults."""
+
+import dataclasses
+
+from keras_snp.models.layers import CIFAR_MEAN
+from keras_snp.models.layers import CIFAR_STD
+from keras_snp.models.layers import IMAGENET_MEAN
+from keras_snp.models.layers import IMAGENET_STD
+
+SYNTHETIC_MEAN = (0.5, 0.5, 0.5)
+SYNTHETIC_STD = (0.25, 0.25, 0.25)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about a loaded dataset, written into `run.json`.
+
+    Args:
+        name: dataset name (`cifar100`, `flowers102`, `synthetic`, or the
+            folder / npz file name).
+        num_classes: K.
+        label_names: K names, index = label.
+        split_sizes: examples per split, `{"train", "validation", "test"}`,
+            None where unknown.
+        image_size: side of the square images the splits yield.
+        source: what was asked for (dataset name or path).
+        skipped_files: non-image files skipped in a folder source.
+        corrupt_files: unreadable images skipped (relative paths).
+        notes: anything the user should know (e.g. test = validation).
+    """
+
+    name: str
+    num_classes: int
+    label_names: list
+    split_sizes: dict
+    image_size: int
+    source: str
+    skipped_files: int = 0
+    corrupt_files: tuple = ()
+    notes: tuple = ()
+
+    def to_dict(self):
+        """A JSON-ready dict."""
+        out = dataclasses.asdict(self)
+        out["label_names"] = list(self.label_names)
+        out["corrupt_files"] = list(self.corrupt_files)
+        out["notes"] = list(self.notes)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSplits:
+    """Train, validation and test splits and their `DatasetInfo`.
+
+    Each split is an iterable of `(images float32 (B, S, S, 3) in 0..255,
+    labels one-hot float32 (B, K))` batches: a `tf.data.Dataset` or a
+    `keras.utils.PyDataset`. `validation` is None only when a source has
+    none and `validation_fraction=0`.
+    """
+
+    train: object
+    validation: object
+    test: object
+    info: DatasetInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetDefaults:
+    """Training defaults of a named dataset (METHOD.md section 5).
+
+    `learning_rate`, `weight_decay`, `batch_size` and `epochs` are for
+    AdamW with a cosine schedule; `mean` / `std` are the normalisation
+    constants of `ImageNormalization` (images scaled to 0..1).
+    """
+
+    variant: str
+    image_size: int
+    recipe: str
+    learning_rate: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    warmup_epochs: int
+    mean: tuple
+    std: tuple
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# Flowers-102: the official CCT-7/7x2 recipe uses lr 5e-4 and batch 96;
+# we keep the CIFAR weight decay 6e-2 for it as well.
+DATASET_DEFAULTS = {
+    "cifar100": DatasetDefaults(
+        variant="cct_7_3x1", image_size=32, recipe="official",
+        learning_rate=6e-4, weight_decay=6e-2, batch_size=128, epochs=300,
+        warmup_epochs=10, mean=CIFAR_MEAN, std=CIFAR_STD),
+    "flowers102": DatasetDefaults(
+        variant="cct_7_7x2", image_size=224, recipe="official",
+        learning_rate=5e-4, weight_decay=6e-2, batch_size=96, epochs=300,
+        warmup_epochs=10, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    "synthetic": DatasetDefaults(
+        variant="cct_2_3x2", image_size=32, recipe="light",
+        learning_rate=1e-3, weight_decay=3e-2, batch_size=64, epochs=2,
+        warmup_epochs=0, mean=SYNTHETIC_MEAN, std=SYNTHETIC_STD),
+}
+
+# Folders and npz files: the CIFAR-100 recipe shape at the data's size,
+# ImageNet normalisation (photographs).
+GENERIC_DEFAULTS = DatasetDefaults(
+    variant="cct_7_3x1", image_size=32, recipe="official",
+    learning_rate=6e-4, weight_decay=6e-2, batch_size=128, epochs=300,
+    warmup_epochs=10, mean=IMAGENET_MEAN, std=IMAGENET_STD)
