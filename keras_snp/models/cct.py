@@ -45,7 +45,8 @@ def encoder_block(x, index, config, drop_path_rate):
     h = keras.layers.LayerNormalization(epsilon=1e-5, name=p + "pre_norm")(x)
     qkv = _dense(3 * dim, p + "qkv", use_bias=False)(h)
     h = PerHeadAttention(
-        heads, key_dim, dropout=config.attention_dropout, name=p + "mha"
+        heads, key_dim, dropout=config.attention_dropout,
+        implementation=config.attention, name=p + "mha"
     )(qkv)
     h = _dense(dim, p + "attn_proj")(h)
     h = StochasticDepth(drop_path_rate, name=p + "attn_drop_path")(h)
@@ -74,6 +75,7 @@ class CCTConfig:
     attention_dropout: float = 0.1
     stochastic_depth: float = 0.1
     intermediate_dim: int = 64
+    attention: str = "auto"
     mean: tuple = CIFAR_MEAN
     std: tuple = CIFAR_STD
     official_params: dict = dataclasses.field(default_factory=dict)

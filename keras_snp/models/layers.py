@@ -15,6 +15,7 @@ CIFAR_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR_STD = (0.2673, 0.2564, 0.2762)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+ATTENTION_IMPLEMENTATIONS = ("auto", "fused", "explicit")
 
 
 def _register(cls):
@@ -279,6 +280,14 @@ class PerHeadAttention(keras.layers.Layer):
         key_dim: query / key width per head.
         value_dims: value width per head (default `key_dim` for every head).
         dropout: dropout rate on the attention weights.
+        implementation: `"auto"` (default), `"fused"` or `"explicit"`.
+            `"fused"` calls `keras.ops.dot_product_attention` (cuDNN / flash
+            kernels on a GPU); it needs equal value widths (`value_dims`
+            all `key_dim`) and no active attention dropout, and falls back
+            to the explicit softmax otherwise. `"auto"` is `"fused"` on the
+            JAX and PyTorch backends and `"explicit"` on TensorFlow, where
+            the op is a plain einsum anyway. Outputs are the same either
+            way, up to rounding.
 
     Call arguments:
         qkv: `(batch, tokens, 2 * num_heads * key_dim + sum(value_dims))`,
@@ -295,7 +304,7 @@ class PerHeadAttention(keras.layers.Layer):
 
     def __init__(
         self, num_heads, key_dim, value_dims=None, dropout=0.0, seed=None,
-        **kwargs,
+        implementation="auto", **kwargs,
     ):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1:
@@ -309,6 +318,13 @@ class PerHeadAttention(keras.layers.Layer):
                 "`value_dims` must hold one positive width per head. "
                 f"Received: value_dims={value_dims}, num_heads={num_heads}"
             )
+        if implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                "`implementation` must be one of "
+                f"{ATTENTION_IMPLEMENTATIONS}. "
+                f"Received: implementation={implementation!r}"
+            )
+        self.implementation = implementation
         self.num_heads = int(num_heads)
         self.key_dim = int(key_dim)
         self.value_dims = [int(v) for v in value_dims]
@@ -328,7 +344,30 @@ class PerHeadAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, tokens, self.num_heads, width))
         return ops.transpose(x, (0, 2, 1, 3))
 
+    def _use_fused(self, training):
+        implementation = self.implementation
+        if implementation == "auto":
+            backend = keras.backend.backend()
+            implementation = "explicit" if backend == "tensorflow" else "fused"
+        if implementation != "fused":
+            return False
+        if training and self.dropout > 0:
+            return False
+        return all(width == self.key_dim for width in self.value_dims)
+
+    def _fused(self, qkv):
+        batch, tokens = ops.shape(qkv)[0], ops.shape(qkv)[1]
+        shape = (batch, tokens, 3, self.num_heads, self.key_dim)
+        qkv = ops.reshape(qkv, shape)
+        out = ops.dot_product_attention(
+            qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2],
+            scale=1.0 / math.sqrt(self.key_dim),
+        )
+        return ops.reshape(out, (batch, tokens, sum(self.value_dims)))
+
     def call(self, qkv, training=False):
+        if self._use_fused(training):
+            return self._fused(qkv)
         qk_width = self.num_heads * self.key_dim
         queries = self._heads(qkv[..., :qk_width], self.key_dim)
         keys = self._heads(qkv[..., qk_width : 2 * qk_width], self.key_dim)
@@ -361,6 +400,7 @@ class PerHeadAttention(keras.layers.Layer):
             "value_dims": self.value_dims,
             "dropout": self.dropout,
             "seed": self.seed,
+            "implementation": self.implementation,
         }
 
 

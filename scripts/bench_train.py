@@ -1,0 +1,203 @@
+"""Training throughput of a CCT: img/s, step time, MFU, peak memory.
+
+Trains `--warmup` steps (compilation included), then times `--steps` steps
+of `model.fit` with AdamW and cross-entropy (label smoothing 0.1). The
+backend comes from `KERAS_BACKEND`. Prints one JSON line per measured model;
+with `--baseline` it also measures a reference model in the same process
+and prints the speed ratio, the only form in which speed claims are made.
+
+    KERAS_BACKEND=jax python scripts/bench_train.py --variant cct_7_3x1 \
+        --precision mixed_bfloat16 --batch-size 128 --baseline plain
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_common import device_name  # noqa: E402
+from bench_common import peak_device_mb  # noqa: E402
+from bench_common import peak_host_mb  # noqa: E402
+from bench_common import reset_device_peak  # noqa: E402
+from bench_common import versions  # noqa: E402
+from plain_cct import build_plain_cct  # noqa: E402
+
+from keras_snp.models import build_cct  # noqa: E402
+from keras_snp.models.flops import cct_training_flops  # noqa: E402
+
+log = logging.getLogger("bench_train")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variant", default="cct_2_3x2")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--data", choices=("synthetic-device", "pipeline"),
+                   default="synthetic-device")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="XLA: keras compile(jit_compile=...)")
+    p.add_argument("--attention", choices=("auto", "fused", "explicit"),
+                   default="auto", help="PerHeadAttention implementation")
+    p.add_argument("--steps-per-execution", type=int, default=1)
+    p.add_argument("--baseline", choices=("none", "plain", "explicit"),
+                   default="none", help="also time a reference model: "
+                   "plain = stock keras.layers.MultiHeadAttention CCT, "
+                   "explicit = ours with --attention explicit")
+    p.add_argument("--peak-tflops", type=float, default=790.0,
+                   help="device peak for MFU (790: H100 bf16 measured)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="time each model this many times, report the best")
+    return p.parse_args(argv)
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Records when each step's results are ready (safe for async dispatch).
+
+    Keras calls `on_train_batch_end` with the step's logs converted to
+    Python numbers, so the time is taken after the step has finished.
+    """
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.times = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times[batch] = time.perf_counter()
+
+
+def synthetic_data(args):
+    """One batch, kept on the device, repeated forever."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (args.batch_size, args.image_size,
+                                  args.image_size, 3)).astype("float32")
+    labels = np.eye(args.num_classes, dtype="float32")[
+        rng.integers(0, args.num_classes, args.batch_size)]
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensors((images, labels)).repeat()
+    batch = (keras.ops.convert_to_tensor(images),
+             keras.ops.convert_to_tensor(labels))
+
+    def forever():
+        while True:
+            yield batch
+
+    return forever()
+
+
+def pipeline_data(args):
+    """The real input pipeline (`keras_snp.data`, official recipe)."""
+    try:
+        from keras_snp.data import load
+    except ImportError as error:
+        log.warning("keras_snp.data is not importable (%s): falling back "
+                    "to --data synthetic-device", error)
+        return None
+    splits = load("synthetic", image_size=args.image_size,
+                  batch_size=args.batch_size, recipe="official", seed=0,
+                  num_classes=args.num_classes)
+    train = splits.train
+    if hasattr(train, "repeat"):
+        return train.repeat()
+
+    def forever():
+        while True:
+            yield from train
+
+    return forever()
+
+
+def build(args, kind):
+    keras.utils.set_random_seed(0)
+    if kind == "plain":
+        return build_plain_cct(args.variant, args.num_classes,
+                               args.image_size)
+    attention = "explicit" if kind == "explicit" else args.attention
+    return build_cct(args.variant, num_classes=args.num_classes,
+                     image_size=args.image_size, attention=attention)
+
+
+def measure(args, kind, data):
+    """Times one model; returns the JSON row."""
+    keras.config.set_dtype_policy(args.precision)
+    model = build(args, kind)
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+    model.compile(
+        optimizer=keras.optimizers.AdamW(6e-4, weight_decay=6e-2),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                  label_smoothing=0.1),
+        jit_compile=jit, steps_per_execution=args.steps_per_execution)
+    reset_device_peak()
+    best = None
+    for _ in range(max(1, args.repeat)):
+        timer = StepTimer()
+        spe = args.steps_per_execution
+        warmup = max(spe, args.warmup // spe * spe)
+        steps = max(spe, args.steps // spe * spe)
+        start = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=warmup + steps,
+                  callbacks=[timer], verbose=0, shuffle=False)
+        total = time.perf_counter() - start
+        marks = sorted(timer.times)
+        first = [m for m in marks if m < warmup][-1]
+        elapsed = timer.times[marks[-1]] - timer.times[first]
+        step_s = elapsed / (marks[-1] - first)
+        best = step_s if best is None else min(best, step_s)
+    flops = cct_training_flops(args.variant, image_size=args.image_size,
+                               num_classes=args.num_classes)
+    img_per_s = args.batch_size / best
+    row = {
+        "model": kind, "variant": args.variant,
+        "batch_size": args.batch_size, "image_size": args.image_size,
+        "num_classes": args.num_classes, "precision": args.precision,
+        "data": args.data, "jit": args.jit, "attention": args.attention,
+        "img_per_s": round(img_per_s, 1), "step_ms": round(1e3 * best, 3),
+        "train_gflop_per_img": round(flops / 1e9, 4),
+        "tflops": round(flops * img_per_s / 1e12, 3),
+        "mfu": round(flops * img_per_s / (args.peak_tflops * 1e12), 4),
+        "fit_s": round(total, 2), "params": model.count_params(),
+        "peak_host_mb": peak_host_mb(), "peak_device_mb": peak_device_mb(),
+        "backend": keras.backend.backend(), "device": device_name(),
+        "versions": versions(),
+    }
+    return row
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse(argv)
+    data = pipeline_data(args) if args.data == "pipeline" else None
+    if data is None:
+        args.data = "synthetic-device"
+        data = synthetic_data(args)
+    row = measure(args, "ours", data)
+    print(json.dumps(row), flush=True)
+    if args.baseline != "none":
+        base = measure(args, args.baseline, data)
+        print(json.dumps(base), flush=True)
+        ratio = row["img_per_s"] / base["img_per_s"]
+        print(json.dumps({"ratio_vs_" + args.baseline: round(ratio, 3),
+                          "ours_img_per_s": row["img_per_s"],
+                          "baseline_img_per_s": base["img_per_s"]}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
