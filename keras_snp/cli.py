@@ -64,7 +64,10 @@ def train_parser():
     parser.add_argument("--variant",
                         help="CCT variant, e.g. cct_7_3x1 (default: per "
                              "dataset; see keras_snp.list_variants())")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int,
+                        help="training epochs (default: per dataset, 300 "
+                             "for cifar100 / flowers102 as the official "
+                             "recipe)")
     parser.add_argument("--batch-size", type=int,
                         help="global batch (split over replicas; default "
                              "per dataset)")
@@ -92,7 +95,8 @@ def train_parser():
                              "for real datasets, light for synthetic)")
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--warmup-epochs", type=int, default=10)
+    parser.add_argument("--warmup-epochs", type=int,
+                        help="linear warm-up (default: per dataset)")
     parser.add_argument("--positional-embedding", default="learnable",
                         choices=("learnable", "sine", "none"))
     parser.add_argument("--stages", nargs="+", default=list(STAGES),

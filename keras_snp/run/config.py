@@ -17,7 +17,7 @@ class RunConfig:
     dataset: str = "synthetic"
     variant: str | None = None
     image_size: int | None = None
-    epochs: int = 10
+    epochs: int | None = None
     batch_size: int | None = None
     output_dir: str = "saved_models"
     run_name: str | None = None
@@ -28,7 +28,7 @@ class RunConfig:
     recipe: str | None = None
     learning_rate: float | None = None
     weight_decay: float | None = None
-    warmup_epochs: int = 10
+    warmup_epochs: int | None = None
     positional_embedding: str = "learnable"
     data_dir: str | None = None
     download: bool = True

@@ -30,12 +30,14 @@ SNP_BATCH_SIZE = 100
 
 def resolve_config(config):
     """Fills the dataset's defaults into every `None` setting."""
-    defaults = data_lib.dataset_defaults(config.dataset)
+    data_lib.source_kind(config.dataset)
+    defaults = data_lib.defaults_for(config.dataset).to_dict()
     filled = {
         key: defaults[key]
         for key in ("variant", "image_size", "batch_size", "recipe",
-                    "learning_rate", "weight_decay")
-        if getattr(config, key) is None and key in defaults
+                    "learning_rate", "weight_decay", "epochs",
+                    "warmup_epochs")
+        if getattr(config, key) is None
     }
     config = dataclasses.replace(config, **filled)
     unknown = set(config.stages) - set(STAGES)
@@ -115,7 +117,7 @@ def prepare(config, resume=False):
     policy = set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
     splits = load_data(config)
-    defaults = data_lib.dataset_defaults(config.dataset)
+    defaults = data_lib.defaults_for(config.dataset).to_dict()
     with placement.scope():
         model = build_cct(
             config.variant,
