@@ -215,6 +215,8 @@ def prune(model, snp_result=None, theta=None, scope="all", masks=None):
 
     pruned = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
+        if not layer.weights:
+            continue
         new = pruned.get_layer(layer.name)
         if isinstance(new, ANDCPrune):
             new.layer.set_weights(layer.get_weights())
@@ -239,6 +241,8 @@ def strip(model):
 
     stripped = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
+        if not layer.weights:
+            continue
         new = stripped.get_layer(layer.name)
         if isinstance(layer, ANDCPrune):
             weights = layer.layer.get_weights()

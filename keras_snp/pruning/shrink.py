@@ -154,6 +154,8 @@ def shrink(model, return_report=False):
 
     small = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
+        if not layer.weights:
+            continue
         new = small.get_layer(layer.name)
         if layer.name in plan:
             new.set_weights(plan[layer.name][1])
