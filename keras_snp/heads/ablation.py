@@ -198,8 +198,9 @@ def head_only_accuracies(model, data, taps, num_classes):
         number of test examples of each label.
     """
     taps = list(taps)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     tap_model = keras.Model(
-        model.inputs, [model.get_layer(t.name).output for t in taps]
+        inputs, [model.get_layer(t.name).output for t in taps]
     )
     consts = []
     for tap in taps:
