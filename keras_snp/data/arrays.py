@@ -92,7 +92,7 @@ def to_int_labels(labels, what="y"):
 def check_labels(labels, num_classes, what):
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise UsageError(
-            f"Labels in `{what}` span {labels.min()}..{labels.max()} but "
+            f"Labels of {what} span {labels.min()}..{labels.max()} but "
             f"there are {num_classes} classes (valid 0..{num_classes - 1}); "
             "fix the labels or pass num_classes / label_names.")
 
@@ -165,7 +165,7 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
             f"There are {len(label_names)} label names for {num_classes} "
             "classes; give one name per class.")
     for split, (_, y) in arrays.items():
-        check_labels(y, num_classes, f"{split} labels")
+        check_labels(y, num_classes, f"the {split} split")
     if label_names is None:
         label_names = [str(c) for c in range(num_classes)]
     notes = list(notes)
