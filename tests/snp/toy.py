@@ -15,6 +15,17 @@ def toy_batches(n=100, classes=5, size=16, batch=20, seed=0, onehot=False):
     return [(x[i:i + batch], labels[i:i + batch]) for i in range(0, n, batch)]
 
 
+def _concrete(x):
+    """Whether `x` is a real value, not a symbolic / traced tensor."""
+    if isinstance(x, keras.KerasTensor):
+        return False
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    return True
+
+
 @keras.saving.register_keras_serializable(package="keras_snp_tests")
 class Probe(keras.layers.Layer):
     """Identity that records the `training` flag of every concrete call."""
@@ -22,7 +33,7 @@ class Probe(keras.layers.Layer):
     calls = []
 
     def call(self, x, training=None):
-        if not isinstance(x, keras.KerasTensor):
+        if _concrete(x):
             Probe.calls.append(training)
         return x
 
