@@ -102,8 +102,11 @@ def to_markdown(report):
         for h in enc["heads"]:
             names = ", ".join(h["label_names"]) or "(none)"
             only, abl = h["head_only"], h["ablation"]
-            only_text = (f"{_pct(only['accuracy'])} ({_pct(only['mean_on_labels'])}"
-                         f" / {_pct(only['mean_on_others'])})" if only else "n/a")
+            only_text = "n/a"
+            if only:
+                only_text = (f"{_pct(only['accuracy'])} "
+                             f"({_pct(only['mean_on_labels'])} / "
+                             f"{_pct(only['mean_on_others'])})")
             abl_text = (f"{_pct(abl['mean_drop_on_labels'])} / "
                         f"{_pct(abl['mean_drop_on_others'])}" if abl else "n/a")
             lines.append(f"| {h['head']} | {h['num_nodes']} | "
@@ -126,10 +129,10 @@ def heatmap_figure(encoder, label_names):
                   for h in heads], dtype=float)
     width = max(8.0, 0.15 * K + 2.5)
     row = max(1.6, 0.35 * H + 1.0)
-    fig = Figure(figsize=(width, 2 * row + 2.2), dpi=110)
+    fig = Figure(figsize=(width, 2 * row + 2.2), dpi=140)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 1, sharex=True)
-    font = 5 if K > 40 else 8
+    font = 6 if K > 40 else 8
     panels = [(diag, "normalised diagonal of V_h (dots: L_h)"),
               (E, "expertise E[h, c] = n_h(c) / sum_h' n_h'(c)")]
     for ax, (values, title) in zip(axes, panels):

@@ -110,7 +110,8 @@ def validate_heads_json(obj):
     >>> validate_heads_json({"schema_version": 2})
     Traceback (most recent call last):
     ...
-    keras_snp.heads.schema.SchemaError: heads.json: `schema_version` must be 1, got 2
+    keras_snp.heads.schema.SchemaError: heads.json: `schema_version` must \
+be 1, got 2
     """
     if not isinstance(obj, dict) or obj.get("schema_version") != 1:
         got = obj.get("schema_version") if isinstance(obj, dict) else obj
