@@ -16,6 +16,7 @@ from keras_snp import data as data_lib
 from keras_snp import export as export_lib
 from keras_snp import tensorboard
 from keras_snp.models import build_cct
+from keras_snp.models import get_config as cct_config
 from keras_snp.run import training
 from keras_snp.run.config import STAGES
 from keras_snp.run.folder import RunFolder
@@ -45,6 +46,10 @@ def resolve_config(config):
         raise UsageError(
             f"Unknown stage(s) {sorted(unknown)}: use any of {list(STAGES)}."
         )
+    try:
+        cct_config(config.variant, image_size=config.image_size)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     if config.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {config.epochs}.")
     if not 0 < config.theta < 1:

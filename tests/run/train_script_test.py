@@ -1,0 +1,54 @@
+import json
+import os
+
+import pytest
+
+from tests.run.scripts import QUICK
+from tests.run.scripts import event_tags
+from tests.run.scripts import run_script
+
+
+def test_train_and_export_with_two_cpu_replicas(tmp_path):
+    done = run_script("train.py", *QUICK, "--epochs", "2",
+                      "--output-dir", str(tmp_path), "--run-name", "r",
+                      "--cpu-replicas", "2", "--stages", "train", "export")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "r"
+    state = json.loads((run / "run.json").read_text())
+    assert state["placement"]["replicas"] == 2
+    assert state["placement"]["kind"] == "mirrored"
+    assert [h["epoch"] for h in state["history"]] == [1, 2]
+    assert state["stages"]["train"]["test_accuracy"] >= 0
+    assert state["dataset"]["num_classes"] == 4
+    for path in ("model.keras", "saved_model/saved_model.pb", "checkpoints"):
+        assert (run / path).exists(), path
+    assert "epoch_loss" in event_tags(str(run / "logs" / "train"))
+    assert "epoch_learning_rate" in event_tags(str(run / "logs" / "train"))
+    assert "epoch_loss" in event_tags(str(run / "logs" / "validation"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset", "imagenet9"], "Unknown dataset"),
+    (["--dataset", "/no/such/folder"], "does not exist"),
+    (["--variant", "cct_99"], "Unknown CCT variant"),
+    (["--image-size", "3", "--variant", "cct_7_7x2"], "--image-size"),
+    (["--theta", "1.5"], "theta"),
+    (["--cpu-replicas", "2", "--batch-size", "1"], "replicas"),
+])
+def test_bad_input_one_line_exit_2_no_folder(tmp_path, args, message):
+    base = ["--dataset", "synthetic", "--output-dir", str(tmp_path),
+            "--run-name", "bad", "--epochs", "1", "--quiet"]
+    done = run_script("train.py", *base, *args)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.strip().splitlines()
+             if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "bad")
+
+
+def test_existing_run_name_is_refused(tmp_path):
+    (tmp_path / "taken").mkdir()
+    done = run_script("train.py", *QUICK, "--output-dir", str(tmp_path),
+                      "--run-name", "taken", "--epochs", "1")
+    assert done.returncode == 2
+    assert "--resume" in done.stderr
