@@ -207,7 +207,14 @@ def heads_stage(ctx):
     if ctx.folder.writer:
         write_heads_report(report, os.path.join(ctx.folder.path, "heads"),
                            log_dir=training.log_dir(ctx.folder, "heads"))
-    return {"encoders": len(report.to_dict().get("encoders", []))}
+    encoders = report.to_dict()["encoders"]
+    return {"encoders": {
+        str(e["encoder"]): {
+            "symmetry_breaking": e["symmetry_breaking"],
+            **e["metrics"],
+            "ablation_contrast": (e["ablation"] or {}).get("mean_contrast"),
+        } for e in encoders
+    }}
 
 
 def prune_stage(ctx):
