@@ -1,4 +1,4 @@
-"""What `load` returns (`DataSplits`, `DatasetInfo`) and per-dataset defaults."""
+"""What `load` returns (`DataSplits`, `DatasetInfo`), dataset defaults."""
 
 import dataclasses
 
