@@ -84,7 +84,7 @@ def _fit_data(data):
 
 
 def fine_tune(model, train_data, epochs, learning_rate=1e-4,
-              weight_decay=0.05, seed=0, verbose=0):
+              weight_decay=0.05, seed=0, verbose=0, run_eagerly=False):
     """Masked fine-tune with AdamW; cross-entropy on logits. In place."""
     if epochs <= 0:
         return model
@@ -95,6 +95,7 @@ def fine_tune(model, train_data, epochs, learning_rate=1e-4,
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate, weight_decay),
         loss=loss,
+        run_eagerly=run_eagerly,
     )
     model.fit(data, epochs=epochs, verbose=verbose)
     return model
@@ -137,7 +138,7 @@ def accuracy_markdown(summary):
 def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
                 scope="all", theta=None, fine_tune_epochs=1,
                 learning_rate=1e-4, weight_decay=0.05, seed=0,
-                log_dir=None, export_fn=None, verbose=0):
+                log_dir=None, export_fn=None, verbose=0, run_eagerly=False):
     """ANDC-prunes a trained CCT, compares it with controls, exports it.
 
     Steps: ANDC masks from `snp_result`; the same fine-tune (AdamW,
@@ -161,6 +162,8 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
         export_fn: `export_fn(model, out_dir)` writing the SavedModel
             (e.g. `keras_snp.export.export_model`), or None.
         verbose: `fit` verbosity.
+        run_eagerly: fine-tune without compiling the train step (faster
+            for a few tiny batches, slower for real data).
 
     Returns:
         The `pruning.json` dictionary: `accuracy` (row -> accuracy),
@@ -187,12 +190,12 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
     andc = prune(model, masks=masks)
     results["andc_masked"] = accuracy(andc, test_batches)
     fine_tune(andc, train_data, fine_tune_epochs, learning_rate,
-              weight_decay, seed, verbose)
+              weight_decay, seed, verbose, run_eagerly)
     results["andc_fine_tuned"] = accuracy(andc, test_batches)
     for name, control in controls.items():
         pruned = prune(model, masks=control)
         fine_tune(pruned, train_data, fine_tune_epochs, learning_rate,
-                  weight_decay, seed, verbose)
+                  weight_decay, seed, verbose, run_eagerly)
         results[f"{name}_fine_tuned"] = accuracy(pruned, test_batches)
         del pruned
     logger.info("Accuracies: %s", results)
