@@ -13,7 +13,8 @@ Which SNP sets stand for which side of each layer of a CCT built by
 - `encoder_{l}_ff_hidden` (scope `internal`): inputs are the output of
   `encoder_{l}_norm` (the residual after the attention sub-block); sets from
   the first tap present among `encoder_{l}_norm`, `encoder_{l}_attn_add`,
-  `encoder_{l-1}_out` (METHOD.md's `res_{l-1}`); outputs `encoder_{l}_ff_hidden`.
+  `encoder_{l-1}_out` (METHOD.md's `res_{l-1}`); outputs
+  `encoder_{l}_ff_hidden`.
 - `encoder_{l}_ff_out`: `encoder_{l}_ff_hidden` -> `encoder_{l}_out`.
 - `encoder_{l}_attn_proj`: `encoder_{l}_mha` -> the residual it is added
   to, sets from the first of `encoder_{l}_attn_add`, `encoder_{l}_norm`,

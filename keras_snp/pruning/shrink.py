@@ -44,7 +44,8 @@ def _removable(no_in, no_out, const, next_has_bias):
 
 
 def _shrink_ff(model, p):
-    hidden, out = model.get_layer(p + "ff_hidden"), model.get_layer(p + "ff_out")
+    hidden = model.get_layer(p + "ff_hidden")
+    out = model.get_layer(p + "ff_out")
     w1 = _np(hidden.kernel)
     b1 = _np(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
     w2 = _np(out.kernel).copy()

@@ -127,7 +127,8 @@ def _layer_table(model, masks, random, magnitude, small):
 
 def accuracy_markdown(summary):
     """The accuracy table of a `run_pruning` summary, as markdown."""
-    lines = ["| model | accuracy | sparsity | what |", "| --- | --- | --- | --- |"]
+    lines = ["| model | accuracy | sparsity | what |",
+             "| --- | --- | --- | --- |"]
     for row in summary["accuracy_table"]:
         lines.append(
             f"| {row['name']} | {row['accuracy']:.4f} | "

@@ -36,9 +36,9 @@ class ANDCPrune(keras.layers.Wrapper):
     Example:
     >>> layer = ANDCPrune(keras.layers.Dense(2, use_bias=False))
     >>> layer.build((None, 2))
-    >>> layer.layer.kernel.assign(np.ones((2, 2)))
+    >>> layer.layer.set_weights([np.ones((2, 2))])
     >>> layer.set_mask(np.eye(2))
-    >>> layer(np.array([[1.0, 2.0]])).tolist()
+    >>> keras.ops.convert_to_numpy(layer(np.array([[1.0, 2.0]]))).tolist()
     [[1.0, 2.0]]
     >>> layer.sparsity
     0.5
