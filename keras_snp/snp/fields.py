@@ -8,7 +8,8 @@ With a bias-free readout `W (K, tokens, nodes)` on the scaled tap
 which is exactly the readout's logits when every node but d is silenced.
 `node_fields` computes it for every node at once with one `keras.ops.einsum`
 per batch; `SNPAccumulator` averages it per true label over a split, giving
-`V (nodes, K, K)`. `fields_by_silencing` is the slow per-node loop, kept
+`V (nodes, K, K)` (by linearity, from per-label activation sums: one
+contraction per batch, one at the end). `fields_by_silencing` is the slow per-node loop, kept
 for benchmarks.
 """
 
@@ -109,8 +110,11 @@ def group_logits(tap_result, activations, node_mask):
 class SNPAccumulator:
     """Accumulates `V_d[i, c] = mean over x of label i of phi_d(x, c)`.
 
-    Holds one `(n, K, K)` sum and the label counts; memory is the readout
-    weights plus one batch of activations.
+    The field is linear in the activations, so the mean field of label i
+    is the field of label i's mean (scaled) activations: each batch adds
+    its per-label activation sums with one contraction (`keras.ops.einsum`,
+    a single matrix product), and `result` contracts them with `W` once.
+    Memory: one batch of activations, `W`, and sums of `W`'s size.
 
     Args:
         W: `(K, tokens, n)` readout weights.
@@ -123,23 +127,23 @@ class SNPAccumulator:
         self.num_classes = int(self.W.shape[0])
         self.scale = scale
         self.pooled = pooled
-        nodes = int(self.W.shape[2])
-        self.sums = ops.zeros((nodes, self.num_classes, self.num_classes))
+        self.sums = ops.zeros(tuple(self.W.shape))
         self.counts = np.zeros((self.num_classes,), "int64")
 
     def update(self, activations, labels):
         """Adds one batch; `labels` are int `(B,)`."""
         labels = np.asarray(labels).astype("int32")
-        phi = node_fields(activations, self.W, self.scale, self.pooled)
+        x = readout_input(activations, self.scale, self.pooled)
         onehot = ops.one_hot(labels, self.num_classes)
-        self.sums = self.sums + ops.einsum("bi,bnk->nik", onehot, phi)
+        self.sums = self.sums + ops.einsum("bi,btn->itn", onehot, x)
         self.counts += np.bincount(labels, minlength=self.num_classes)
 
     def result(self):
         """`(n, K, K)` float32 means; rows of absent labels stay zero."""
-        sums = ops.convert_to_numpy(self.sums).astype("float64")
+        V = ops.convert_to_numpy(
+            ops.einsum("itn,ktn->nik", self.sums, self.W)).astype("float64")
         counts = np.maximum(self.counts, 1)[None, :, None]
-        return (sums / counts).astype("float32")
+        return (V / counts).astype("float32")
 
 
 def fields_by_silencing(readout_fn, activations, nodes):

@@ -138,7 +138,7 @@ class FrozenForward(keras.layers.Layer):
         self.trainable = False
 
     def call(self, images):
-        return self.model(images, training=False)
+        return self.model([images], training=False)
 
 
 def frozen_copy(model):
