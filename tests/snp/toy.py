@@ -23,6 +23,10 @@ def _concrete(x):
         import tensorflow as tf
 
         return tf.executing_eagerly()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
     return True
 
 
