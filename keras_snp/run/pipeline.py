@@ -69,18 +69,22 @@ class Context:
         self.splits = splits
         self.model = model
         self.snp_result = None
+        self._snp_splits = None
 
     @property
     def info(self):
         return self.splits.info
 
     def snp_data(self):
-        """Train and test splits for the readouts: batch 100, no recipe."""
-        splits = data_lib.load(
-            self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
-            recipe="none", seed=self.config.seed, **_source_kwargs(self.config)
-        )
-        return splits.train, splits.test
+        """Train and test splits for the readouts: batch 100, no recipe
+        (the readouts apply their own flip + shift). Loaded once."""
+        if self._snp_splits is None:
+            self._snp_splits = data_lib.load(
+                self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
+                recipe="none", seed=self.config.seed,
+                **_source_kwargs(self.config)
+            )
+        return self._snp_splits.train, self._snp_splits.test
 
 
 def _source_kwargs(config):
@@ -166,24 +170,52 @@ def export_stage(ctx):
                       for k, v in paths.items()}}
 
 
-def snp_stage(ctx):
+def measure_snp(ctx, model, out_dir, log_dir):
+    """SNP of `model` on the run's data, saved into `out_dir`."""
     from keras_snp.snp import compute_snp
     from keras_snp.snp import log_snp
 
     config = ctx.config
     train, test = ctx.snp_data()
     result = compute_snp(
-        ctx.model, train, test, theta=config.theta, readout=config.readout,
+        model, train, test, theta=config.theta, readout=config.readout,
         epochs=config.snp_epochs, label_names=ctx.info.label_names,
         verbose=config.verbose,
     )
-    ctx.snp_result = result
     if ctx.folder.writer:
-        result.save(os.path.join(ctx.folder.path, "snp"),
-                    save_readouts=config.save_readouts)
-        log_snp(result, training.log_dir(ctx.folder, "snp"), step=0)
+        result.save(out_dir, save_readouts=config.save_readouts)
+        log_snp(result, log_dir, step=0)
+    return result
+
+
+def measure_heads(ctx, model, snp_result, out_dir, log_dir):
+    """The label-expert report of `model`, written into `out_dir`."""
+    from keras_snp.heads import analyze_heads
+    from keras_snp.heads import write_heads_report
+
+    config = ctx.config
+    report = analyze_heads(
+        snp_result, model, ctx.snp_data()[1],
+        null_samples=config.null_samples, seed=config.seed,
+        ablation=config.ablation, label_names=ctx.info.label_names,
+    )
+    if ctx.folder.writer:
+        write_heads_report(report, out_dir, log_dir=log_dir)
+    return {
+        str(e["encoder"]): {
+            "symmetry_breaking": e["symmetry_breaking"],
+            **e["metrics"],
+            "ablation_contrast": (e["ablation"] or {}).get("mean_contrast"),
+        } for e in report.to_dict()["encoders"]
+    }
+
+
+def snp_stage(ctx):
+    path = ctx.folder.path
+    ctx.snp_result = measure_snp(ctx, ctx.model, os.path.join(path, "snp"),
+                                 training.log_dir(ctx.folder, "snp"))
     return {"taps": {name: {"readout_accuracy": t.readout_accuracy}
-                     for name, t in result.taps.items()}}
+                     for name, t in ctx.snp_result.taps.items()}}
 
 
 def _snp_result(ctx):
@@ -195,42 +227,37 @@ def _snp_result(ctx):
 
 
 def heads_stage(ctx):
-    from keras_snp.heads import analyze_heads
-    from keras_snp.heads import write_heads_report
-
-    config = ctx.config
-    report = analyze_heads(
-        _snp_result(ctx), ctx.model, ctx.splits.test,
-        null_samples=config.null_samples, seed=config.seed,
-        ablation=config.ablation, label_names=ctx.info.label_names,
-    )
-    if ctx.folder.writer:
-        write_heads_report(report, os.path.join(ctx.folder.path, "heads"),
-                           log_dir=training.log_dir(ctx.folder, "heads"))
-    encoders = report.to_dict()["encoders"]
-    return {"encoders": {
-        str(e["encoder"]): {
-            "symmetry_breaking": e["symmetry_breaking"],
-            **e["metrics"],
-            "ablation_contrast": (e["ablation"] or {}).get("mean_contrast"),
-        } for e in encoders
-    }}
+    encoders = measure_heads(ctx, ctx.model, _snp_result(ctx),
+                             os.path.join(ctx.folder.path, "heads"),
+                             training.log_dir(ctx.folder, "heads"))
+    return {"encoders": encoders}
 
 
 def prune_stage(ctx):
+    """ANDC with its controls, then the SNP and head reports of the
+    physically smaller model (in `pruned/snp`, `pruned/heads`)."""
     from keras_snp.pruning.stage import run_pruning
 
     config = ctx.config
-    train, test = ctx.splits.train, ctx.splits.test
+    pruned_dir = os.path.join(ctx.folder.path, "pruned")
     summary = run_pruning(
-        ctx.model, _snp_result(ctx), train, test,
-        os.path.join(ctx.folder.path, "pruned"),
-        scope=config.prune_scope, theta=config.theta,
+        ctx.model, _snp_result(ctx), ctx.splits.train, ctx.splits.test,
+        pruned_dir, scope=config.prune_scope, theta=config.theta,
         fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
         log_dir=training.log_dir(ctx.folder, "pruning"),
         export_fn=export_lib.export_model,
     )
-    return {"accuracy": summary.get("accuracy")}
+    metrics = {"accuracy": summary.get("accuracy"),
+               "params": summary.get("params")}
+    if "snp" in config.stages:
+        pruned = export_lib.load_model(os.path.join(pruned_dir, "model.keras"))
+        result = measure_snp(ctx, pruned, os.path.join(pruned_dir, "snp"),
+                             training.log_dir(ctx.folder, "pruning", "snp"))
+        if "heads" in config.stages:
+            metrics["heads"] = measure_heads(
+                ctx, pruned, result, os.path.join(pruned_dir, "heads"),
+                training.log_dir(ctx.folder, "pruning", "heads"))
+    return metrics
 
 
 STAGE_FUNCTIONS = {
@@ -261,7 +288,7 @@ def run_stages(ctx, stages, redo=()):
 
 
 def _reload_trained(ctx):
-    path = os.path.join(ctx.folder.path, "model.keras")
+    path = ctx.folder.read_path("model.keras")
     if os.path.isfile(path):
         with ctx.placement.scope():
             ctx.model = export_lib.load_model(path)
@@ -275,3 +302,5 @@ def run(config, resume=False, redo=()):
     except BaseException:
         ctx.folder.discard()
         raise
+    finally:
+        ctx.folder.close()  # a non-chief worker's scratch folder
