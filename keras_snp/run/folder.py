@@ -9,6 +9,7 @@ import datetime
 import os
 import platform
 import shutil
+import tempfile
 
 from keras_snp.utils import UsageError
 from keras_snp.utils import read_json
@@ -35,28 +36,45 @@ def _now():
 
 
 class RunFolder:
-    """The files of one run. Only the chief worker writes.
+    """The files of one run. Only the chief worker writes the run folder.
+
+    A non-chief worker of `MultiWorkerMirroredStrategy` runs the same code
+    (every save is a collective step for it too), but into a scratch folder
+    of its own that `close()` removes; it reads the chief's folder
+    (`shared_path`) only to resume.
 
     Args:
-        path: the run folder.
+        path: the folder this process writes (the run folder, or a
+            worker's scratch folder).
         state: the `run.json` content.
-        writer: False on non-chief workers; their writes go nowhere.
+        writer: False to write nothing at all (`create(writer=False)`
+            makes a non-chief worker's scratch folder instead).
+        shared_path: the real run folder (default: `path`).
+        is_chief: False on a non-chief worker.
     """
 
-    def __init__(self, path, state, writer=True):
+    def __init__(self, path, state, writer=True, shared_path=None,
+                 is_chief=True):
         self.path = os.fspath(path)
         self.state = state
         self.writer = writer
+        self.shared_path = os.fspath(shared_path or path)
+        self.is_chief = is_chief
 
     @classmethod
     def create(cls, output_dir, run_name, config, resume=False, writer=True):
         """Opens a new run folder, or an existing one with `resume`.
 
-        Refuses to write into an existing run without `resume`, and to
-        resume a run made with other identity settings.
+        Refuses to write into an existing run without `resume` (the
+        folder is made without `exist_ok`, so of two runs started at once
+        with one name exactly one wins), and to resume a run made with
+        other identity settings. `writer=False` (a non-chief worker) gives
+        a scratch folder that reads the chief's `run.json` on resume.
         """
         path = os.path.join(output_dir, run_name)
         run_json = os.path.join(path, "run.json")
+        if not writer:
+            return cls._worker(path, run_name, config, resume)
         if resume:
             if not os.path.isfile(run_json):
                 raise UsageError(
@@ -75,19 +93,43 @@ class RunFolder:
                 f"Run folder {path} already exists: pass --resume to "
                 "continue it, or choose another --run-name."
             )
-        state = {
-            "run_name": run_name,
-            "created_at": _now(),
-            "config": config.to_dict(),
-            "versions": package_versions(),
-            "stages": {},
-            "history": [],
-        }
+        state = _new_state(run_name, config)
         folder = cls(path, state, writer)
-        if writer:
-            os.makedirs(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            os.makedirs(path)  # no exist_ok: the lock against a twin run
+        except FileExistsError:
+            raise UsageError(
+                f"Run folder {path} already exists (another run took the "
+                "name first): choose another --run-name."
+            ) from None
         folder.save()
         return folder
+
+    @classmethod
+    def _worker(cls, path, run_name, config, resume):
+        """A non-chief worker's folder: scratch, removed by `close()`."""
+        run_json = os.path.join(path, "run.json")
+        state = _new_state(run_name, config)
+        if resume and os.path.isfile(run_json):
+            state = read_json(run_json)
+            _check_same_identity(state.get("config", {}), config, path)
+        scratch = tempfile.mkdtemp(prefix=f"keras_snp_worker_{run_name}_")
+        folder = cls(scratch, state, writer=True, shared_path=path,
+                     is_chief=False)
+        folder.save()
+        return folder
+
+    def read_path(self, *parts):
+        """A path inside the real run folder, to read (resume)."""
+        return os.path.join(self.shared_path, *parts)
+
+    def close(self):
+        """Removes a non-chief worker's scratch folder."""
+        if not self.is_chief and self.path != self.shared_path:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = self.shared_path
+            self.writer = False
 
     def sub(self, *parts):
         """A path inside the run folder (its parent folders created)."""
@@ -118,6 +160,17 @@ class RunFolder:
         if self.writer and not self.state["stages"] and \
                 not self.state["history"]:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _new_state(run_name, config):
+    return {
+        "run_name": run_name,
+        "created_at": _now(),
+        "config": config.to_dict(),
+        "versions": package_versions(),
+        "stages": {},
+        "history": [],
+    }
 
 
 def _check_same_identity(saved, config, path):

@@ -7,6 +7,7 @@ stage can run alone (`scripts/analyze.py`, `scripts/prune.py`).
 """
 
 import dataclasses
+import functools
 import logging
 import os
 
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 SNP_BATCH_SIZE = 100
 
 
-def resolve_config(config):
+def resolve_config(config, check_variant=True):
     """Fills the dataset's defaults into every `None` setting."""
     data_lib.source_kind(config.dataset)
     defaults = data_lib.defaults_for(config.dataset).to_dict()
@@ -47,7 +48,8 @@ def resolve_config(config):
             f"Unknown stage(s) {sorted(unknown)}: use any of {list(STAGES)}."
         )
     try:
-        cct_config(config.variant, image_size=config.image_size)
+        if check_variant:
+            cct_config(config.variant, image_size=config.image_size)
     except ValueError as error:
         raise UsageError(str(error)) from error
     if config.epochs < 1:
@@ -70,6 +72,7 @@ class Context:
         self.model = model
         self.snp_result = None
         self._snp_splits = None
+        self.taps = None  # SNP taps: None = the CCT's encoder taps
 
     @property
     def info(self):
@@ -117,9 +120,12 @@ def load_data(config):
     )
 
 
-def prepare(config, resume=False):
-    """Validates inputs, builds data and model, opens the run folder."""
-    config = resolve_config(config)
+def prepare(config, resume=False, model_fn=None):
+    """Validates inputs, builds data and model, opens the run folder.
+
+    `model_fn(num_classes, image_size, **normalisation)` replaces
+    `build_cct` (e.g. the CNN of `keras_snp.reproduce`)."""
+    config = resolve_config(config, check_variant=model_fn is None)
     placement = strategy_lib.make_placement(config.strategy,
                                             config.cpu_replicas)
     strategy_lib.check_batch_size(config.batch_size, placement)
@@ -128,8 +134,7 @@ def prepare(config, resume=False):
     splits = load_data(config)
     defaults = data_lib.defaults_for(config.dataset).to_dict()
     with placement.scope():
-        model = build_cct(
-            config.variant,
+        model = (model_fn or functools.partial(build_cct, config.variant))(
             num_classes=splits.info.num_classes,
             image_size=config.image_size,
             positional_embedding=config.positional_embedding,
@@ -180,6 +185,7 @@ def measure_snp(ctx, model, out_dir, log_dir):
     result = compute_snp(
         model, train, test, theta=config.theta, readout=config.readout,
         epochs=config.snp_epochs, label_names=ctx.info.label_names,
+        taps=ctx.taps,
         verbose=config.verbose,
     )
     if ctx.folder.writer:
@@ -294,9 +300,13 @@ def _reload_trained(ctx):
             ctx.model = export_lib.load_model(path)
 
 
-def run(config, resume=False, redo=()):
-    """Runs the whole pipeline of `config`; returns the `RunFolder`."""
-    ctx = prepare(config, resume=resume)
+def run(config, resume=False, redo=(), model_fn=None, taps=None):
+    """Runs the whole pipeline of `config`; returns the `RunFolder`.
+
+    `model_fn` builds another model than the CCT (see `prepare`); `taps`
+    are then the layer names the SNP stage measures."""
+    ctx = prepare(config, resume=resume, model_fn=model_fn)
+    ctx.taps = taps
     try:
         return run_stages(ctx, ctx.config.stages, redo)
     except BaseException:

@@ -1,10 +1,11 @@
 """The train stage: fit under a distribution, with checkpoints to resume.
 
-Resume is Keras's `BackupAndRestore` (weights, optimizer state, epoch and
-the schedule position); the per-epoch metrics history lives in run.json and
-is trimmed to the restored epoch, so it continues rather than restarts.
+Resume is `AtomicBackupAndRestore` (weights, optimizer state, epoch and
+so the schedule position); the per-epoch metrics history lives in run.json
+and is trimmed to the restored epoch, so it continues rather than restarts.
 """
 
+import glob
 import logging
 import math
 import os
@@ -14,6 +15,9 @@ import numpy as np
 
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.utils import UsageError
+from keras_snp.utils import atomic_path
+from keras_snp.utils import read_json
+from keras_snp.utils import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +26,113 @@ class NonFiniteLoss(UsageError):
     """Training produced a NaN or Inf loss."""
 
 
+def _finite_loss(logs):
+    loss = (logs or {}).get("loss")
+    return loss is None or bool(np.isfinite(float(np.asarray(loss))))
+
+
+def _finite_weights(model):
+    return all(
+        bool(np.isfinite(keras.ops.convert_to_numpy(v.value)).all())
+        for v in model.trainable_variables
+    )
+
+
+class AtomicBackupAndRestore(keras.callbacks.Callback):
+    """`BackupAndRestore` whose checkpoint is never seen half-written.
+
+    Keras's `BackupAndRestore` overwrites `latest.weights.h5` in place and
+    then `training_metadata.json`: a kill in between leaves weights of one
+    epoch with the epoch number of another, or a truncated file. Here each
+    epoch's weights (model and optimizer, so the schedule position) go to a
+    new `epoch_{N}.weights.h5` through a temporary name, and only then the
+    pointer `checkpoint.json` (`{"epoch": N, "weights": ...}`) is replaced
+    atomically; older weight files are removed afterwards. An epoch whose
+    loss is NaN/Inf is not saved: the last good checkpoint stays.
+
+    Args:
+        backup_dir: where this process writes its checkpoints.
+        restore_dir: where to read the checkpoint to resume from (default
+            `backup_dir`; a non-chief worker reads the chief's).
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=5,
+              callbacks=[AtomicBackupAndRestore("/tmp/run/backup")])
+    ```
+    """
+
+    POINTER = "checkpoint.json"
+
+    def __init__(self, backup_dir, restore_dir=None):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("`backup_dir` must be a folder path. "
+                             f"Received: backup_dir={backup_dir!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self.restore_dir = os.fspath(restore_dir or backup_dir)
+        self.saved_epoch = 0
+
+    @classmethod
+    def read_pointer(cls, directory):
+        """The `checkpoint.json` of `directory`, or None."""
+        path = os.path.join(directory, cls.POINTER)
+        return read_json(path) if os.path.isfile(path) else None
+
+    def on_train_begin(self, logs=None):
+        pointer = self.read_pointer(self.restore_dir)
+        if pointer is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        weights = os.path.join(self.restore_dir, pointer["weights"])
+        try:
+            self.model.load_weights(weights)
+        except Exception as error:  # h5 errors of a damaged file
+            raise UsageError(
+                f"Cannot restore the checkpoint {weights} "
+                f"({type(error).__name__}): delete {self.restore_dir} to "
+                "restart training, or resume from a copy."
+            ) from error
+        self.saved_epoch = int(pointer["epoch"])
+        self.model._initial_epoch = self.saved_epoch
+        logger.info("resumed from the checkpoint of epoch %d",
+                    self.saved_epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs) or not _finite_weights(self.model):
+            logger.warning("epoch %d: NaN/Inf, checkpoint not saved",
+                           epoch + 1)
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch_{epoch + 1}.weights.h5"
+        with atomic_path(os.path.join(self.backup_dir, name)) as tmp:
+            self.model.save_weights(tmp)
+        write_json(os.path.join(self.backup_dir, self.POINTER),
+                   {"epoch": epoch + 1, "weights": name})
+        self.saved_epoch = epoch + 1
+        for old in glob.glob(os.path.join(self.backup_dir,
+                                          "epoch_*.weights.h5")):
+            if os.path.basename(old) != name:
+                os.remove(old)
+
+
 class RunHistory(keras.callbacks.Callback):
-    """Appends each epoch's metrics and learning rate to run.json."""
+    """Appends each epoch's metrics and learning rate to run.json.
+
+    An epoch with a NaN/Inf loss is not recorded (its weights are not
+    checkpointed either).
+    """
 
     def __init__(self, folder):
         super().__init__()
         self.folder = folder
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs):
+            return
         entry = {"epoch": epoch + 1}
         for key, value in (logs or {}).items():
             entry[key] = float(np.asarray(value))
@@ -55,11 +158,16 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
         self.bad_batch = None
+        self.bad_epoch = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(np.asarray(loss))):
+        if not _finite_loss(logs):
             self.bad_batch = batch
+            self.bad_epoch = self._epoch + 1
             self.model.stop_training = True
 
 
@@ -82,9 +190,12 @@ def steps_per_epoch(info, global_batch_size, override=None):
 def fit(model, folder, config, splits, placement, recipe, steps):
     """Trains `model` (compiled here) and returns the final epoch's logs."""
     checkpoint_dir = folder.sub("checkpoints", "backup")
+    backup = AtomicBackupAndRestore(
+        checkpoint_dir, folder.read_path("checkpoints", "backup"))
     stop_on_nan = StopOnNonFiniteLoss(checkpoint_dir)
     with placement.scope():
         recipe_lib.compile_model(model, recipe, config.epochs, steps)
+    placement.prepare_model(model)
     callbacks = [
         RunHistory(folder),
         stop_on_nan,
@@ -93,8 +204,7 @@ def fit(model, folder, config, splits, placement, recipe, steps):
     if folder.writer:
         callbacks.append(keras.callbacks.TensorBoard(
             log_dir=log_dir(folder), write_graph=False))
-    callbacks.append(keras.callbacks.BackupAndRestore(
-        checkpoint_dir, save_freq="epoch", delete_checkpoint=False))
+    callbacks.append(backup)
     train = splits.train
     if config.steps_per_epoch:
         train = _repeat(train)
@@ -107,12 +217,16 @@ def fit(model, folder, config, splits, placement, recipe, steps):
         verbose=config.verbose,
     )
     if stop_on_nan.bad_batch is not None:
-        done = len(folder.state["history"])
+        done = backup.saved_epoch
+        good = folder.read_path("checkpoints", "backup")
+        where = (f"the last good checkpoint is {good} (epoch {done}): "
+                 "lower --learning-rate and --resume"
+                 if done else "no epoch finished, so no checkpoint was "
+                 "kept: lower --learning-rate and start again")
         raise NonFiniteLoss(
-            f"Training stopped: the loss became NaN/Inf in epoch {done + 1} "
-            f"(batch {stop_on_nan.bad_batch}); the last good checkpoint is "
-            f"{checkpoint_dir} (epoch {done}): lower --learning-rate and "
-            "--resume."
+            "Training stopped: the loss became NaN/Inf in epoch "
+            f"{stop_on_nan.bad_epoch} "
+            f"(batch {stop_on_nan.bad_batch}); {where}."
         )
     return folder.state["history"][-1] if folder.state["history"] else {}
 

@@ -38,6 +38,13 @@ class Placement:
             return self.strategy.scope()
         return contextlib.nullcontext()
 
+    def prepare_model(self, model):
+        """Fixes what `model.fit` needs under this placement (call after
+        `compile`, before `fit`/`evaluate`)."""
+        if self.kind == "multi_worker":
+            _patch_symbolic_build(model, self.strategy)
+        return model
+
     def to_dict(self):
         return {
             "kind": self.kind,
@@ -169,6 +176,60 @@ def _jax_placement(name):
         keras.distribution.DataParallel(devices=devices)
     )
     return Placement("data_parallel", len(devices), devices)
+
+
+def _patch_symbolic_build(model, strategy):
+    """Keras 3 `fit` under `MultiWorkerMirroredStrategy` crashes before the
+    first step (keras-team/keras#20585): `_maybe_symbolic_build` averages
+    the first distributed batch with `strategy.reduce`, which the
+    collective all-reduce cannot do on a nest of `PerReplica` values. The
+    build needs only shapes, so this takes each value's first local replica
+    instead."""
+    import tensorflow as tf
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(local, next(it))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    _patch_scalar_reduce()
+
+
+def _patch_scalar_reduce():
+    """Keras 3's train/test step under `MultiWorkerMirroredStrategy`
+    averages each scalar metric with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on a rank-0 value (keras-team/keras#20585). Scalars are
+    reduced with `axis=None` here; everything else goes to Keras."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "keras_snp_patch", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        if reduction not in ("auto", "mean") or not \
+                tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+
+        def mean(value):
+            first = strategy.experimental_local_results(value)[0]
+            rank = tf.convert_to_tensor(first).shape.rank
+            return strategy.reduce("MEAN", value, axis=0 if rank else None)
+
+        return tf.nest.map_structure(mean, values)
+
+    reduce_per_replica.keras_snp_patch = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def check_batch_size(global_batch_size, placement):
