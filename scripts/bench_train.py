@@ -51,6 +51,9 @@ def parse(argv=None):
                    help="XLA: keras compile(jit_compile=...)")
     p.add_argument("--attention", choices=("auto", "fused", "explicit"),
                    default="auto", help="PerHeadAttention implementation")
+    p.add_argument("--attention-dropout", type=float, default=None,
+                   help="override the variant's 0.1 (0 lets training use "
+                   "the fused attention kernel)")
     p.add_argument("--steps-per-execution", type=int, default=1)
     p.add_argument("--baseline", choices=("none", "plain", "explicit"),
                    default="none", help="also time a reference model: "
@@ -126,12 +129,16 @@ def pipeline_data(args):
 
 def build(args, kind):
     keras.utils.set_random_seed(0)
+    overrides = {}
+    if args.attention_dropout is not None:
+        overrides["attention_dropout"] = args.attention_dropout
     if kind == "plain":
         return build_plain_cct(args.variant, args.num_classes,
-                               args.image_size)
+                               args.image_size, **overrides)
     attention = "explicit" if kind == "explicit" else args.attention
     return build_cct(args.variant, num_classes=args.num_classes,
-                     image_size=args.image_size, attention=attention)
+                     image_size=args.image_size, attention=attention,
+                     **overrides)
 
 
 def measure(args, kind, data):
@@ -167,7 +174,10 @@ def measure(args, kind, data):
         "model": kind, "variant": args.variant,
         "batch_size": args.batch_size, "image_size": args.image_size,
         "num_classes": args.num_classes, "precision": args.precision,
-        "data": args.data, "jit": args.jit, "attention": args.attention,
+        "data": args.data, "jit": args.jit,
+        "attention": {"plain": "keras_mha", "explicit": "explicit"}.get(
+            kind, args.attention),
+        "attention_dropout": args.attention_dropout,
         "img_per_s": round(img_per_s, 1), "step_ms": round(1e3 * best, 3),
         "train_gflop_per_img": round(flops / 1e9, 4),
         "tflops": round(flops * img_per_s / 1e12, 3),

@@ -51,9 +51,12 @@ class ImageNormalization(keras.layers.Layer):
 
     def call(self, images):
         images = ops.cast(images, self.compute_dtype)
-        scale = np.asarray(self.std, "float32") * 255.0
-        offset = np.asarray(self.mean, "float32") * 255.0
-        return (images - offset) / scale
+        # Constants in the compute dtype: a float32 numpy constant would
+        # promote bfloat16 / float16 inputs to float32 on JAX.
+        scale = ops.cast(1.0 / (np.asarray(self.std) * 255.0),
+                         self.compute_dtype)
+        offset = ops.cast(np.asarray(self.mean) * 255.0, self.compute_dtype)
+        return (images - offset) * scale
 
     def compute_output_shape(self, input_shape):
         return input_shape
