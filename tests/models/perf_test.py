@@ -1,0 +1,100 @@
+"""Performance options that must not change results: fused attention, FLOPs."""
+
+import numpy as np
+import pytest
+
+from keras_snp.models import PerHeadAttention
+from keras_snp.models import build_cct
+from keras_snp.models.flops import cct_forward_flops
+from keras_snp.models.flops import cct_training_flops
+from keras_snp.pruning import count_flops
+from tests.helpers import TestCase
+from tests.helpers import tiny_cct
+
+
+def _reference_attention(qkv, heads, key_dim, value_dims):
+    """Slow per-head numpy softmax attention."""
+    qkv = np.asarray(qkv, "float64")
+    width = heads * key_dim
+    out, start = [], 2 * width
+    for h in range(heads):
+        q = qkv[..., h * key_dim:(h + 1) * key_dim]
+        k = qkv[..., width + h * key_dim:width + (h + 1) * key_dim]
+        v = qkv[..., start:start + value_dims[h]]
+        start += value_dims[h]
+        s = q @ np.swapaxes(k, -1, -2) / np.sqrt(key_dim)
+        w = np.exp(s - s.max(-1, keepdims=True))
+        out.append((w / w.sum(-1, keepdims=True)) @ v)
+    return np.concatenate(out, -1)
+
+
+class FusedAttentionTest(TestCase):
+    def test_fused_and_explicit_match_the_reference(self):
+        rng = np.random.default_rng(0)
+        qkv = rng.normal(size=(2, 5, 3 * 2 * 4)).astype("float32")
+        expected = _reference_attention(qkv, 2, 4, [4, 4])
+        for implementation in ("fused", "explicit", "auto"):
+            layer = PerHeadAttention(2, 4, implementation=implementation)
+            self.assertAllClose(layer(qkv), expected, atol=1e-5)
+
+    def test_unequal_value_widths_fall_back_to_explicit(self):
+        rng = np.random.default_rng(1)
+        qkv = rng.normal(size=(1, 3, 2 * 2 * 4 + 5)).astype("float32")
+        layer = PerHeadAttention(2, 4, value_dims=[2, 3],
+                                 implementation="fused")
+        self.assertFalse(layer._use_fused(training=False))
+        expected = _reference_attention(qkv, 2, 4, [2, 3])
+        self.assertAllClose(layer(qkv), expected, atol=1e-5)
+
+    def test_attention_dropout_in_training_uses_explicit(self):
+        layer = PerHeadAttention(2, 4, dropout=0.1, implementation="fused")
+        self.assertFalse(layer._use_fused(training=True))
+        self.assertTrue(layer._use_fused(training=False))
+
+    def test_bad_implementation_and_config_round_trip(self):
+        with self.assertRaisesRegex(ValueError, "`implementation`"):
+            PerHeadAttention(2, 4, implementation="flash")
+        layer = PerHeadAttention(2, 4, implementation="explicit")
+        config = layer.get_config()
+        self.assertEqual(config["implementation"], "explicit")
+        self.assertEqual(
+            PerHeadAttention.from_config(config).implementation, "explicit")
+
+    def test_cct_outputs_do_not_depend_on_the_implementation(self):
+        images = np.random.default_rng(2).uniform(0, 255, (2, 16, 16, 3))
+        outputs = []
+        for implementation in ("fused", "explicit"):
+            model = tiny_cct(attention=implementation)
+            model.set_weights(
+                [np.full(w.shape, 0.01 * (i + 1), "float32")
+                 for i, w in enumerate(model.get_weights())])
+            outputs.append(model(images.astype("float32")))
+        self.assertAllClose(outputs[0], outputs[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("variant,size,classes", [
+    ("cct_2_3x2", 32, 10), ("cct_7_3x1", 32, 100), ("cct_7_7x2", 224, 102)])
+def test_analytic_flops_match_the_model_walk(variant, size, classes):
+    model = build_cct(variant, num_classes=classes, image_size=size)
+    flops = cct_forward_flops(variant, image_size=size, num_classes=classes)
+    assert flops["total"] == count_flops(model)
+    assert cct_training_flops(variant, image_size=size,
+                              num_classes=classes) == 3 * flops["total"]
+    parts = flops["tokenizer"] + flops["attention"] + flops["mlp"]
+    assert parts + flops["head"] == flops["total"]
+
+
+def test_flops_by_hand_for_a_tiny_cct():
+    # tiny: 16 px, one 3x3 conv 3->16 (16x16 out), pool -> 8x8 = 64 tokens,
+    # width 16, hidden 32, 2 layers, 5 classes.
+    n, d, m = 64, 16, 32
+    tokenizer = 2 * 16 * 16 * 9 * 3 * 16
+    layer = 2 * n * d * 3 * d + 4 * n * n * d + 2 * n * d * d + 4 * n * d * m
+    head = 4 * n * d + 2 * d * 5
+    model = tiny_cct()
+    flops = cct_forward_flops(
+        "cct_2_3x2", image_size=16, num_classes=5, num_layers=2,
+        num_heads=2, embed_dim=16, mlp_ratio=2, num_convs=1,
+        intermediate_dim=8)
+    assert flops["total"] == tokenizer + 2 * layer + head
+    assert flops["total"] == count_flops(model)
