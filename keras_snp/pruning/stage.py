@@ -47,14 +47,18 @@ def accuracy(model, data):
 
     Labels are one-hot `(B, K)` or integers `(B,)`; inference mode.
     """
-    correct = seen = 0
+    return float(correctness(model, data).mean())
+
+
+def correctness(model, data):
+    """Per-example top-1 correctness `(n,)` bool, in the data's order."""
+    hits = []
     for images, labels in data:
         logits = _numpy(model.predict_on_batch(images))
-        correct += int((logits.argmax(-1) == _int_labels(labels)).sum())
-        seen += len(logits)
-    if not seen:
+        hits.append(logits.argmax(-1) == _int_labels(labels))
+    if not hits:
         raise ValueError("`data` yielded no batch: cannot measure accuracy.")
-    return correct / seen
+    return np.concatenate(hits)
 
 
 class _Batches(keras.utils.PyDataset):
@@ -186,19 +190,20 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
         "random": random_masks(masks, seed=seed),
         "magnitude": magnitude_masks(model, masks),
     }
-    results = {"unpruned": accuracy(model, test_batches)}
-    logger.info("Unpruned accuracy %.4f", results["unpruned"])
+    hits = {"unpruned": correctness(model, test_batches)}
+    logger.info("Unpruned accuracy %.4f", hits["unpruned"].mean())
     andc = prune(model, masks=masks)
-    results["andc_masked"] = accuracy(andc, test_batches)
+    hits["andc_masked"] = correctness(andc, test_batches)
     fine_tune(andc, train_data, fine_tune_epochs, learning_rate,
               weight_decay, seed, verbose, run_eagerly)
-    results["andc_fine_tuned"] = accuracy(andc, test_batches)
+    hits["andc_fine_tuned"] = correctness(andc, test_batches)
     for name, control in controls.items():
         pruned = prune(model, masks=control)
         fine_tune(pruned, train_data, fine_tune_epochs, learning_rate,
                   weight_decay, seed, verbose, run_eagerly)
-        results[f"{name}_fine_tuned"] = accuracy(pruned, test_batches)
+        hits[f"{name}_fine_tuned"] = correctness(pruned, test_batches)
         del pruned
+    results = {name: float(h.mean()) for name, h in hits.items()}
     logger.info("Accuracies: %s", results)
 
     small, removed = shrink(andc, return_report=True)
@@ -244,6 +249,10 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
         "shrink": {"removed": removed, "max_abs_difference": difference},
     }
     _write(small, summary, out_dir, export_fn)
+    # Per-example correctness of every row, for bootstrap CIs over images.
+    with atomic_path(os.path.join(out_dir, "predictions.npz")) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{k: v.astype(bool) for k, v in hits.items()})
     if log_dir:
         _log(summary, log_dir)
     return summary

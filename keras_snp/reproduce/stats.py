@@ -1,0 +1,235 @@
+"""Statistics of the reproduction report, in plain numpy.
+
+Every claim of the paper is answered with a number and its uncertainty:
+Spearman rank correlation with depth, a least-squares trend slope, and
+percentile bootstrap confidence intervals (over test images or over nodes).
+"""
+
+import numpy as np
+
+from keras_snp.snp.clusters import node_stats
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+
+
+def rankdata(values):
+    """Ranks from 1, ties given their average rank (as scipy's default)."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        tied = values == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(x, y):
+    """Spearman rank correlation of two sequences (NaN when undefined).
+
+    The Pearson correlation of the average ranks; NaN when either side is
+    constant, has fewer than two values, or holds NaN.
+
+    Example:
+    >>> spearman([1, 2, 3, 4], [10, 20, 15, 40])
+    0.8
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(
+            "`x` and `y` must be 1-D and of the same length. "
+            f"Received: x.shape={x.shape}, y.shape={y.shape}"
+        )
+    if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2
+    denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    if denominator == 0:
+        return float("nan")
+    return float(round((rx * ry).sum() / denominator, 12))
+
+
+def slope(x, y):
+    """Least-squares slope of `y` on `x` (NaN with < 2 distinct x)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or not np.isfinite(y).all():
+        return float("nan")
+    xc = x - x.mean()
+    return float((xc * (y - y.mean())).sum() / (xc ** 2).sum())
+
+
+def percentile_ci(samples, level=DEFAULT_LEVEL):
+    """`(low, high)` percentile interval of bootstrap samples (NaN-safe)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if not len(samples):
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_accuracy_difference(correct_a, correct_b, resamples=
+                                  DEFAULT_RESAMPLES, level=DEFAULT_LEVEL,
+                                  seed=0):
+    """Paired bootstrap over test images of `acc(a) - acc(b)`.
+
+    Args:
+        correct_a, correct_b: `(n,)` bool correctness of two models on the
+            same test images, in the same order.
+        resamples: bootstrap resamples.
+        level: confidence level of the percentile interval.
+        seed: seed of the resampling.
+
+    Returns:
+        `{"difference", "low", "high", "resamples", "n"}`.
+    """
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(
+            "`correct_a` and `correct_b` must be non-empty 1-D arrays of "
+            f"one length. Received: shapes {a.shape} and {b.shape}"
+        )
+    rng = np.random.default_rng(seed)
+    diff = a - b
+    samples = np.empty(resamples)
+    for i in range(resamples):
+        samples[i] = diff[rng.integers(0, len(diff), len(diff))].mean()
+    low, high = percentile_ci(samples, level)
+    return {"difference": float(diff.mean()), "low": low, "high": high,
+            "resamples": int(resamples), "n": int(len(a))}
+
+
+def depth_correlation_accuracy(depths, accuracies, n_test,
+                               resamples=DEFAULT_RESAMPLES,
+                               level=DEFAULT_LEVEL, seed=0):
+    """Spearman(depth, readout accuracy) with a bootstrap CI over images.
+
+    Each tap's accuracy is resampled as `Binomial(n_test, acc) / n_test`
+    (the bootstrap over the `n_test` test images of one readout), taps
+    independently (which widens the interval: the real taps share their
+    images).
+
+    Returns:
+        `{"rho", "low", "high", "slope", "slope_low", "slope_high",
+        "p_positive"}`; `p_positive` is the share of resamples whose rho
+        is > 0.
+    """
+    depths = np.asarray(depths, dtype=np.float64)
+    accuracies = np.asarray(accuracies, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rhos, slopes = np.empty(resamples), np.empty(resamples)
+    for i in range(resamples):
+        sample = rng.binomial(int(n_test), accuracies) / n_test
+        rhos[i] = spearman(depths, sample)
+        slopes[i] = slope(depths, sample)
+    low, high = percentile_ci(rhos, level)
+    slope_low, slope_high = percentile_ci(slopes, level)
+    finite = rhos[np.isfinite(rhos)]
+    return {
+        "rho": spearman(depths, accuracies), "low": low, "high": high,
+        "slope": slope(depths, accuracies), "slope_low": slope_low,
+        "slope_high": slope_high,
+        "p_positive": float((finite > 0).mean()) if len(finite) else
+        float("nan"),
+    }
+
+
+def node_table(V, theta):
+    """Per-node `(diag, clusters, signal, noise)` arrays of `(n, K, K)`."""
+    rows = [node_stats(v, theta) for v in np.asarray(V)]
+    return {
+        "diag": np.array([len(s.diag) for s in rows], dtype=np.float64),
+        "clusters": np.array([len(s.clusters) for s in rows], np.float64),
+        "signal": np.array([s.signal for s in rows], dtype=np.float64),
+        "noise": np.array([s.noise for s in rows], dtype=np.float64),
+        "sizes": [np.array([len(c) for c in s.clusters]) for s in rows],
+    }
+
+
+def stats_from_nodes(table, index=None):
+    """`mean_diag, mean_noise, snr, empty_fraction, mean_clusters,
+    mean_cluster_size` of the nodes `index` of a `node_table` (all by
+    default); the definitions of `clusters.tap_stats`."""
+    n = len(table["diag"])
+    index = np.arange(n) if index is None else np.asarray(index)
+    diag = table["diag"][index]
+    active = diag > 0
+    if not active.any():
+        nan = float("nan")
+        return {"mean_diag": nan, "mean_noise": nan, "snr": nan,
+                "empty_fraction": 1.0, "mean_clusters": nan,
+                "mean_cluster_size": nan}
+    noise = table["noise"][index][active].mean()
+    signal = table["signal"][index][active].mean()
+    sizes = np.concatenate([table["sizes"][i] for i in index[active]])
+    return {
+        "mean_diag": float(diag[active].mean()),
+        "mean_noise": float(noise),
+        "snr": float(signal / noise) if noise > 0 else float("inf"),
+        "empty_fraction": float(1 - active.mean()),
+        "mean_clusters": float(table["clusters"][index][active].mean()),
+        "mean_cluster_size": float(sizes.mean()),
+    }
+
+
+TREND_STATS = ("mean_diag", "mean_noise", "snr", "empty_fraction")
+
+
+def depth_trend_over_nodes(tables, depths, resamples=DEFAULT_RESAMPLES,
+                           level=DEFAULT_LEVEL, seed=0, names=TREND_STATS):
+    """Trend of each tap statistic with depth, CI by bootstrap over nodes.
+
+    Each resample draws every tap's nodes with replacement (same count),
+    recomputes the tap statistics, then the Spearman correlation and the
+    least-squares slope of each statistic on depth.
+
+    Args:
+        tables: one `node_table` per tap, in the order of `depths`.
+        depths: depth of each tap (e.g. encoder index).
+
+    Returns:
+        `{stat: {"values", "rho", "rho_low", "rho_high", "slope",
+        "slope_low", "slope_high"}}`.
+    """
+    rng = np.random.default_rng(seed)
+    observed = [stats_from_nodes(t) for t in tables]
+    boot = {name: np.empty((resamples, 2)) for name in names}
+    for i in range(resamples):
+        sample = [stats_from_nodes(t, rng.integers(0, len(t["diag"]),
+                                                   len(t["diag"])))
+                  for t in tables]
+        for name in names:
+            values = [s[name] for s in sample]
+            boot[name][i] = (spearman(depths, values), slope(depths, values))
+    out = {}
+    for name in names:
+        values = [s[name] for s in observed]
+        rho_low, rho_high = percentile_ci(boot[name][:, 0], level)
+        slope_low, slope_high = percentile_ci(boot[name][:, 1], level)
+        out[name] = {
+            "values": values, "rho": spearman(depths, values),
+            "rho_low": rho_low, "rho_high": rho_high,
+            "slope": slope(depths, values), "slope_low": slope_low,
+            "slope_high": slope_high,
+        }
+    return out
+
+
+def sign_verdict(low, high, expected):
+    """`"reproduced"` when the CI lies on the `expected` side of 0
+    (`"positive"` / `"negative"`), `"not reproduced"` when it lies on the
+    other side, else `"inconclusive at this budget"`."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive at this budget"
+    sign = 1 if expected == "positive" else -1
+    if sign * low > 0 and sign * high > 0:
+        return "reproduced"
+    if sign * low < 0 and sign * high < 0:
+        return "not reproduced"
+    return "inconclusive at this budget"
