@@ -8,6 +8,7 @@ skipped) or, when every stage is done, only rewrites the report.
 """
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -77,6 +78,10 @@ def reproduce_parser():
     parser.add_argument("--compare", default=None, metavar="RUN_DIR",
                         help="another reproduce run (e.g. the CNN) to set "
                              "beside this one in the report")
+    parser.add_argument("--publish", default=None, metavar="PATH.md",
+                        help="also copy REPORT.md to PATH.md and its "
+                             "figures into PATH/ (e.g. docs/results/"
+                             "cifar100-cct_2_3x2.md)")
     parser.add_argument("--quiet", dest="verbose", action="store_const",
                         const=0, default=1)
     return parser
@@ -118,7 +123,7 @@ def make_config(args):
 
 
 def reproduce(config, model="cct", resume=False, command=None,
-              compare=None, bootstrap=1000):
+              compare=None, bootstrap=1000, publish=None):
     """Runs the pipeline of `config`, then writes REPORT.md; returns its
     path.
 
@@ -129,6 +134,7 @@ def reproduce(config, model="cct", resume=False, command=None,
         command: the command line written at the top of the report.
         compare: another run folder to set beside this one.
         bootstrap: resamples of every bootstrap CI.
+        publish: a `.md` path to copy the report to (figures beside it).
     """
     from keras_snp.reproduce import cnn
     from keras_snp.reproduce import report
@@ -136,8 +142,6 @@ def reproduce(config, model="cct", resume=False, command=None,
 
     name = config.resolved_run_name()
     path = os.path.join(config.output_dir, name)
-    import dataclasses
-
     config = dataclasses.replace(config, run_name=name)
     resume = resume and os.path.isfile(os.path.join(path, "run.json"))
     kwargs = {}
@@ -148,13 +152,21 @@ def reproduce(config, model="cct", resume=False, command=None,
     folder = pipeline.run(config, resume=resume, **kwargs)
     if command and "reproduce" not in folder.state:
         folder.update(reproduce={"command": command, "model": model})
-    return report.write_report(folder.path, compare=compare,
+    path = report.write_report(folder.path, compare=compare,
                                bootstrap=bootstrap)
+    if publish:
+        report.publish(folder.path, publish)
+    return path
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = reproduce_parser().parse_args(argv)
+    if args.publish and not args.publish.endswith(".md"):
+        raise UsageError(
+            f"--publish must end in .md, got {args.publish!r}: e.g. "
+            "docs/results/cifar100-cct_2_3x2.md."
+        )
     logging.basicConfig(level=logging.INFO if args.verbose else
                         logging.WARNING, format="%(message)s",
                         stream=sys.stderr)
@@ -167,6 +179,7 @@ def main(argv=None):
         )
     path = reproduce(make_config(args), model=args.model,
                      resume=args.resume, command=command_line(argv),
-                     compare=args.compare, bootstrap=args.bootstrap)
+                     compare=args.compare, bootstrap=args.bootstrap,
+                     publish=args.publish)
     print(f"report: {path}")
     return 0
