@@ -8,6 +8,7 @@ TensorFlow; under JAX without it only `model.keras` is written.
 
 import logging
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -69,6 +70,11 @@ def load_model(path, safe_mode=True):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UsageError(f"No model file at {path}: give a .keras file.")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"{path} is corrupt or truncated (not a whole .keras zip "
+            "archive): re-export it or give another file."
+        )
     try:
         return keras.models.load_model(path, safe_mode=safe_mode)
     except ValueError as error:
