@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 
 # Defaults sized for ~1 hour on a 2-core CPU with CIFAR-100 at 32 px
 # (docs/results and REPORT.md give the measured timings).
-DEFAULT_VARIANT = "cct_2_3x2"
+DEFAULT_VARIANT = "cct_4_3x2"
 DEFAULT_EPOCHS = 10
-DEFAULT_SNP_EPOCHS = 1
+DEFAULT_SNP_EPOCHS = 2
 DEFAULT_NULL_SAMPLES = 100
 DEFAULT_RECIPE = "light"
 CNN_VARIANT = "cnn_4block"
