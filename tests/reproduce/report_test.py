@@ -1,0 +1,171 @@
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from keras_snp.heads import analyze_heads
+from keras_snp.heads import write_heads_report
+from keras_snp.reproduce import report
+from keras_snp.snp.result import SNPResult
+from keras_snp.snp.result import TapResult
+from keras_snp.utils import read_json
+from keras_snp.utils import write_json
+from tests.helpers import TestCase
+
+K = 6
+N_TEST = 400
+VERDICTS = ("reproduced", "not reproduced", "inconclusive at this budget")
+
+
+def _tap(name, kind, encoder, noise, rng, heads=2, nodes=16):
+    V = np.eye(K)[None] * (1 + rng.random((nodes, 1, 1)))
+    V = V + noise * rng.random((nodes, K, K))
+    head = (np.arange(nodes) // (nodes // heads) if kind == "mha"
+            else -np.ones(nodes)).astype("int32")
+    return TapResult(name, kind, encoder, V.astype("float32"), head,
+                     tokens=4, readout_accuracy=0.3 + 0.1 * encoder)
+
+
+def make_run(path, seed=0):
+    """A run folder with the files a CCT reproduce run leaves behind:
+    noise falls with depth, accuracy rises, ANDC = unpruned."""
+    rng = np.random.default_rng(seed)
+    taps = {}
+    for l, noise in zip((1, 2, 3), (1.5, 0.9, 0.6)):
+        for kind, layer in (("mha", "mha"), ("ff", "ff_hidden"),
+                            ("res", "out")):
+            name = f"encoder_{l}_{layer}"
+            taps[name] = _tap(name, kind, l, noise, rng)
+    result = SNPResult(taps, theta=0.3, label_names=list("abcdef"))
+    result.save(os.path.join(path, "snp"))
+    heads = analyze_heads(result, null_samples=20, seed=0)
+    write_heads_report(heads, os.path.join(path, "heads"))
+    unpruned = rng.random(N_TEST) < 0.6
+    hits = {"unpruned": unpruned, "andc_masked": unpruned.copy(),
+            "andc_fine_tuned": unpruned.copy(),
+            "random_fine_tuned": rng.random(N_TEST) < 0.4,
+            "magnitude_fine_tuned": unpruned.copy()}
+    os.makedirs(os.path.join(path, "pruned"))
+    np.savez(os.path.join(path, "pruned", "predictions.npz"), **hits)
+    write_json(os.path.join(path, "pruned", "pruning.json"), {
+        "accuracy_table": [
+            {"name": n, "description": n, "accuracy": float(h.mean()),
+             "sparsity": 0.0 if n == "unpruned" else 0.5}
+            for n, h in hits.items()],
+        "dilution": 0.5, "params": {"before": 100, "after": 60,
+                                    "nonzero_after_masking": 50},
+        "flops": {"before": 10, "after": 6}})
+    write_json(os.path.join(path, "run.json"), {
+        "run_name": "fake", "created_at": "2026-01-01T00:00:00+00:00",
+        "config": {"variant": "cct_x", "image_size": 8, "dataset": "fake",
+                   "batch_size": 4, "learning_rate": 1e-3,
+                   "recipe": "light", "snp_epochs": 1},
+        "versions": {"keras": "3"},
+        "dataset": {"split_sizes": {"train": 10, "validation": 0,
+                                    "test": N_TEST}},
+        "model": {"params": 100},
+        "stages": {"train": {"status": "done",
+                             "finished_at": "2026-01-01T00:01:00+00:00",
+                             "final_epoch": {"epoch": 3},
+                             "test_accuracy": 0.6}},
+        "reproduce": {"command": "python scripts/reproduce.py --x 1",
+                      "model": "cct"}})
+    return path
+
+
+def table_row(text, first_cell):
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no table row {first_cell!r}")
+
+
+class ReportTest(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.run_dir = make_run(os.path.join(cls.tmp.name, "run"))
+        cls.path = report.write_report(cls.run_dir, bootstrap=100)
+        with open(cls.path) as f:
+            cls.text = f.read()
+        cls.analysis = read_json(os.path.join(cls.run_dir, "report.json"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+        super().tearDownClass()
+
+    def test_claims_and_verdicts(self):
+        self.assertIn("python scripts/reproduce.py --x 1", self.text)
+        verdicts = re.findall(r"\*\*Verdict: (.*)\*\*", self.text)
+        self.assertEqual(len(verdicts), 4)
+        for verdict in verdicts:
+            self.assertIn(verdict, VERDICTS)
+        for title, _ in report.CLAIMS:
+            self.assertIn(f"## {title}", self.text)
+        for name in ("depth.png", "pruning.png", "heads.png"):
+            self.assertTrue(os.path.isfile(
+                os.path.join(self.run_dir, "figures", name)))
+
+    def test_numbers_equal_the_json_files(self):
+        summary = read_json(os.path.join(self.run_dir, "snp", "summary.json"))
+        for name, tap in summary["taps"].items():
+            row = table_row(self.text, name)
+            # the claim-1 table: accuracy in the last cell
+            self.assertEqual(row[-1], f"{tap['readout_accuracy']:.4f}")
+        lines = [l for l in self.text.splitlines()
+                 if l.startswith("| encoder_3_ff_hidden | 3 |")]
+        tap = summary["taps"]["encoder_3_ff_hidden"]
+        expected = " | ".join(f"{tap[k]:.4f}" for k in report.analysis_lib
+                              .TAP_STATS)
+        self.assertIn(expected, lines[0])
+        pruning = read_json(os.path.join(self.run_dir, "pruned",
+                                         "pruning.json"))
+        for row in pruning["accuracy_table"]:
+            self.assertEqual(table_row(self.text, row["name"])[1],
+                             f"{row['accuracy']:.4f}")
+        heads = read_json(os.path.join(self.run_dir, "heads", "heads.json"))
+        for e in heads["encoders"]:
+            cells = table_row(self.text, str(e["encoder"]))
+            z = e["null"]["mean_entropy"]["z"]
+            self.assertIn(f"z {report.fmt(z, 2)}", " ".join(cells))
+
+    def test_verdicts_follow_the_data(self):
+        claims = self.analysis["claims"]
+        # accuracy rises 0.4 -> 0.5 -> 0.6 on 400 images: reproduced;
+        # depth and accuracy have the same ties, so rho is exactly 1
+        self.assertEqual(claims["accuracy_depth"]["verdict"], "reproduced")
+        self.assertEqual(claims["accuracy_depth"]["pooled"]["rho"], 1.0)
+        # ANDC equals unpruned on every image: difference exactly 0
+        main = claims["pruning"]["differences"][0]
+        self.assertEqual((main["a"], main["b"]),
+                         ("andc_fine_tuned", "unpruned"))
+        self.assertEqual((main["difference"], main["low"], main["high"]),
+                         (0.0, 0.0, 0.0))
+        self.assertEqual(claims["pruning"]["verdict"], "reproduced")
+        # noise falls with depth by construction
+        for kind in ("mha", "ff", "res"):
+            trend = claims["clusters_noise"]["trends"][kind]["mean_noise"]
+            self.assertLess(trend["slope_high"], 0)
+        self.assertIn(claims["heads"]["verdict"], VERDICTS)
+
+    def test_publish_rewrites_figure_links(self):
+        target = os.path.join(self.tmp.name, "docs", "cifar-x.md")
+        report.publish(self.run_dir, target)
+        with open(target) as f:
+            text = f.read()
+        self.assertIn("](cifar-x/depth.png)", text)
+        self.assertNotIn("](figures/", text)
+        self.assertTrue(os.path.isfile(os.path.join(
+            self.tmp.name, "docs", "cifar-x", "pruning.png")))
+
+    def test_compare_section(self):
+        other = make_run(os.path.join(self.tmp.name, "other"), seed=1)
+        path = report.write_report(self.run_dir, compare=other, bootstrap=20)
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("## Side by side: fake and fake", text)
+        report.write_report(self.run_dir, bootstrap=100)  # restore
