@@ -19,9 +19,6 @@ import unittest
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Modules that may need TensorFlow to *work*; they must still import.
-TF_ONLY_USE = ("keras_snp.export", "keras_snp.tensorboard",
-               "keras_snp.training.strategy", "keras_snp.data.tfds_source")
 
 
 def _tf_available():
@@ -128,6 +125,30 @@ def _clusters():
             "noise": int(stats.noise)}
 
 
+def _tf_only_features_fail_clearly(model, workdir):
+    """tfds, SavedModel and TensorBoard: a one-line `UsageError` each."""
+    from keras_snp import data
+    from keras_snp import export
+    from keras_snp import tensorboard
+    from keras_snp.utils import UsageError
+
+    calls = {
+        "tfds": lambda: data.load("cifar100", 32, 8),
+        "saved_model": lambda: export.export_saved_model(
+            model, os.path.join(workdir, "saved_model")),
+        "tensorboard": lambda: tensorboard.write_scalars(
+            os.path.join(workdir, "logs"), {"loss": 1.0}),
+    }
+    messages = {}
+    for name, call in calls.items():
+        try:
+            call()
+            messages[name] = None
+        except UsageError as error:
+            messages[name] = str(error)
+    return messages
+
+
 def run_checks():
     """Runs every check; returns a JSON-able report (used by the tests)."""
     import keras
@@ -138,6 +159,7 @@ def run_checks():
     report["imports"] = _import_all()
     with tempfile.TemporaryDirectory() as workdir:
         model, report["train"] = _train_and_save(workdir)
+        report["tf_only"] = _tf_only_features_fail_clearly(model, workdir)
     report["pipeline"] = _data_snp_heads_pruning(model)
     report["clusters"] = _clusters()
     report["tensorflow_loaded_after"] = (
@@ -160,8 +182,9 @@ def report():
     """The checks' report: in process without TF, else from a subprocess."""
     global _REPORT
     if _REPORT is None:
-        if not _tf_available() and "jax" in sys.modules.get(
-                "keras", importlib.import_module("keras")).backend.backend():
+        import keras
+
+        if not _tf_available() and keras.backend.backend() == "jax":
             _REPORT = run_checks()
         else:
             env = dict(os.environ, KERAS_BACKEND="jax",
@@ -217,6 +240,16 @@ class NoTensorFlowTest(unittest.TestCase):
         self.assertGreater(masked, full)  # + the non-trainable masks
         self.assertLessEqual(small, full)
         self.assertLess(r["shrink_max_diff"], 1e-4)
+
+    def test_tensorflow_features_fail_with_one_clear_line(self):
+        messages = report()["tf_only"]
+        self.assertEqual(sorted(messages),
+                         ["saved_model", "tensorboard", "tfds"])
+        for name, message in messages.items():
+            self.assertIsNotNone(message, name)
+            self.assertIn("TensorFlow", message.replace("tensorflow",
+                                                        "TensorFlow"))
+            self.assertNotIn("\n", message)
 
     def test_clusters_match_hand_worked_values(self):
         r = report()["clusters"]
