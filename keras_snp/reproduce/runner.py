@@ -104,7 +104,7 @@ def make_config(args):
         image_size = 32
     if args.model == "cnn":
         variant = CNN_VARIANT
-        stages = ("train", "export", "snp")
+        stages = ("train", "snp")  # heads and ANDC are CCT-only
     else:
         variant = args.variant or DEFAULT_VARIANT
         stages = ("train", "export", "snp", "heads", "prune")
