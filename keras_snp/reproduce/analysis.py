@@ -75,7 +75,8 @@ def claim_accuracy(summary, n_test, resamples, seed):
             resamples=resamples, seed=seed)
     pooled = stats.depth_correlation_accuracy(
         [r["depth"] for r in rows], [r["readout_accuracy"] for r in rows],
-        n_test, resamples=resamples, seed=seed)
+        n_test, resamples=resamples, seed=seed,
+        groups=[r["kind"] for r in rows])
     verdict = stats.sign_verdict(pooled["low"], pooled["high"], "positive")
     return {"rows": rows, "by_kind": correlations, "pooled": pooled,
             "n_test": n_test, "verdict": verdict}

@@ -105,15 +105,32 @@ def bootstrap_accuracy_difference(correct_a, correct_b, resamples=
             "resamples": int(resamples), "n": int(len(a))}
 
 
+def grouped(function, depths, values, groups=None):
+    """`function(depths, values)`, or its mean over `groups` (computed
+    within each group: e.g. per tap kind, so that kinds with different
+    accuracy levels do not blur the depth ranks)."""
+    if groups is None:
+        return function(depths, values)
+    depths, values = np.asarray(depths), np.asarray(values)
+    groups = np.asarray(groups)
+    results = [function(depths[groups == g], values[groups == g])
+               for g in dict.fromkeys(groups.tolist())]
+    results = [r for r in results if np.isfinite(r)]
+    return float(np.mean(results)) if results else float("nan")
+
+
 def depth_correlation_accuracy(depths, accuracies, n_test,
                                resamples=DEFAULT_RESAMPLES,
-                               level=DEFAULT_LEVEL, seed=0):
+                               level=DEFAULT_LEVEL, seed=0, groups=None):
     """Spearman(depth, readout accuracy) with a bootstrap CI over images.
 
     Each tap's accuracy is resampled as `Binomial(n_test, acc) / n_test`
     (the bootstrap over the `n_test` test images of one readout), taps
     independently (which widens the interval: the real taps share their
     images).
+
+    With `groups`, rho and slope are the means over groups of the
+    within-group values (see `grouped`).
 
     Returns:
         `{"rho", "low", "high", "slope", "slope_low", "slope_high",
@@ -126,14 +143,15 @@ def depth_correlation_accuracy(depths, accuracies, n_test,
     rhos, slopes = np.empty(resamples), np.empty(resamples)
     for i in range(resamples):
         sample = rng.binomial(int(n_test), accuracies) / n_test
-        rhos[i] = spearman(depths, sample)
-        slopes[i] = slope(depths, sample)
+        rhos[i] = grouped(spearman, depths, sample, groups)
+        slopes[i] = grouped(slope, depths, sample, groups)
     low, high = percentile_ci(rhos, level)
     slope_low, slope_high = percentile_ci(slopes, level)
     finite = rhos[np.isfinite(rhos)]
     return {
-        "rho": spearman(depths, accuracies), "low": low, "high": high,
-        "slope": slope(depths, accuracies), "slope_low": slope_low,
+        "rho": grouped(spearman, depths, accuracies, groups), "low": low,
+        "high": high, "slope": grouped(slope, depths, accuracies, groups),
+        "slope_low": slope_low,
         "slope_high": slope_high,
         "p_positive": float((finite > 0).mean()) if len(finite) else
         float("nan"),

@@ -136,7 +136,7 @@ class ReportTest(TestCase):
     def test_verdicts_follow_the_data(self):
         claims = self.analysis["claims"]
         # accuracy rises 0.4 -> 0.5 -> 0.6 on 400 images: reproduced;
-        # depth and accuracy have the same ties, so rho is exactly 1
+        # within every kind rho is exactly 1
         self.assertEqual(claims["accuracy_depth"]["verdict"], "reproduced")
         self.assertEqual(claims["accuracy_depth"]["pooled"]["rho"], 1.0)
         # ANDC equals unpruned on every image: difference exactly 0

@@ -126,3 +126,21 @@ class NodeStatsTest(TestCase):
         self.assertLess(trend["mean_noise"]["slope_high"], 0)
         self.assertGreater(trend["snr"]["slope_low"], 0)
         self.assertEqual(trend["mean_noise"]["rho"], -1.0)
+
+
+class GroupedTest(TestCase):
+    def test_mean_of_within_group_values(self):
+        # kind a rises (rho 1, slope 0.1), kind b falls (rho -1, slope
+        # -0.3): means 0 and -0.1, whatever the level of each kind.
+        depths = [1, 2, 1, 2]
+        values = [0.1, 0.2, 0.9, 0.6]
+        groups = ["a", "a", "b", "b"]
+        self.assertAlmostEqual(
+            stats.grouped(stats.spearman, depths, values, groups), 0.0)
+        self.assertAlmostEqual(
+            stats.grouped(stats.slope, depths, values, groups), -0.1)
+        out = stats.depth_correlation_accuracy(
+            depths, values, n_test=100000, resamples=50, groups=groups)
+        self.assertAlmostEqual(out["slope"], -0.1)
+        self.assertAllClose([out["slope_low"], out["slope_high"]],
+                            [-0.1, -0.1], atol=0.01)
