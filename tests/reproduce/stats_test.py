@@ -37,6 +37,16 @@ class SpearmanTest(TestCase):
                                               [0.1, 0.2, 0.3, 0.4]),
                                4 / np.sqrt(20))
 
+    def test_against_scipy_with_ties(self):
+        scipy_stats = __import__("pytest").importorskip("scipy.stats")
+        rng = np.random.default_rng(4)
+        for _ in range(20):
+            x = rng.integers(1, 4, size=9)
+            y = rng.integers(0, 5, size=9)
+            expected = scipy_stats.spearmanr(x, y).statistic
+            if np.isfinite(expected):
+                self.assertAlmostEqual(stats.spearman(x, y), expected)
+
     def test_undefined_is_nan(self):
         self.assertTrue(np.isnan(stats.spearman([1, 1, 1], [1, 2, 3])))
         self.assertTrue(np.isnan(stats.spearman([1], [1])))
