@@ -15,7 +15,7 @@ from keras_snp.run.config import RunConfig
 
 def _train(tmp_path, name, seed):
     config = RunConfig(
-        dataset="synthetic", variant="cct_2_3x2", image_size=16, epochs=2,
+        dataset="synthetic", variant="cct_2_3x2", image_size=16, epochs=1,
         batch_size=8, num_classes=3, examples_per_class=8, seed=seed,
         output_dir=str(tmp_path), run_name=name, stages=("train",),
         verbose=0,
