@@ -54,11 +54,15 @@ def parse(argv=None):
     p.add_argument("--attention-dropout", type=float, default=None,
                    help="override the variant's 0.1 (0 lets training use "
                    "the fused attention kernel)")
+    p.add_argument("--softmax-dtype", choices=("float32", "compute"),
+                   default=None, help="explicit attention softmax dtype")
     p.add_argument("--steps-per-execution", type=int, default=1)
-    p.add_argument("--baseline", choices=("none", "plain", "explicit"),
+    p.add_argument("--baseline", choices=("none", "plain", "explicit",
+                                          "default"),
                    default="none", help="also time a reference model: "
                    "plain = stock keras.layers.MultiHeadAttention CCT, "
-                   "explicit = ours with --attention explicit")
+                   "explicit = ours with --attention explicit, default = "
+                   "ours with every model option at its default")
     p.add_argument("--peak-tflops", type=float, default=790.0,
                    help="device peak for MFU (790: H100 bf16 measured)")
     p.add_argument("--repeat", type=int, default=1,
@@ -129,9 +133,14 @@ def pipeline_data(args):
 
 def build(args, kind):
     keras.utils.set_random_seed(0)
+    if kind == "default":
+        return build_cct(args.variant, num_classes=args.num_classes,
+                         image_size=args.image_size)
     overrides = {}
     if args.attention_dropout is not None:
         overrides["attention_dropout"] = args.attention_dropout
+    if args.softmax_dtype is not None and kind != "plain":
+        overrides["softmax_dtype"] = args.softmax_dtype
     if kind == "plain":
         return build_plain_cct(args.variant, args.num_classes,
                                args.image_size, **overrides)
@@ -175,9 +184,12 @@ def measure(args, kind, data):
         "batch_size": args.batch_size, "image_size": args.image_size,
         "num_classes": args.num_classes, "precision": args.precision,
         "data": args.data, "jit": args.jit,
-        "attention": {"plain": "keras_mha", "explicit": "explicit"}.get(
-            kind, args.attention),
-        "attention_dropout": args.attention_dropout,
+        "attention": {"plain": "keras_mha", "explicit": "explicit",
+                      "default": "auto"}.get(kind, args.attention),
+        "attention_dropout": None if kind == "default"
+        else args.attention_dropout,
+        "softmax_dtype": None if kind in ("default", "plain")
+        else args.softmax_dtype,
         "img_per_s": round(img_per_s, 1), "step_ms": round(1e3 * best, 3),
         "train_gflop_per_img": round(flops / 1e9, 4),
         "tflops": round(flops * img_per_s / 1e12, 3),

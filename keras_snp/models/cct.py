@@ -46,7 +46,8 @@ def encoder_block(x, index, config, drop_path_rate):
     qkv = _dense(3 * dim, p + "qkv", use_bias=False)(h)
     h = PerHeadAttention(
         heads, key_dim, dropout=config.attention_dropout,
-        implementation=config.attention, name=p + "mha"
+        implementation=config.attention,
+        softmax_dtype=config.softmax_dtype, name=p + "mha"
     )(qkv)
     h = _dense(dim, p + "attn_proj")(h)
     h = StochasticDepth(drop_path_rate, name=p + "attn_drop_path")(h)
@@ -76,6 +77,7 @@ class CCTConfig:
     stochastic_depth: float = 0.1
     intermediate_dim: int = 64
     attention: str = "auto"
+    softmax_dtype: str = "float32"
     mean: tuple = CIFAR_MEAN
     std: tuple = CIFAR_STD
     official_params: dict = dataclasses.field(default_factory=dict)

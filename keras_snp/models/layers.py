@@ -291,6 +291,10 @@ class PerHeadAttention(keras.layers.Layer):
             JAX and PyTorch backends and `"explicit"` on TensorFlow, where
             the op is a plain einsum anyway. Outputs are the same either
             way, up to rounding.
+        softmax_dtype: dtype of the explicit softmax: `"float32"` (default,
+            as PyTorch autocast) or `"compute"` (the layer's compute dtype,
+            as `keras.layers.MultiHeadAttention`; under `mixed_bfloat16`
+            this halves the memory traffic of the attention weights).
 
     Call arguments:
         qkv: `(batch, tokens, 2 * num_heads * key_dim + sum(value_dims))`,
@@ -307,7 +311,7 @@ class PerHeadAttention(keras.layers.Layer):
 
     def __init__(
         self, num_heads, key_dim, value_dims=None, dropout=0.0, seed=None,
-        implementation="auto", **kwargs,
+        implementation="auto", softmax_dtype="float32", **kwargs,
     ):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1:
@@ -327,7 +331,13 @@ class PerHeadAttention(keras.layers.Layer):
                 f"{ATTENTION_IMPLEMENTATIONS}. "
                 f"Received: implementation={implementation!r}"
             )
+        if softmax_dtype not in ("float32", "compute"):
+            raise ValueError(
+                "`softmax_dtype` must be 'float32' or 'compute'. "
+                f"Received: softmax_dtype={softmax_dtype!r}"
+            )
         self.implementation = implementation
+        self.softmax_dtype = softmax_dtype
         self.num_heads = int(num_heads)
         self.key_dim = int(key_dim)
         self.value_dims = [int(v) for v in value_dims]
@@ -377,7 +387,9 @@ class PerHeadAttention(keras.layers.Layer):
         values = qkv[..., 2 * qk_width :]
         scores = ops.matmul(queries, ops.transpose(keys, (0, 1, 3, 2)))
         scores = scores * (1.0 / math.sqrt(self.key_dim))
-        weights = ops.softmax(ops.cast(scores, "float32"), axis=-1)
+        if self.softmax_dtype == "float32":
+            scores = ops.cast(scores, "float32")
+        weights = ops.softmax(scores, axis=-1)
         weights = ops.cast(weights, self.compute_dtype)
         weights = self.dropout_layer(weights, training=training)
         if len(set(self.value_dims)) == 1:
@@ -404,6 +416,7 @@ class PerHeadAttention(keras.layers.Layer):
             "dropout": self.dropout,
             "seed": self.seed,
             "implementation": self.implementation,
+            "softmax_dtype": self.softmax_dtype,
         }
 
 

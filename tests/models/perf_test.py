@@ -60,6 +60,24 @@ class FusedAttentionTest(TestCase):
         self.assertEqual(
             PerHeadAttention.from_config(config).implementation, "explicit")
 
+    def test_softmax_in_compute_dtype(self):
+        with self.assertRaisesRegex(ValueError, "`softmax_dtype`"):
+            PerHeadAttention(2, 4, softmax_dtype="float16")
+        rng = np.random.default_rng(3)
+        qkv = rng.normal(size=(2, 6, 24)).astype("float32")
+        expected = _reference_attention(qkv, 2, 4, [4, 4])
+        for softmax_dtype in ("float32", "compute"):
+            layer = PerHeadAttention(2, 4, implementation="explicit",
+                                     softmax_dtype=softmax_dtype,
+                                     dtype="mixed_bfloat16")
+            out = layer(qkv)
+            self.assertIn("bfloat16", str(out.dtype))
+            self.assertAllClose(np.asarray(out, "float32"), expected,
+                                atol=5e-2)
+            self.assertEqual(
+                PerHeadAttention.from_config(
+                    layer.get_config()).softmax_dtype, softmax_dtype)
+
     def test_cct_outputs_do_not_depend_on_the_implementation(self):
         rng = np.random.default_rng(2)
         images = rng.uniform(0, 255, (2, 16, 16, 3)).astype("float32")
