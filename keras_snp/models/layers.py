@@ -352,11 +352,6 @@ class PerHeadAttention(keras.layers.Layer):
         """`(sum(value_dims),)` ints: the head each output unit belongs to."""
         return np.repeat(np.arange(self.num_heads), self.value_dims)
 
-    def _heads(self, x, width):
-        batch, tokens = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, tokens, self.num_heads, width))
-        return ops.transpose(x, (0, 2, 1, 3))
-
     def _use_fused(self, training):
         implementation = self.implementation
         if implementation == "auto":
@@ -368,34 +363,49 @@ class PerHeadAttention(keras.layers.Layer):
             return False
         return all(width == self.key_dim for width in self.value_dims)
 
+    def _split(self, qkv):
+        """Queries and keys `(batch, tokens, heads, key_dim)`; values the
+        same when every head has `key_dim` values, else `(batch, tokens,
+        sum(value_dims))`."""
+        batch, tokens = ops.shape(qkv)[0], ops.shape(qkv)[1]
+        heads, width = self.num_heads, self.key_dim
+        if all(v == width for v in self.value_dims):
+            # One reshape and an unstack: far cheaper than three slices of
+            # the last axis (and their gradient) on the TensorFlow CPU path.
+            qkv = ops.reshape(qkv, (batch, tokens, 3, heads, width))
+            return ops.unstack(qkv, 3, axis=2)
+        qk_width = heads * width
+        shape = (batch, tokens, heads, width)
+        queries = ops.reshape(qkv[..., :qk_width], shape)
+        keys = ops.reshape(qkv[..., qk_width : 2 * qk_width], shape)
+        return queries, keys, qkv[..., 2 * qk_width :]
+
     def _fused(self, qkv):
         batch, tokens = ops.shape(qkv)[0], ops.shape(qkv)[1]
-        shape = (batch, tokens, 3, self.num_heads, self.key_dim)
-        qkv = ops.reshape(qkv, shape)
+        queries, keys, values = self._split(qkv)
         out = ops.dot_product_attention(
-            qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2],
-            scale=1.0 / math.sqrt(self.key_dim),
+            queries, keys, values, scale=1.0 / math.sqrt(self.key_dim)
         )
         return ops.reshape(out, (batch, tokens, sum(self.value_dims)))
 
     def call(self, qkv, training=False):
         if self._use_fused(training):
             return self._fused(qkv)
-        qk_width = self.num_heads * self.key_dim
-        queries = self._heads(qkv[..., :qk_width], self.key_dim)
-        keys = self._heads(qkv[..., qk_width : 2 * qk_width], self.key_dim)
-        values = qkv[..., 2 * qk_width :]
-        scores = ops.matmul(queries, ops.transpose(keys, (0, 1, 3, 2)))
-        scores = scores * (1.0 / math.sqrt(self.key_dim))
+        # Einsums on (batch, tokens, heads, width) views: no transposes to
+        # materialise (as keras.layers.MultiHeadAttention), and the scale
+        # goes on the queries, the smaller tensor.
+        queries, keys, values = self._split(qkv)
+        queries = queries * ops.cast(1.0 / math.sqrt(self.key_dim),
+                                     queries.dtype)
+        scores = ops.einsum("bqhd,bkhd->bhqk", queries, keys)
         if self.softmax_dtype == "float32":
             scores = ops.cast(scores, "float32")
         weights = ops.softmax(scores, axis=-1)
         weights = ops.cast(weights, self.compute_dtype)
         weights = self.dropout_layer(weights, training=training)
-        if len(set(self.value_dims)) == 1:
-            out = ops.matmul(weights, self._heads(values, self.value_dims[0]))
-            out = ops.transpose(out, (0, 2, 1, 3))
-            batch, tokens = ops.shape(qkv)[0], ops.shape(qkv)[1]
+        if len(values.shape) == 4:
+            out = ops.einsum("bhqk,bkhd->bqhd", weights, values)
+            batch, tokens = ops.shape(out)[0], ops.shape(out)[1]
             return ops.reshape(out, (batch, tokens, sum(self.value_dims)))
         outputs, start = [], 0
         for head, width in enumerate(self.value_dims):
