@@ -40,7 +40,8 @@ def _add_common(parser):
                         default="flatten",
                         help="SNP readout: on the flattened tap (default) "
                              "or mean over tokens (cheap)")
-    parser.add_argument("--snp-epochs", type=int, default=3,
+    parser.add_argument("--readout-epochs", "--snp-epochs", type=int,
+                        default=3, dest="snp_epochs",
                         help="epochs of readout training per SNP pass")
     parser.add_argument("--save-readouts", action="store_true",
                         help="also store readout weights T.W in snp.npz")
@@ -101,6 +102,12 @@ def train_parser():
                         choices=("learnable", "sine", "none"))
     parser.add_argument("--stages", nargs="+", default=list(STAGES),
                         choices=STAGES, help="stages to run, in order")
+    parser.add_argument("--snp-every", type=int,
+                        help="also measure SNP during training every N "
+                             "epochs (SNPCallback, logs/snp)")
+    parser.add_argument("--taps", nargs="+",
+                        help="SNP layer names (default: every encoder's "
+                             "mha, ff_hidden and out)")
     parser.add_argument("--prune-scope", default="all",
                         choices=("readout", "internal", "all"))
     parser.add_argument("--fine-tune-epochs", type=int, default=1)
@@ -111,6 +118,8 @@ def _config_from(args, parser):
     fields = RunConfig.__dataclass_fields__
     values = {k: v for k, v in vars(args).items() if k in fields}
     values["stages"] = tuple(values.get("stages", STAGES))
+    if values.get("taps"):
+        values["taps"] = tuple(values["taps"])
     return RunConfig(**values)
 
 

@@ -39,6 +39,8 @@ class RunConfig:
     theta: float = 0.3
     readout: str = "flatten"
     snp_epochs: int = 3
+    snp_every: int | None = None
+    taps: tuple | None = None
     save_readouts: bool = False
     null_samples: int = 100
     ablation: bool = True
@@ -57,6 +59,7 @@ class RunConfig:
     def to_dict(self):
         config = dataclasses.asdict(self)
         config["stages"] = list(self.stages)
+        config["taps"] = list(self.taps) if self.taps else None
         return config
 
     # Settings that must match for `--resume` to continue a run.

@@ -72,7 +72,8 @@ class Context:
         self.model = model
         self.snp_result = None
         self._snp_splits = None
-        self.taps = None  # SNP taps: None = the CCT's encoder taps
+        # SNP taps: None = every encoder's mha, ff_hidden and out.
+        self.taps = list(config.taps) if config.taps else None
 
     @property
     def info(self):
@@ -152,6 +153,22 @@ def prepare(config, resume=False, model_fn=None):
     return Context(config, folder, placement, splits, model)
 
 
+def _snp_callbacks(ctx):
+    """`--snp-every N`: an `SNPCallback` measuring during training."""
+    from keras_snp.snp import SNPCallback
+
+    config = ctx.config
+    if not config.snp_every or not ctx.folder.writer:
+        return []
+    train, test = ctx.snp_data()
+    return [SNPCallback(
+        train, test, taps=ctx.taps or "all", every_n_epochs=config.snp_every,
+        readout_epochs=config.snp_epochs, theta=config.theta,
+        log_dir=training.log_dir(ctx.folder, "snp"), at_train_end=False,
+        verbose=config.verbose,
+    )]
+
+
 def train_stage(ctx):
     config = ctx.config
     recipe = recipe_lib.make_recipe(
@@ -161,7 +178,8 @@ def train_stage(ctx):
     steps = training.steps_per_epoch(ctx.info, config.batch_size,
                                      config.steps_per_epoch)
     last = training.fit(ctx.model, ctx.folder, config, ctx.splits,
-                        ctx.placement, recipe, steps)
+                        ctx.placement, recipe, steps,
+                        extra_callbacks=_snp_callbacks(ctx))
     metrics = training.evaluate(ctx.model, ctx.splits.test)
     logger.info("test accuracy %.4f", metrics["test_accuracy"])
     if ctx.folder.writer:
@@ -306,7 +324,8 @@ def run(config, resume=False, redo=(), model_fn=None, taps=None):
     `model_fn` builds another model than the CCT (see `prepare`); `taps`
     are then the layer names the SNP stage measures."""
     ctx = prepare(config, resume=resume, model_fn=model_fn)
-    ctx.taps = taps
+    if taps:
+        ctx.taps = taps
     try:
         return run_stages(ctx, ctx.config.stages, redo)
     except BaseException:

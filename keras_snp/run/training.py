@@ -187,7 +187,8 @@ def steps_per_epoch(info, global_batch_size, override=None):
     return max(1, math.ceil(train_size / global_batch_size))
 
 
-def fit(model, folder, config, splits, placement, recipe, steps):
+def fit(model, folder, config, splits, placement, recipe, steps,
+        extra_callbacks=()):
     """Trains `model` (compiled here) and returns the final epoch's logs."""
     checkpoint_dir = folder.sub("checkpoints", "backup")
     backup = AtomicBackupAndRestore(
@@ -204,6 +205,7 @@ def fit(model, folder, config, splits, placement, recipe, steps):
     if folder.writer:
         callbacks.append(keras.callbacks.TensorBoard(
             log_dir=log_dir(folder), write_graph=False))
+    callbacks.extend(extra_callbacks)
     callbacks.append(backup)
     train = splits.train
     if config.steps_per_epoch:

@@ -91,3 +91,24 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     table = json.loads((run_dir / "pruned" / "pruning.json").read_text())
     assert table["scope"] == "readout"
+
+
+def test_files_recompute_from_snp_npz(run_dir):
+    """summary.json and every head's label set follow from snp.npz alone."""
+    from keras_snp.snp import clusters
+
+    summary = json.loads((run_dir / "snp" / "summary.json").read_text())
+    arrays = np.load(run_dir / "snp" / "snp.npz")
+    for tap, stats in summary["taps"].items():
+        recomputed = clusters.tap_stats(arrays[f"{tap}.V"], summary["theta"])
+        for key, value in recomputed.items():
+            assert stats[key] == pytest.approx(value, nan_ok=True), (tap, key)
+    report = json.loads((run_dir / "heads" / "heads.json").read_text())
+    for encoder in report["encoders"]:
+        V, head = arrays[f"{encoder['tap']}.V"], arrays[f"{encoder['tap']}.head"]
+        for entry in encoder["heads"]:
+            V_h = V[head == entry["head"]].sum(0)
+            peak = V_h.max()
+            expected = [c for c in range(V.shape[1])
+                        if peak > 0 and V_h[c, c] / peak > report["theta"]]
+            assert entry["labels"] == expected

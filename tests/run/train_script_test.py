@@ -52,3 +52,15 @@ def test_existing_run_name_is_refused(tmp_path):
                       "--run-name", "taken", "--epochs", "1")
     assert done.returncode == 2
     assert "--resume" in done.stderr
+
+
+def test_snp_during_training(tmp_path):
+    done = run_script("train.py", *QUICK, "--epochs", "2",
+                      "--output-dir", str(tmp_path), "--run-name", "cb",
+                      "--stages", "train", "--snp-every", "1",
+                      "--readout-epochs", "1", "--taps", "encoder_2_mha",
+                      "encoder_2_ff_hidden")
+    assert done.returncode == 0, done.stderr[-3000:]
+    tags = event_tags(str(tmp_path / "cb" / "logs" / "snp"))
+    assert any("encoder_2_ff_hidden" in t for t in tags), sorted(tags)[:20]
+    assert not any("encoder_1_" in t for t in tags)
