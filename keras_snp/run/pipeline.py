@@ -72,6 +72,7 @@ class Context:
         self.model = model
         self.snp_result = None
         self._snp_splits = None
+        self.single_device = False
         # SNP taps: None = every encoder's mha, ff_hidden and out.
         self.taps = list(config.taps) if config.taps else None
 
@@ -114,11 +115,25 @@ def set_precision(precision):
 
 
 def load_data(config):
-    """The training splits of a resolved config."""
-    return data_lib.load(
+    """The training splits of a resolved config.
+
+    Full training batches only (the last partial one is dropped), so every
+    replica of a strategy gets the same share and MixUp / CutMix mix whole
+    batches.
+    """
+    splits = data_lib.load(
         config.dataset, config.image_size, config.batch_size,
-        recipe=config.recipe, seed=config.seed, **_source_kwargs(config)
+        recipe=config.recipe, seed=config.seed, drop_remainder=True,
+        **_source_kwargs(config)
     )
+    train_size = splits.info.split_sizes.get("train")
+    if train_size is not None and train_size < config.batch_size:
+        raise UsageError(
+            f"--batch-size {config.batch_size} is larger than the "
+            f"{train_size} training images: use --batch-size {train_size} "
+            "or less."
+        )
+    return splits
 
 
 def prepare(config, resume=False, model_fn=None):
@@ -305,10 +320,24 @@ def run_stages(ctx, stages, redo=()):
                 _reload_trained(ctx)
             continue
         logger.info("stage %s", name)
+        if name in ANALYSIS_STAGES:
+            _single_device_model(ctx)
         metrics = STAGE_FUNCTIONS[name](ctx)
         ctx.folder.finish_stage(name, metrics)
     tensorboard.close_all()
     return ctx.folder
+
+
+ANALYSIS_STAGES = ("snp", "heads", "prune")
+
+
+def _single_device_model(ctx):
+    """SNP, heads and pruning run on one device: a model trained under a
+    strategy (mirrored variables) is reloaded from `model.keras` outside
+    it, once."""
+    if ctx.placement.num_replicas > 1 and not ctx.single_device:
+        ctx.model = export_lib.load_model(ctx.folder.read_path("model.keras"))
+        ctx.single_device = True
 
 
 def _reload_trained(ctx):

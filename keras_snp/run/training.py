@@ -7,12 +7,12 @@ and is trimmed to the restored epoch, so it continues rather than restarts.
 
 import glob
 import logging
-import math
 import os
 
 import keras
 import numpy as np
 
+from keras_snp.export import tensorflow_available
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
@@ -184,7 +184,8 @@ def steps_per_epoch(info, global_batch_size, override=None):
         raise UsageError(
             "The training split size is unknown: pass --steps-per-epoch."
         )
-    return max(1, math.ceil(train_size / global_batch_size))
+    # The pipeline drops the last partial training batch.
+    return max(1, train_size // global_batch_size)
 
 
 def fit(model, folder, config, splits, placement, recipe, steps,
@@ -202,7 +203,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         stop_on_nan,
         LearningRateLogger(),
     ]
-    if folder.writer:
+    if folder.writer and tensorflow_available():
         callbacks.append(keras.callbacks.TensorBoard(
             log_dir=log_dir(folder), write_graph=False))
     callbacks.extend(extra_callbacks)

@@ -41,8 +41,10 @@ class Placement:
     def prepare_model(self, model):
         """Fixes what `model.fit` needs under this placement (call after
         `compile`, before `fit`/`evaluate`)."""
-        if self.kind == "multi_worker":
+        if self.kind in ("multi_worker", "mirrored"):
             _patch_symbolic_build(model, self.strategy)
+        if self.kind == "multi_worker":
+            _patch_scalar_reduce()
         return model
 
     def to_dict(self):
@@ -182,9 +184,10 @@ def _patch_symbolic_build(model, strategy):
     """Keras 3 `fit` under `MultiWorkerMirroredStrategy` crashes before the
     first step (keras-team/keras#20585): `_maybe_symbolic_build` averages
     the first distributed batch with `strategy.reduce`, which the
-    collective all-reduce cannot do on a nest of `PerReplica` values. The
-    build needs only shapes, so this takes each value's first local replica
-    instead."""
+    collective all-reduce cannot do on a nest of `PerReplica` values, and
+    which fails under `MirroredStrategy` too when a partial batch is split
+    unevenly (21 / 20 images). The build needs only shapes, so this takes
+    each value's first local replica instead."""
     import tensorflow as tf
 
     def local(value):
@@ -201,7 +204,6 @@ def _patch_symbolic_build(model, strategy):
             model._symbolic_build(data_batch=data_batch)
 
     model._maybe_symbolic_build = maybe_symbolic_build
-    _patch_scalar_reduce()
 
 
 def _patch_scalar_reduce():

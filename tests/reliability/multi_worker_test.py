@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 
 from tests.run.scripts import QUICK
 from tests.run.scripts import ROOT

@@ -9,9 +9,13 @@ from tests.run.scripts import run_script
 
 
 def test_train_and_export_with_two_cpu_replicas(tmp_path):
-    done = run_script("train.py", *QUICK, "--epochs", "2",
+    # 13 examples per class: the validation batch (5) splits 3 / 2 over
+    # the replicas; every later stage runs on the trained model too.
+    flags = [f if f != "12" else "13" for f in QUICK]
+    done = run_script("train.py", *flags, "--epochs", "2",
                       "--output-dir", str(tmp_path), "--run-name", "r",
-                      "--cpu-replicas", "2", "--stages", "train", "export")
+                      "--cpu-replicas", "2", "--recipe", "official",
+                      "--null-samples", "5", "--readout-epochs", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "r"
     state = json.loads((run / "run.json").read_text())
@@ -20,7 +24,9 @@ def test_train_and_export_with_two_cpu_replicas(tmp_path):
     assert [h["epoch"] for h in state["history"]] == [1, 2]
     assert state["stages"]["train"]["test_accuracy"] >= 0
     assert state["dataset"]["num_classes"] == 4
-    for path in ("model.keras", "saved_model/saved_model.pb", "checkpoints"):
+    assert state["stages"]["prune"]["status"] == "done"
+    for path in ("model.keras", "saved_model/saved_model.pb", "checkpoints",
+                 "pruned/model.keras"):
         assert (run / path).exists(), path
     assert "epoch_loss" in event_tags(str(run / "logs" / "train"))
     assert "epoch_learning_rate" in event_tags(str(run / "logs" / "train"))
