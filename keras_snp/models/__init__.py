@@ -11,7 +11,7 @@ from keras_snp.models.flops import cct_forward_flops
 from keras_snp.models.flops import cct_training_flops
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.layers import ImageNormalization
-from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import PositionEmbedding
 from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import StochasticDepth

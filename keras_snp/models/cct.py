@@ -15,7 +15,7 @@ from keras_snp.models.layers import CIFAR_MEAN
 from keras_snp.models.layers import CIFAR_STD
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.layers import ImageNormalization
-from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import PositionEmbedding
 from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import StochasticDepth

@@ -27,7 +27,7 @@ import numpy as np
 
 from keras_snp.models.cct import num_encoders
 from keras_snp.models.layers import ConvTokenizer
-from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import SequencePooling
 from keras_snp.pruning.andc import strip
 from keras_snp.pruning.wrapper import ANDCPrune

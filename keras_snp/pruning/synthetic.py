@@ -3,7 +3,7 @@
 import numpy as np
 
 from keras_snp.models.cct import num_encoders
-from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.snp.result import SNPResult
 from keras_snp.snp.result import TapResult
 

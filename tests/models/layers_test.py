@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from keras_snp.models import attention
 from keras_snp.models import layers
 from tests.helpers import TestCase
 
@@ -46,7 +47,7 @@ class LayersTest(TestCase):
 
     def test_per_head_attention_matches_numpy(self):
         self.run_layer_test(
-            layers.PerHeadAttention,
+            attention.PerHeadAttention,
             init_kwargs={"num_heads": 2, "key_dim": 3},
             input_shape=(2, 5, 18),
             expected_output_shape=(2, 5, 6),
@@ -54,7 +55,7 @@ class LayersTest(TestCase):
         )
         rng = np.random.default_rng(0)
         qkv = rng.normal(size=(2, 5, 4 * 3 + 2 + 4)).astype("float32")
-        layer = layers.PerHeadAttention(2, 3, value_dims=[2, 4])
+        layer = attention.PerHeadAttention(2, 3, value_dims=[2, 4])
         out = np.asarray(layer(qkv))
         q, k, v = qkv[..., :6], qkv[..., 6:12], qkv[..., 12:]
         expected = []
@@ -65,7 +66,7 @@ class LayersTest(TestCase):
         self.assertAllClose(out, np.concatenate(expected, -1), atol=1e-5)
         assert list(layer.head_of_node) == [0, 0, 1, 1, 1, 1]
         with self.assertRaisesRegex(ValueError, "value_dims"):
-            layers.PerHeadAttention(2, 3, value_dims=[3])
+            attention.PerHeadAttention(2, 3, value_dims=[3])
 
     def test_sequence_pooling_and_position_embedding(self):
         self.run_layer_test(

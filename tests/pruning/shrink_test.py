@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 import keras_snp  # noqa: F401  (registers the layers)
-from keras_snp.models.layers import PerHeadAttention
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.pruning import count_flops
 from keras_snp.pruning import prune
 from keras_snp.pruning import shrink
