@@ -46,10 +46,11 @@ def depth_figure(analysis, path):
             ax.plot(depths, [r[stat] for r in kind_rows],
                     KIND_STYLE.get(kind, "o-"), label=kind)
         ax.set_xlabel("depth (encoder / block)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(stat)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(analysis["run_name"])
+    fig.suptitle(analysis["run_name"], y=1.04)
     _save(fig, path)
     plt.close(fig)
 
@@ -103,6 +104,8 @@ def heads_figure(claim, path):
     ax.axhline(0, color="k", lw=0.8)
     ax.set_title("ablation contrast per head")
     ax.set_xlabel("encoder")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
