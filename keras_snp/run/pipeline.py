@@ -119,20 +119,22 @@ def load_data(config):
 
     Full training batches only (the last partial one is dropped), so every
     replica of a strategy gets the same share and MixUp / CutMix mix whole
-    batches.
+    batches; a training set smaller than one batch is kept whole.
     """
-    splits = data_lib.load(
-        config.dataset, config.image_size, config.batch_size,
-        recipe=config.recipe, seed=config.seed, drop_remainder=True,
-        **_source_kwargs(config)
-    )
+    def load(drop_remainder):
+        return data_lib.load(
+            config.dataset, config.image_size, config.batch_size,
+            recipe=config.recipe, seed=config.seed,
+            drop_remainder=drop_remainder, **_source_kwargs(config)
+        )
+
+    splits = load(drop_remainder=True)
     train_size = splits.info.split_sizes.get("train")
     if train_size is not None and train_size < config.batch_size:
-        raise UsageError(
-            f"--batch-size {config.batch_size} is larger than the "
-            f"{train_size} training images: use --batch-size {train_size} "
-            "or less."
-        )
+        logger.warning("the %d training images are fewer than one batch "
+                       "of %d: one partial batch per epoch", train_size,
+                       config.batch_size)
+        splits = load(drop_remainder=False)
     return splits
 
 

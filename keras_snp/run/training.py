@@ -184,7 +184,8 @@ def steps_per_epoch(info, global_batch_size, override=None):
         raise UsageError(
             "The training split size is unknown: pass --steps-per-epoch."
         )
-    # The pipeline drops the last partial training batch.
+    # The pipeline drops the last partial training batch (but keeps a
+    # training set smaller than one batch).
     return max(1, train_size // global_batch_size)
 
 
