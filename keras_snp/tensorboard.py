@@ -1,26 +1,47 @@
 """TensorBoard writing for every stage: scalars, text, images, histograms.
 
-TensorFlow is imported lazily, so importing this module works without it;
-writing fails with a clear message when TensorFlow is absent.
+TensorFlow is imported lazily, so importing this module works without it.
+Without TensorFlow (the JAX-only install) every write is skipped, with one
+warning saying how to get TensorBoard output; the files of the run folder
+do not depend on it.
 """
 
+import functools
 import io
+import logging
 import os
 
 import numpy as np
 
-from keras_snp.utils import UsageError
+logger = logging.getLogger(__name__)
 
 
 def _tf():
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise UsageError(
-            "TensorBoard logging needs TensorFlow: pip install tensorflow "
-            "(or tensorflow-cpu), or run without TensorBoard output."
-        ) from error
+    import tensorflow as tf
+
     return tf
+
+
+@functools.lru_cache(maxsize=1)
+def available():
+    """Whether TensorFlow (hence TensorBoard writing) is importable."""
+    try:
+        _tf()
+    except ImportError:
+        logger.warning("TensorFlow is not installed: TensorBoard logs are "
+                       "skipped (pip install tensorflow to get them).")
+        return False
+    return True
+
+
+def _needs_tensorflow(function):
+    @functools.wraps(function)
+    def write(*args, **kwargs):
+        if available():
+            return function(*args, **kwargs)
+        return None
+
+    return write
 
 
 _WRITERS = {}
@@ -33,6 +54,7 @@ def _writer(log_dir):
     return _WRITERS[log_dir]
 
 
+@_needs_tensorflow
 def write_scalars(log_dir, scalars, step=0):
     """Writes `{tag: number}` as scalars at `step`."""
     tf = _tf()
@@ -45,6 +67,7 @@ def write_scalars(log_dir, scalars, step=0):
     writer.flush()
 
 
+@_needs_tensorflow
 def write_text(log_dir, tag, markdown, step=0):
     """Writes a markdown text summary."""
     tf = _tf()
@@ -54,6 +77,7 @@ def write_text(log_dir, tag, markdown, step=0):
     writer.flush()
 
 
+@_needs_tensorflow
 def write_histograms(log_dir, histograms, step=0):
     """Writes `{tag: array}` as histograms."""
     tf = _tf()
@@ -64,6 +88,7 @@ def write_histograms(log_dir, histograms, step=0):
     writer.flush()
 
 
+@_needs_tensorflow
 def write_image(log_dir, tag, image, step=0):
     """Writes an image: a PNG file path, PNG bytes, a matplotlib figure, or
     an `(H, W, C)` uint8 array."""
