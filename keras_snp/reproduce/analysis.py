@@ -128,6 +128,8 @@ def claim_pruning(run_dir, resamples, seed):
     out = {"table": pruning["accuracy_table"],
            "dilution": pruning["dilution"], "params": pruning["params"],
            "flops": pruning["flops"], "margin": PRUNING_MARGIN,
+           "fine_tune": pruning.get("fine_tune"),
+           "scope": pruning.get("scope"),
            "differences": []}
     predictions = os.path.join(run_dir, "pruned", "predictions.npz")
     if os.path.isfile(predictions):

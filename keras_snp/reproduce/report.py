@@ -187,7 +187,11 @@ def _claim_pruning(c):
         lines.append(f"| {row['name']} | {fmt(row['accuracy'])} | "
                      f"{fmt(row['sparsity'])} | {row['description']} |")
     p = c["params"]
-    lines += ["", f"Dilution of the prunable connections: "
+    tune = c.get("fine_tune") or {}
+    lines += ["", f"Scope `{c.get('scope')}`; every pruned row fine-tuned "
+              f"{tune.get('epochs')} epoch(s) with AdamW lr "
+              f"{tune.get('learning_rate')}, masks held.", "",
+              f"Dilution of the prunable connections: "
               f"{fmt(c['dilution'])}; parameters {p['before']} -> "
               f"{p['after']} after shrinking ({p['nonzero_after_masking']} "
               "non-zero after masking).", ""]
