@@ -14,7 +14,13 @@
 # rows also to $OUT/bench.jsonl). Steps run by priority, each under its own
 # timeout, all within BUDGET seconds (default 360): rows run by priority and
 # whatever does not fit is reported as SKIPPED. SMOKE=1 runs a tiny CPU
-# version of the same steps (local check); SKIP_INSTALL=1 uses $PYTHON as it is (it must already have keras + jax).
+# version of the same steps (local check); SKIP_INSTALL=1 uses $PYTHON as it
+# is (it must already have keras + jax).
+#
+# With the project's device tool (one call, carrying the wheels):
+#   run(command="OUT=$OUT bash scripts/gpu_check.sh", carry=["wheels"],
+#       timeout_s=480)
+# then record $OUT/gpu_report.txt in benchmarks/results/ with date and device.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_out}
