@@ -26,6 +26,9 @@ from keras_snp.models import CCTConfig
 from keras_snp.models import build_cct
 from keras_snp.models import list_variants
 from keras_snp.pruning import ANDCPrune
+from keras_snp.reproduce import build_cnn
+from keras_snp.reproduce import reproduce
+from keras_snp.reproduce import write_report
 from keras_snp.snp import SNPCallback
 from keras_snp.snp import SNPResult
 from keras_snp.snp import compute_snp
@@ -35,7 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANDCPrune", "CCTConfig", "SNPCallback", "SNPResult", "UsageError",
-    "VARIANTS", "analyze_heads", "build_cct", "compute_snp", "data",
-    "heads", "list_variants", "models", "pruning", "snp",
-    "write_heads_report",
+    "VARIANTS", "analyze_heads", "build_cct", "build_cnn", "compute_snp",
+    "data", "heads", "list_variants", "models", "pruning", "reproduce",
+    "snp", "write_heads_report", "write_report",
 ]

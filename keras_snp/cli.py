@@ -1,4 +1,5 @@
-"""Command line: `keras-snp train|analyze|prune` (and `scripts/*.py`).
+"""Command line: `keras-snp train|analyze|prune|reproduce` (and
+`scripts/*.py`).
 
 Every flag maps to a `RunConfig` field. Bad input ends with one line on
 stderr and exit status 2.
@@ -146,7 +147,7 @@ def train_main(argv=None):
 def main(argv=None):
     """`keras-snp train|analyze|prune ...`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": train_main}
+    commands = {"train": train_main, "reproduce": _reproduce_main}
     for name in ("analyze", "prune"):
         commands[name] = _lazy(name)
     if not argv or argv[0] not in commands:
@@ -154,6 +155,12 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     return guarded(commands[argv[0]], argv[1:])
+
+
+def _reproduce_main(argv):
+    from keras_snp.reproduce import runner
+
+    return runner.main(argv)
 
 
 def _lazy(name):
