@@ -17,6 +17,7 @@ from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.shrink import count_flops
 from keras_snp.pruning.shrink import shrink
+from keras_snp.snp.readout import int_labels
 from keras_snp.utils import atomic_path
 from keras_snp.utils import write_json
 
@@ -37,11 +38,6 @@ def _numpy(x):
     return x if isinstance(x, np.ndarray) else keras.ops.convert_to_numpy(x)
 
 
-def _int_labels(labels):
-    labels = _numpy(labels)
-    return labels.argmax(-1) if labels.ndim == 2 else labels.astype("int64")
-
-
 def accuracy(model, data):
     """Top-1 accuracy of `model` over batches `(images, labels)`.
 
@@ -55,7 +51,7 @@ def correctness(model, data):
     hits = []
     for images, labels in data:
         logits = _numpy(model.predict_on_batch(images))
-        hits.append(logits.argmax(-1) == _int_labels(labels))
+        hits.append(logits.argmax(-1) == int_labels(_numpy(labels)))
     if not hits:
         raise ValueError("`data` yielded no batch: cannot measure accuracy.")
     return np.concatenate(hits)

@@ -245,18 +245,5 @@ def evaluate(model, dataset):
     return {f"test_{k}": float(v) for k, v in results.items()}
 
 
-def accuracy(model, dataset):
-    """Top-1 accuracy of any (even uncompiled) model on `dataset`."""
-    correct = total = 0
-    for images, labels in dataset:
-        logits = model.predict_on_batch(images)
-        labels = np.asarray(labels)
-        if labels.ndim == 2:
-            labels = labels.argmax(-1)
-        correct += int((np.asarray(logits).argmax(-1) == labels).sum())
-        total += len(labels)
-    return correct / max(total, 1)
-
-
 def log_dir(folder, *parts):
     return os.path.join(folder.path, "logs", *parts)
