@@ -177,6 +177,16 @@ def _copy_layer(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
+def _clone(model, replace, load):
+    """Clones `model` layer by layer: `replace(layer)` makes the new layer,
+    `load(old, new)` fills its weights (layer names are kept)."""
+    clone = keras.models.clone_model(model, clone_function=replace)
+    for layer in model.layers:
+        if layer.weights:
+            load(layer, clone.get_layer(layer.name))
+    return clone
+
+
 def prune(model, snp_result=None, theta=None, scope="all", masks=None):
     """A copy of `model` with masked Dense layers (`ANDCPrune`).
 
@@ -214,17 +224,14 @@ def prune(model, snp_result=None, theta=None, scope="all", masks=None):
             return ANDCPrune(_copy_layer(layer), name=layer.name)
         return _copy_layer(layer)
 
-    pruned = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        new = pruned.get_layer(layer.name)
+    def load(layer, new):
         if isinstance(new, ANDCPrune):
             new.layer.set_weights(layer.get_weights())
             new.set_mask(masks[layer.name])
         else:
             new.set_weights(layer.get_weights())
-    return pruned
+
+    return _clone(model, clone, load)
 
 
 def strip(model):
@@ -240,18 +247,15 @@ def strip(model):
             return _copy_layer(layer.layer)
         return _copy_layer(layer)
 
-    stripped = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        new = stripped.get_layer(layer.name)
+    def load(layer, new):
         if isinstance(layer, ANDCPrune):
             weights = layer.layer.get_weights()
             weights[0] = _kernel_numpy(layer)
             new.set_weights(weights)
         else:
             new.set_weights(layer.get_weights())
-    return stripped
+
+    return _clone(model, clone, load)
 
 
 def mask_report(model):

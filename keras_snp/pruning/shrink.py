@@ -37,10 +37,28 @@ def _np(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def _removable(no_in, no_out, const, next_has_bias):
-    """Units that can go: no output, or no input with a foldable constant."""
-    foldable = next_has_bias | (const == 0)
-    return no_out | (no_in & foldable)
+def _units_to_keep(w_in, const, w_next, b_next):
+    """Which units of a hidden layer survive, and the next layer's weights.
+
+    A unit goes when nothing reads it (no outgoing connection), or when
+    nothing feeds it (no incoming connection) and its constant output
+    `const` can be folded into the next layer's bias (or is zero). At least
+    one unit stays, silenced, because a Dense needs one.
+
+    Returns `(keep, w_next, b_next)` with the constants folded in.
+    """
+    w_next = w_next.copy()
+    no_in, no_out = ~w_in.any(axis=0), ~w_next.any(axis=1)
+    foldable = (b_next is not None) | (const == 0)
+    remove = no_out | (no_in & foldable)
+    fold = remove & ~no_out
+    if b_next is not None and fold.any():
+        b_next = b_next + const[fold] @ w_next[fold]
+    keep = ~remove
+    if not keep.any():
+        keep[0] = True
+        w_next[0] = 0.0
+    return keep, w_next, b_next
 
 
 def _shrink_ff(model, p):
@@ -48,19 +66,10 @@ def _shrink_ff(model, p):
     out = model.get_layer(p + "ff_out")
     w1 = _np(hidden.kernel)
     b1 = _np(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
-    w2 = _np(out.kernel).copy()
-    b2 = _np(out.bias).copy() if out.bias is not None else None
+    b2 = _np(out.bias) if out.bias is not None else None
     act = hidden.activation or (lambda x: x)
     const = _np(act(keras.ops.convert_to_tensor(b1.astype("float32"))))
-    no_in, no_out = ~w1.any(axis=0), ~w2.any(axis=1)
-    remove = _removable(no_in, no_out, const, b2 is not None)
-    fold = remove & ~no_out
-    if b2 is not None and fold.any():
-        b2 = b2 + const[fold] @ w2[fold]
-    keep = ~remove
-    if not keep.any():  # a Dense needs one unit: keep a silent one
-        keep[0] = True
-        w2[0] = 0.0
+    keep, w2, b2 = _units_to_keep(w1, const, _np(out.kernel), b2)
     hidden_weights = [w1[:, keep]] + ([b1[keep]] if hidden.bias is not None
                                       else [])
     out_weights = [w2[keep]] + ([b2] if b2 is not None else [])
@@ -81,17 +90,10 @@ def _shrink_attention(model, p):
     b = _np(qkv.bias) if qkv.bias is not None else None
     wv = w[:, 2 * qk:]
     bv = b[2 * qk:] if b is not None else np.zeros(wv.shape[1], w.dtype)
-    wp = _np(proj.kernel).copy()
-    bp = _np(proj.bias).copy() if proj.bias is not None else None
-    no_in, no_out = ~wv.any(axis=0), ~wp.any(axis=1)
-    remove = _removable(no_in, no_out, bv, bp is not None)
-    fold = remove & ~no_out
-    if bp is not None and fold.any():
-        bp = bp + bv[fold] @ wp[fold]
-    keep = ~remove
-    if not keep.any():  # keep one silent value node of head 0
-        keep[0] = True
-        wp[0] = 0.0
+    bp = _np(proj.bias) if proj.bias is not None else None
+    # A value node's output is its value column (attention weights sum to
+    # 1), so a node with no input outputs its bias.
+    keep, wp, bp = _units_to_keep(wv, bv, _np(proj.kernel), bp)
     head_of_node = mha.head_of_node
     value_dims = [int(keep[head_of_node == h].sum()) for h in range(heads)]
     kept_heads = [h for h in range(heads) if value_dims[h] > 0]
