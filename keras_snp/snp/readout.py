@@ -13,9 +13,11 @@ import numpy as np
 from keras import ops
 
 from keras_snp.snp.fields import readout_input
+from keras_snp.snp.optimizer import CoupledSGD
 
 logger = logging.getLogger(__name__)
 READOUTS = ("flatten", "pooled")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +31,13 @@ class ReadoutConfig:
         learning_rate: initial SGD learning rate.
         lr_decay: learning-rate factor applied after every epoch.
         momentum: SGD momentum (Nesterov).
-        weight_decay: Keras (decoupled) weight decay of the SGD optimizer.
+        weight_decay: weight decay of the SGD optimizer, applied as
+            `weight_decay_mode` says.
+        weight_decay_mode: `"coupled"` (default, the lab's: PyTorch SGD's
+            L2, `weight_decay * w` added to the gradient before Nesterov
+            momentum, `CoupledSGD`) or `"decoupled"` (Keras `SGD`'s
+            `weight_decay`, `w -= lr * weight_decay * w` after each step;
+            about `1 / (1 - momentum)` times weaker).
         batch_size: images per readout step (input batches are re-cut to
             this size; None keeps the batches as given).
         flip: random horizontal flips during readout training.
@@ -48,6 +56,7 @@ class ReadoutConfig:
     lr_decay: float = 0.975
     momentum: float = 0.975
     weight_decay: float = 1e-3
+    weight_decay_mode: str = "coupled"
     batch_size: int | None = 100
     flip: bool = True
     shift: int = 4
@@ -57,21 +66,38 @@ class ReadoutConfig:
 
     def validate(self):
         if self.readout not in READOUTS:
-            raise ValueError(f"`readout` must be one of {READOUTS}. "
-                             f"Received: readout={self.readout!r}")
+            raise ValueError(
+                f"`readout` must be one of {READOUTS}. "
+                f"Received: readout={self.readout!r}"
+            )
         if self.epochs < 0:
-            raise ValueError(f"`epochs` must be >= 0. Received: "
-                             f"epochs={self.epochs}")
+            raise ValueError(
+                f"`epochs` must be >= 0. Received: epochs={self.epochs}"
+            )
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("`batch_size` must be >= 1 or None. Received: "
-                             f"batch_size={self.batch_size}")
+            raise ValueError(
+                "`batch_size` must be >= 1 or None. Received: "
+                f"batch_size={self.batch_size}"
+            )
+        if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
+            raise ValueError(
+                f"`weight_decay_mode` must be one of {WEIGHT_DECAY_MODES}. "
+                f"Received: weight_decay_mode={self.weight_decay_mode!r}"
+            )
+        if self.weight_decay < 0:
+            raise ValueError(
+                "`weight_decay` must be >= 0. Received: "
+                f"weight_decay={self.weight_decay}"
+            )
         if self.scale not in ("rms", None):
-            raise ValueError("`scale` must be 'rms' or None. Received: "
-                             f"scale={self.scale!r}")
+            raise ValueError(
+                f"`scale` must be 'rms' or None. Received: scale={self.scale!r}"
+            )
         if self.shift < 0 or self.scale_batches < 1:
             raise ValueError(
                 "`shift` must be >= 0 and `scale_batches` >= 1. Received: "
-                f"shift={self.shift}, scale_batches={self.scale_batches}")
+                f"shift={self.shift}, scale_batches={self.scale_batches}"
+            )
         return self
 
 
@@ -101,11 +127,16 @@ class LinearReadout(keras.layers.Layer):
     def build(self, input_shape):
         rows = 1 if self.pooled else self.tokens
         self.kernel = self.add_weight(
-            name="kernel", shape=(rows * self.nodes, self.num_classes),
-            initializer="zeros")
+            name="kernel",
+            shape=(rows * self.nodes, self.num_classes),
+            initializer="zeros",
+        )
         self.scale = self.add_weight(
-            name="scale", shape=(self.nodes,), initializer="ones",
-            trainable=False)
+            name="scale",
+            shape=(self.nodes,),
+            initializer="ones",
+            trainable=False,
+        )
 
     def call(self, activations):
         x = readout_input(activations, self.scale, self.pooled)
@@ -116,9 +147,13 @@ class LinearReadout(keras.layers.Layer):
         return (input_shape[0], self.num_classes)
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "tokens": self.tokens, "nodes": self.nodes,
-                "pooled": self.pooled}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "tokens": self.tokens,
+            "nodes": self.nodes,
+            "pooled": self.pooled,
+        }
 
     @property
     def W(self):
@@ -169,7 +204,11 @@ def rebatch(batches, batch_size):
         while held >= batch_size:
             x, y = np.concatenate(buf_x), np.concatenate(buf_y)
             yield x[:batch_size], y[:batch_size]
-            buf_x, buf_y, held = [x[batch_size:]], [y[batch_size:]], held - batch_size
+            buf_x, buf_y, held = (
+                [x[batch_size:]],
+                [y[batch_size:]],
+                held - batch_size,
+            )
     if held:
         yield np.concatenate(buf_x), np.concatenate(buf_y)
 
@@ -185,7 +224,7 @@ def augment(images, rng, flip=True, shift=4):
         padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
         dy, dx = rng.integers(0, 2 * shift + 1, size=(2, len(out)))
         for i in range(len(out)):
-            out[i] = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+            out[i] = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
     return out
 
 
@@ -196,11 +235,21 @@ def node_rms(features_fn, batches, max_batches):
         if step >= max_batches:
             break
         feats = features_fn(images)
-        squares = [ops.convert_to_numpy(ops.sum(
-            ops.square(ops.reshape(ops.cast(f, "float32"),
-                                   (-1, f.shape[-1]))), axis=0)) for f in feats]
+        squares = [
+            ops.convert_to_numpy(
+                ops.sum(
+                    ops.square(
+                        ops.reshape(ops.cast(f, "float32"), (-1, f.shape[-1]))
+                    ),
+                    axis=0,
+                )
+            )
+            for f in feats
+        ]
         rows = [int(np.prod(f.shape[:-1])) for f in feats]
-        sums = squares if sums is None else [a + b for a, b in zip(sums, squares)]
+        sums = (
+            squares if sums is None else [a + b for a, b in zip(sums, squares)]
+        )
         count = rows if count == 0 else [a + b for a, b in zip(count, rows)]
     if sums is None:
         raise ValueError("`train_data` yielded no batch.")
@@ -208,6 +257,24 @@ def node_rms(features_fn, batches, max_batches):
 
 
 def make_optimizer(config):
+    """The readout optimizer of a `ReadoutConfig`: Nesterov SGD whose
+    weight decay is coupled (`CoupledSGD`, the default) or decoupled
+    (Keras `SGD`). `compute_snp` decays its learning rate per epoch.
+
+    Example:
+    >>> type(make_optimizer(ReadoutConfig())).__name__
+    'CoupledSGD'
+    """
+    if config.weight_decay_mode == "coupled":
+        return CoupledSGD(
+            learning_rate=config.learning_rate,
+            momentum=config.momentum,
+            nesterov=config.momentum > 0,
+            l2=config.weight_decay,
+        )
     return keras.optimizers.SGD(
-        learning_rate=config.learning_rate, momentum=config.momentum,
-        nesterov=True, weight_decay=config.weight_decay)
+        learning_rate=config.learning_rate,
+        momentum=config.momentum,
+        nesterov=config.momentum > 0,
+        weight_decay=config.weight_decay or None,
+    )

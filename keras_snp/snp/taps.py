@@ -1,8 +1,11 @@
 """Taps: the layer outputs whose nodes the SNP engine studies.
 
 A tap is the output of one named layer of a functional Keras model, of rank
-3 `(batch, tokens, units)` or rank 4 `(batch, height, width, channels)`; for
-rank 4 the `height * width` positions play the role of tokens.
+2 `(batch, units)`, rank 3 `(batch, tokens, units)` or rank 4
+`(batch, height, width, channels)`. For rank 4 the `height * width`
+positions play the role of tokens; a rank-2 tap (e.g. the CCT's
+`sequence_pool`, the classifier's input) has one token, and `tap_model`
+hands it on as `(batch, 1, units)` so every consumer sees tokens.
 """
 
 import dataclasses
@@ -59,15 +62,15 @@ def _spec(model, name):
             f"more than once?); pick a layer used once. Received: taps="
             f"{name!r}"
         ) from error
-    if len(shape) not in (3, 4) or any(d is None for d in shape[1:]):
+    if len(shape) not in (2, 3, 4) or any(d is None for d in shape[1:]):
         raise ValueError(
-            f"Tap layer `{name}` must output a rank-3 `(batch, tokens, units)` "
-            "or rank-4 `(batch, height, width, channels)` tensor with known "
-            f"sizes; its output shape is {shape}. Pick another layer. "
-            f"Received: taps={name!r}"
+            f"Tap layer `{name}` must output a rank-2 `(batch, units)`, "
+            "rank-3 `(batch, tokens, units)` or rank-4 `(batch, height, "
+            "width, channels)` tensor with known sizes; its output shape is "
+            f"{shape}. Pick another layer. Received: taps={name!r}"
         )
     nodes = int(shape[-1])
-    tokens = int(np.prod(shape[1:-1]))
+    tokens = int(np.prod(shape[1:-1]))  # 1 for a rank-2 tap
     match = _NAME.match(name)
     kind = _KIND_OF_SUFFIX[match.group(2)] if match else "other"
     encoder = int(match.group(1)) if match else None
@@ -103,8 +106,9 @@ def resolve_taps(model, names):
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = list(names)
     if not names:
-        raise ValueError("`taps` must name at least one layer. Received: "
-                         "taps=[]")
+        raise ValueError(
+            "`taps` must name at least one layer. Received: taps=[]"
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"`taps` names a layer twice. Received: taps={names}")
     return [_spec(model, name) for name in names]
@@ -150,8 +154,25 @@ def taps(model, kinds=DEFAULT_KINDS):
 
 
 def tap_model(model, specs):
-    """A model from `model.inputs` to the outputs of the given taps."""
+    """A model from `model.inputs` to the outputs of the given taps.
+
+    A rank-2 tap `(batch, units)` is returned as `(batch, 1, units)`: one
+    token, so readouts and fields treat every tap alike.
+
+    Example:
+    >>> model = keras_snp.build_cct("cct_2_3x2", num_classes=10)
+    >>> specs = resolve_taps(model, ["sequence_pool"])
+    >>> tap_model(model, specs).outputs[0].shape
+    (None, 1, 128)
+    """
     import keras
 
-    outputs = [model.get_layer(spec.name).output for spec in specs]
+    outputs = []
+    for spec in specs:
+        output = model.get_layer(spec.name).output
+        if len(output.shape) == 2:
+            output = keras.layers.Reshape(
+                (1, spec.nodes), name=f"{spec.name}_as_token"
+            )(output)
+        outputs.append(output)
     return keras.Model(model.inputs, outputs, name=f"{model.name}_taps")
