@@ -63,6 +63,15 @@ def _json_default(value):
     raise TypeError(f"Cannot write {type(value).__name__} to JSON")
 
 
+def tensorflow_available():
+    """Whether TensorFlow is importable (it is optional under JAX)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -35,7 +35,7 @@ def load(args):
                 "scripts/train.py (or analyze.py) first.")
         return keras.models.load_model(path), SNPResult.load(snp_dir)
     from keras_snp.models import build_cct
-    from keras_snp.pruning.synthetic import planted_snp_result
+    from tests.pruning.planted import planted_snp_result
 
     keras.utils.set_random_seed(args.seed)
     model = build_cct(args.variant, num_classes=args.num_classes,

@@ -11,8 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from keras_snp.cli import command_main  # noqa: E402
 from keras_snp.cli import guarded  # noqa: E402
-from keras_snp.cli import train_main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(guarded(train_main, sys.argv[1:]))
+    sys.exit(guarded(command_main("train"), sys.argv[1:]))

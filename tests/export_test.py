@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_snp import export
+from keras_snp.run import export
 from keras_snp.utils import UsageError
 from tests.helpers import tiny_cct
 

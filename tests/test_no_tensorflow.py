@@ -128,8 +128,8 @@ def _clusters():
 def _tf_only_features_fail_clearly(model, workdir):
     """tfds, SavedModel and TensorBoard: a one-line `UsageError` each."""
     from keras_snp import data
-    from keras_snp import export
-    from keras_snp import tensorboard
+    from keras_snp.run import export
+    from keras_snp.run import tensorboard
     from keras_snp.utils import UsageError
 
     calls = {
@@ -155,7 +155,7 @@ def _tf_only_features_fail_clearly(model, workdir):
 def _train_script(workdir):
     """`scripts/train.py` through every stage, on JAX without TensorFlow."""
     from keras_snp.cli import guarded
-    from keras_snp.cli import train_main
+    from keras_snp.cli.train import train_main
 
     status = guarded(train_main, [
         "--dataset", "synthetic", "--variant", "cct_2_3x2",

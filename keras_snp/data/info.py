@@ -2,13 +2,13 @@
 
 import dataclasses
 
-from keras_snp.models.layers import CIFAR_MEAN
-from keras_snp.models.layers import CIFAR_STD
-from keras_snp.models.layers import IMAGENET_MEAN
-from keras_snp.models.layers import IMAGENET_STD
+from keras_snp.constants import CIFAR_MEAN
+from keras_snp.constants import CIFAR_STD
+from keras_snp.constants import IMAGENET_MEAN
+from keras_snp.constants import IMAGENET_STD
+from keras_snp.constants import SYNTHETIC_MEAN
+from keras_snp.constants import SYNTHETIC_STD
 
-SYNTHETIC_MEAN = (0.5, 0.5, 0.5)
-SYNTHETIC_STD = (0.25, 0.25, 0.25)
 
 
 @dataclasses.dataclass(frozen=True)

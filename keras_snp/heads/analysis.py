@@ -215,8 +215,7 @@ def analyze_heads(snp_result, model=None, test_data=None, *, theta=None,
     Example:
     ```python
     report = analyze_heads(snp, model, splits.test, null_samples=100)
-    write_heads_report(report, "saved_models/run/heads",
-                       log_dir="saved_models/run/logs/heads")
+    write_heads_report(report, "saved_models/run/heads")
     ```
     """
     taps = [t for t in snp_result.taps.values() if t.kind == "mha"]

@@ -26,7 +26,7 @@ def _pct(value):
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
-def _stem(encoder):
+def encoder_stem(encoder):
     return f"encoder_{encoder['encoder'] or encoder['tap']}"
 
 
@@ -151,15 +151,14 @@ def heatmap_figure(encoder, label_names):
     return fig
 
 
-def write_heads_report(report, out_dir, log_dir=None):
+def write_heads_report(report, out_dir):
     """Writes `heads.json`, `heads.md`, `encoder_{l}.png` into `out_dir`
-    (atomically), and with `log_dir` the heat maps, the markdown and the
-    per-encoder scalars to TensorBoard (scalar step = encoder index).
+    (atomically). `keras_snp.run.heads_board.log_heads` puts the same
+    report on TensorBoard.
 
     Args:
         report: a `HeadsReport` (or its `to_dict()`).
         out_dir: folder, e.g. `<run>/heads`.
-        log_dir: TensorBoard folder, e.g. `<run>/logs/heads`, or None.
 
     Returns:
         `{"json": path, "markdown": path, "png": [paths]}`.
@@ -173,24 +172,10 @@ def write_heads_report(report, out_dir, log_dir=None):
     markdown = to_markdown(data)
     write_text(paths["markdown"], markdown)
     for enc in data["encoders"]:
-        path = os.path.join(out_dir, _stem(enc) + ".png")
+        path = os.path.join(out_dir, encoder_stem(enc) + ".png")
         fig = heatmap_figure(enc, data["label_names"])
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
         paths["png"].append(path)
-    if log_dir is not None:
-        from keras_snp import tensorboard
-
-        tensorboard.write_text(log_dir, "heads_report", markdown)
-        for enc, png in zip(data["encoders"], paths["png"]):
-            tensorboard.write_image(log_dir, _stem(enc), png)
-            step = enc["encoder"] or 0
-            scalars = {k: enc["metrics"][k] for k in TB_SCALARS}
-            for key in ("mean_entropy", "mean_jaccard"):
-                if key in enc["null"]:
-                    scalars[key + "_z"] = enc["null"][key]["z"]
-            if enc["ablation"]:
-                scalars["ablation_contrast"] = enc["ablation"]["mean_contrast"]
-            tensorboard.write_scalars(log_dir, scalars, step=step)
     logger.info("head report written to %s", out_dir)
     return paths

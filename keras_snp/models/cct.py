@@ -11,8 +11,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_snp.models.layers import CIFAR_MEAN
-from keras_snp.models.layers import CIFAR_STD
+from keras_snp.constants import CIFAR_MEAN
+from keras_snp.constants import CIFAR_STD
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.layers import ImageNormalization
 from keras_snp.models.attention import PerHeadAttention

@@ -8,23 +8,18 @@ percent at most and are left out, as is usual for MFU figures.
 
 from keras_snp.models.cct import CCTConfig
 from keras_snp.models.cct import get_config
+from keras_snp.models.layers import tokenizer_sizes
 
 
 def _conv_sizes(config):
     """Per conv: `(out_rows, out_cols, in_channels, out_channels)`."""
-    size = config.image_size
-    kernel = config.kernel_size
-    stride = max(1, kernel // 2 - 1)
-    padding = max(1, kernel // 2)
-    channels = 3
+    steps = tokenizer_sizes(config.image_size, config.kernel_size,
+                            config.num_convs)
     widths = [config.intermediate_dim] * (config.num_convs - 1)
-    sizes = []
-    for width in widths + [config.embed_dim]:
-        conv = (size + 2 * padding - kernel) // stride + 1
-        sizes.append((conv, conv, channels, width))
-        size = (conv + 2 - 3) // 2 + 1
-        channels = width
-    return sizes, size * size
+    widths.append(config.embed_dim)
+    sizes = [(conv, conv, channels, width) for (conv, _), channels, width
+             in zip(steps, [3] + widths[:-1], widths)]
+    return sizes, steps[-1][1] ** 2
 
 
 def cct_forward_flops(variant, **overrides):

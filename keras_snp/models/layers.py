@@ -9,14 +9,29 @@ import keras
 import numpy as np
 from keras import ops
 
-CIFAR_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR_STD = (0.2673, 0.2564, 0.2762)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from keras_snp.constants import CIFAR_MEAN
+from keras_snp.constants import CIFAR_STD
 
 
 def _register(cls):
     return keras.saving.register_keras_serializable(package="keras_snp")(cls)
+
+
+def tokenizer_sizes(size, kernel_size, num_convs):
+    """`[(conv_out, pool_out), ...]` of one side through the tokenizer.
+
+    Each block is a conv (kernel `k`, stride `max(1, k // 2 - 1)`, padding
+    `max(1, k // 2)`) then a max-pool (3, stride 2, padding 1), as in the
+    official code.
+    """
+    stride = max(1, kernel_size // 2 - 1)
+    padding = max(1, kernel_size // 2)
+    sizes = []
+    for _ in range(num_convs):
+        conv = (size + 2 * padding - kernel_size) // stride + 1
+        size = (conv + 2 - 3) // 2 + 1
+        sizes.append((conv, size))
+    return sizes
 
 
 @_register
@@ -117,15 +132,11 @@ class ConvTokenizer(keras.layers.Layer):
     def _pad(x, amount):
         return ops.pad(x, [[0, 0], [amount, amount], [amount, amount], [0, 0]])
 
-    def _conv_size(self, size):
-        size = (size + 2 * self.padding - self.kernel_size) // self.stride + 1
-        return (size + 2 - 3) // 2 + 1
-
     def output_grid(self, height, width):
         """The token grid `(rows, cols)` for an input of this size."""
-        for _ in range(self.num_convs):
-            height, width = self._conv_size(height), self._conv_size(width)
-        return height, width
+        rows = tokenizer_sizes(height, self.kernel_size, self.num_convs)
+        cols = tokenizer_sizes(width, self.kernel_size, self.num_convs)
+        return rows[-1][1], cols[-1][1]
 
     def build(self, input_shape):
         shape = list(input_shape)

@@ -24,17 +24,15 @@ import math
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_snp.models.cct import num_encoders
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import SequencePooling
+from keras_snp.models.layers import tokenizer_sizes
 from keras_snp.pruning.andc import strip
 from keras_snp.pruning.wrapper import ANDCPrune
-
-
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def _units_to_keep(w_in, const, w_next, b_next):
@@ -64,12 +62,12 @@ def _units_to_keep(w_in, const, w_next, b_next):
 def _shrink_ff(model, p):
     hidden = model.get_layer(p + "ff_hidden")
     out = model.get_layer(p + "ff_out")
-    w1 = _np(hidden.kernel)
-    b1 = _np(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
-    b2 = _np(out.bias) if out.bias is not None else None
+    w1 = ops.convert_to_numpy(hidden.kernel)
+    b1 = ops.convert_to_numpy(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
+    b2 = ops.convert_to_numpy(out.bias) if out.bias is not None else None
     act = hidden.activation or (lambda x: x)
-    const = _np(act(keras.ops.convert_to_tensor(b1.astype("float32"))))
-    keep, w2, b2 = _units_to_keep(w1, const, _np(out.kernel), b2)
+    const = ops.convert_to_numpy(act(keras.ops.convert_to_tensor(b1.astype("float32"))))
+    keep, w2, b2 = _units_to_keep(w1, const, ops.convert_to_numpy(out.kernel), b2)
     hidden_weights = [w1[:, keep]] + ([b1[keep]] if hidden.bias is not None
                                       else [])
     out_weights = [w2[keep]] + ([b2] if b2 is not None else [])
@@ -86,14 +84,14 @@ def _shrink_attention(model, p):
     proj = model.get_layer(p + "attn_proj")
     heads, key_dim = mha.num_heads, mha.key_dim
     qk = heads * key_dim
-    w = _np(qkv.kernel)
-    b = _np(qkv.bias) if qkv.bias is not None else None
+    w = ops.convert_to_numpy(qkv.kernel)
+    b = ops.convert_to_numpy(qkv.bias) if qkv.bias is not None else None
     wv = w[:, 2 * qk:]
     bv = b[2 * qk:] if b is not None else np.zeros(wv.shape[1], w.dtype)
-    bp = _np(proj.bias) if proj.bias is not None else None
+    bp = ops.convert_to_numpy(proj.bias) if proj.bias is not None else None
     # A value node's output is its value column (attention weights sum to
     # 1), so a node with no input outputs its bias.
-    keep, wp, bp = _units_to_keep(wv, bv, _np(proj.kernel), bp)
+    keep, wp, bp = _units_to_keep(wv, bv, ops.convert_to_numpy(proj.kernel), bp)
     head_of_node = mha.head_of_node
     value_dims = [int(keep[head_of_node == h].sum()) for h in range(heads)]
     kept_heads = [h for h in range(heads) if value_dims[h] > 0]
@@ -194,9 +192,9 @@ def count_flops(model, sparse=False):
         if isinstance(layer, (keras.layers.Dense, ANDCPrune)):
             inner = layer.layer if isinstance(layer, ANDCPrune) else layer
             if isinstance(layer, ANDCPrune):
-                kernel = _np(layer.masked_kernel())
+                kernel = ops.convert_to_numpy(layer.masked_kernel())
             else:
-                kernel = _np(inner.kernel)
+                kernel = ops.convert_to_numpy(inner.kernel)
             size = np.count_nonzero(kernel) if sparse else kernel.size
             tokens = math.prod(_shape(layer)[1:-1])
             total += 2 * tokens * int(size)
@@ -213,12 +211,11 @@ def count_flops(model, sparse=False):
 
 
 def _tokenizer_flops(layer, shape):
-    rows, cols, channels = shape[1], shape[2], shape[3]
-    total, k = 0, layer.kernel_size
-    for conv in layer.convs:
-        rows = (rows + 2 * layer.padding - k) // layer.stride + 1
-        cols = (cols + 2 * layer.padding - k) // layer.stride + 1
-        total += 2 * rows * cols * k * k * channels * conv.filters
-        rows, cols = (rows - 1) // 2 + 1, (cols - 1) // 2 + 1
+    k, convs, channels = layer.kernel_size, len(layer.convs), shape[3]
+    rows = tokenizer_sizes(shape[1], k, convs)
+    cols = tokenizer_sizes(shape[2], k, convs)
+    total = 0
+    for conv, (r, _), (c, _) in zip(layer.convs, rows, cols):
+        total += 2 * r * c * k * k * channels * conv.filters
         channels = conv.filters
     return total

@@ -9,8 +9,8 @@ taps=block_names(model))` measures it.
 
 import keras
 
-from keras_snp.models.layers import CIFAR_MEAN
-from keras_snp.models.layers import CIFAR_STD
+from keras_snp.constants import CIFAR_MEAN
+from keras_snp.constants import CIFAR_STD
 from keras_snp.models.layers import ImageNormalization
 
 DEFAULT_WIDTHS = (32, 64, 128, 128)

@@ -15,16 +15,9 @@ import numpy as np
 
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
+from keras_snp.utils import tensorflow_available
 
 logger = logging.getLogger(__name__)
-
-
-def tensorflow_available():
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def save_keras(model, path):

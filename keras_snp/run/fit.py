@@ -12,11 +12,11 @@ import os
 import keras
 import numpy as np
 
-from keras_snp.export import tensorflow_available
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
 from keras_snp.utils import read_json
+from keras_snp.utils import tensorflow_available
 from keras_snp.utils import write_json
 
 logger = logging.getLogger(__name__)

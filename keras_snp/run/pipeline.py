@@ -14,11 +14,11 @@ import os
 import keras
 
 from keras_snp import data as data_lib
-from keras_snp import export as export_lib
-from keras_snp import tensorboard
+from keras_snp.run import export as export_lib
+from keras_snp.run import tensorboard
 from keras_snp.models import build_cct
 from keras_snp.models import get_config as cct_config
-from keras_snp.run import training
+from keras_snp.run import fit as fit_lib
 from keras_snp.run.config import STAGES
 from keras_snp.run.folder import RunFolder
 from keras_snp.training import recipe as recipe_lib
@@ -87,12 +87,12 @@ class Context:
             self._snp_splits = data_lib.load(
                 self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
                 recipe="none", seed=self.config.seed,
-                **_source_kwargs(self.config)
+                **source_kwargs(self.config)
             )
         return self._snp_splits.train, self._snp_splits.test
 
 
-def _source_kwargs(config):
+def source_kwargs(config):
     kwargs = {"data_dir": config.data_dir, "download": config.download}
     if config.num_classes is not None:
         kwargs["num_classes"] = config.num_classes
@@ -125,7 +125,7 @@ def load_data(config):
         return data_lib.load(
             config.dataset, config.image_size, config.batch_size,
             recipe=config.recipe, seed=config.seed,
-            drop_remainder=drop_remainder, **_source_kwargs(config)
+            drop_remainder=drop_remainder, **source_kwargs(config)
         )
 
     splits = load(drop_remainder=True)
@@ -172,6 +172,7 @@ def prepare(config, resume=False, model_fn=None):
 
 def _snp_callbacks(ctx):
     """`--snp-every N`: an `SNPCallback` measuring during training."""
+    from keras_snp.run.snp_board import snp_logger
     from keras_snp.snp import SNPCallback
 
     config = ctx.config
@@ -181,7 +182,8 @@ def _snp_callbacks(ctx):
     return [SNPCallback(
         train, test, taps=ctx.taps or "all", every_n_epochs=config.snp_every,
         readout_epochs=config.snp_epochs, theta=config.theta,
-        log_dir=training.log_dir(ctx.folder, "snp"), at_train_end=False,
+        on_result=snp_logger(fit_lib.log_dir(ctx.folder, "snp")),
+        at_train_end=False,
         verbose=config.verbose,
     )]
 
@@ -192,12 +194,12 @@ def train_stage(ctx):
         config.recipe, config.learning_rate, config.weight_decay,
         warmup_epochs=config.warmup_epochs,
     )
-    steps = training.steps_per_epoch(ctx.info, config.batch_size,
+    steps = fit_lib.steps_per_epoch(ctx.info, config.batch_size,
                                      config.steps_per_epoch)
-    last = training.fit(ctx.model, ctx.folder, config, ctx.splits,
+    last = fit_lib.fit(ctx.model, ctx.folder, config, ctx.splits,
                         ctx.placement, recipe, steps,
                         extra_callbacks=_snp_callbacks(ctx))
-    metrics = training.evaluate(ctx.model, ctx.splits.test)
+    metrics = fit_lib.evaluate(ctx.model, ctx.splits.test)
     logger.info("test accuracy %.4f", metrics["test_accuracy"])
     if ctx.folder.writer:
         export_lib.save_keras(ctx.model, ctx.folder.sub("model.keras"))
@@ -210,38 +212,40 @@ def export_stage(ctx):
                       for k, v in paths.items()}}
 
 
-def measure_snp(ctx, model, out_dir, log_dir):
-    """SNP of `model` on the run's data, saved into `out_dir`."""
+def measure_snp(model, train, test, config, label_names, out_dir,
+                log_dir, writer=True, taps=None):
+    """SNP of `model` with the settings of `config` (a `RunConfig`),
+    saved into `out_dir` and logged to `log_dir` when `writer`."""
+    from keras_snp.run.snp_board import log_snp
     from keras_snp.snp import compute_snp
-    from keras_snp.snp import log_snp
 
-    config = ctx.config
-    train, test = ctx.snp_data()
     result = compute_snp(
         model, train, test, theta=config.theta, readout=config.readout,
-        epochs=config.snp_epochs, label_names=ctx.info.label_names,
-        taps=ctx.taps,
+        epochs=config.snp_epochs, label_names=label_names, taps=taps,
         verbose=config.verbose,
     )
-    if ctx.folder.writer:
+    if writer:
         result.save(out_dir, save_readouts=config.save_readouts)
         log_snp(result, log_dir, step=0)
     return result
 
 
-def measure_heads(ctx, model, snp_result, out_dir, log_dir):
-    """The label-expert report of `model`, written into `out_dir`."""
+def measure_heads(model, snp_result, test, config, label_names, out_dir,
+                  log_dir, writer=True):
+    """The label-expert report of `model` (settings of `config`), written
+    into `out_dir` and logged to `log_dir` when `writer`; returns the
+    per-encoder metrics for run.json."""
     from keras_snp.heads import analyze_heads
     from keras_snp.heads import write_heads_report
+    from keras_snp.run.heads_board import log_heads
 
-    config = ctx.config
     report = analyze_heads(
-        snp_result, model, ctx.snp_data()[1],
-        null_samples=config.null_samples, seed=config.seed,
-        ablation=config.ablation, label_names=ctx.info.label_names,
+        snp_result, model, test, null_samples=config.null_samples,
+        seed=config.seed, ablation=config.ablation, label_names=label_names,
     )
-    if ctx.folder.writer:
-        write_heads_report(report, out_dir, log_dir=log_dir)
+    if writer:
+        paths = write_heads_report(report, out_dir)
+        log_heads(report, paths, log_dir)
     return {
         str(e["encoder"]): {
             "symmetry_breaking": e["symmetry_breaking"],
@@ -251,10 +255,23 @@ def measure_heads(ctx, model, snp_result, out_dir, log_dir):
     }
 
 
+def _measure_snp(ctx, model, out_dir, log_dir):
+    train, test = ctx.snp_data()
+    return measure_snp(model, train, test, ctx.config, ctx.info.label_names,
+                       out_dir, log_dir, writer=ctx.folder.writer,
+                       taps=ctx.taps)
+
+
+def _measure_heads(ctx, model, snp_result, out_dir, log_dir):
+    return measure_heads(model, snp_result, ctx.snp_data()[1], ctx.config,
+                         ctx.info.label_names, out_dir, log_dir,
+                         writer=ctx.folder.writer)
+
+
 def snp_stage(ctx):
     path = ctx.folder.path
-    ctx.snp_result = measure_snp(ctx, ctx.model, os.path.join(path, "snp"),
-                                 training.log_dir(ctx.folder, "snp"))
+    ctx.snp_result = _measure_snp(ctx, ctx.model, os.path.join(path, "snp"),
+                                 fit_lib.log_dir(ctx.folder, "snp"))
     return {"taps": {name: {"readout_accuracy": t.readout_accuracy}
                      for name, t in ctx.snp_result.taps.items()}}
 
@@ -268,16 +285,16 @@ def _snp_result(ctx):
 
 
 def heads_stage(ctx):
-    encoders = measure_heads(ctx, ctx.model, _snp_result(ctx),
+    encoders = _measure_heads(ctx, ctx.model, _snp_result(ctx),
                              os.path.join(ctx.folder.path, "heads"),
-                             training.log_dir(ctx.folder, "heads"))
+                             fit_lib.log_dir(ctx.folder, "heads"))
     return {"encoders": encoders}
 
 
 def prune_stage(ctx):
     """ANDC with its controls, then the SNP and head reports of the
     physically smaller model (in `pruned/snp`, `pruned/heads`)."""
-    from keras_snp.pruning.stage import run_pruning
+    from keras_snp.run.prune_stage import run_pruning
 
     config = ctx.config
     pruned_dir = os.path.join(ctx.folder.path, "pruned")
@@ -285,19 +302,19 @@ def prune_stage(ctx):
         ctx.model, _snp_result(ctx), ctx.splits.train, ctx.splits.test,
         pruned_dir, scope=config.prune_scope, theta=config.theta,
         fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
-        log_dir=training.log_dir(ctx.folder, "pruning"),
+        log_dir=fit_lib.log_dir(ctx.folder, "pruning"),
         export_fn=export_lib.export_model,
     )
     metrics = {"accuracy": summary.get("accuracy"),
                "params": summary.get("params")}
     if "snp" in config.stages:
         pruned = export_lib.load_model(os.path.join(pruned_dir, "model.keras"))
-        result = measure_snp(ctx, pruned, os.path.join(pruned_dir, "snp"),
-                             training.log_dir(ctx.folder, "pruning", "snp"))
+        result = _measure_snp(ctx, pruned, os.path.join(pruned_dir, "snp"),
+                             fit_lib.log_dir(ctx.folder, "pruning", "snp"))
         if "heads" in config.stages:
-            metrics["heads"] = measure_heads(
+            metrics["heads"] = _measure_heads(
                 ctx, pruned, result, os.path.join(pruned_dir, "heads"),
-                training.log_dir(ctx.folder, "pruning", "heads"))
+                fit_lib.log_dir(ctx.folder, "pruning", "heads"))
     return metrics
 
 

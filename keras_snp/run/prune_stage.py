@@ -10,6 +10,7 @@ import os
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_snp.pruning.andc import connection_masks
 from keras_snp.pruning.andc import magnitude_masks
@@ -34,10 +35,6 @@ ROWS = {
 }
 
 
-def _numpy(x):
-    return x if isinstance(x, np.ndarray) else keras.ops.convert_to_numpy(x)
-
-
 def accuracy(model, data):
     """Top-1 accuracy of `model` over batches `(images, labels)`.
 
@@ -50,8 +47,8 @@ def correctness(model, data):
     """Per-example top-1 correctness `(n,)` bool, in the data's order."""
     hits = []
     for images, labels in data:
-        logits = _numpy(model.predict_on_batch(images))
-        hits.append(logits.argmax(-1) == int_labels(_numpy(labels)))
+        logits = ops.convert_to_numpy(model.predict_on_batch(images))
+        hits.append(logits.argmax(-1) == int_labels(ops.convert_to_numpy(labels)))
     if not hits:
         raise ValueError("`data` yielded no batch: cannot measure accuracy.")
     return np.concatenate(hits)
@@ -69,7 +66,7 @@ class _Batches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         images, labels = self.batches[index]
-        return _numpy(images), _numpy(labels)
+        return ops.convert_to_numpy(images), ops.convert_to_numpy(labels)
 
 
 def _fit_data(data):
@@ -80,7 +77,7 @@ def _fit_data(data):
     batches = list(data)
     if not batches:
         raise ValueError("`train_data` yielded no batch.")
-    return _Batches(batches), _numpy(batches[0][1]).ndim == 2
+    return _Batches(batches), ops.convert_to_numpy(batches[0][1]).ndim == 2
 
 
 def fine_tune(model, train_data, epochs, learning_rate=1e-4,
@@ -161,7 +158,7 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
         seed: seed of the random control and of every fine-tune.
         log_dir: TensorBoard folder (`<run>/logs/pruning`), or None.
         export_fn: `export_fn(model, out_dir)` writing the SavedModel
-            (e.g. `keras_snp.export.export_model`), or None.
+            (e.g. `keras_snp.run.export.export_model`), or None.
         verbose: `fit` verbosity.
         run_eagerly: fine-tune without compiling the train step (faster
             for a few tiny batches, slower for real data).
@@ -203,10 +200,10 @@ def run_pruning(model, snp_result, train_data, test_data, out_dir, *,
     logger.info("Accuracies: %s", results)
 
     small, removed = shrink(andc, return_report=True)
-    images = _numpy(next(iter(test_batches))[0])
+    images = ops.convert_to_numpy(next(iter(test_batches))[0])
     difference = float(np.abs(
-        _numpy(andc.predict_on_batch(images))
-        - _numpy(small.predict_on_batch(images))).max())
+        ops.convert_to_numpy(andc.predict_on_batch(images))
+        - ops.convert_to_numpy(small.predict_on_batch(images))).max())
     if difference > 1e-4:
         logger.warning("Shrunken model differs from the masked one by %g",
                        difference)
@@ -266,7 +263,7 @@ def _write(small, summary, out_dir, export_fn):
 
 
 def _log(summary, log_dir):
-    from keras_snp import tensorboard
+    from keras_snp.run import tensorboard
 
     scalars = {f"sparsity/{name}": entry["dilution"]
                for name, entry in summary["layers"].items()

@@ -3,7 +3,7 @@ histograms, heat maps of a few nodes' SNP matrices)."""
 
 import numpy as np
 
-from keras_snp import tensorboard
+from keras_snp.run import tensorboard
 from keras_snp.snp import clusters
 
 SCALARS = ("readout_accuracy", "mean_diag", "mean_noise", "snr",
@@ -125,3 +125,13 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4):
         import matplotlib.pyplot as plt
 
         plt.close(figure)
+
+
+def snp_logger(log_dir, heatmap_nodes=4):
+    """An `SNPCallback(on_result=...)` hook writing each result to
+    TensorBoard under `log_dir`, at step = epoch."""
+
+    def on_result(result, epoch):
+        log_snp(result, log_dir, step=epoch, heatmap_nodes=heatmap_nodes)
+
+    return on_result

@@ -1,6 +1,5 @@
 """Single-nodal performance (METHOD.md section 2)."""
 
-from keras_snp.snp.board import log_snp
 from keras_snp.snp.callback import SNPCallback
 from keras_snp.snp.clusters import DEFAULT_THETA
 from keras_snp.snp.clusters import diagonal_mask
@@ -23,7 +22,7 @@ from keras_snp.snp.taps import taps
 __all__ = [
     "DEFAULT_THETA", "LinearReadout", "ReadoutConfig", "SNPAccumulator",
     "SNPCallback", "SNPEngine", "SNPResult", "TapResult", "TapSpec",
-    "compute_snp", "diagonal_mask", "group_logits", "log_snp",
+    "compute_snp", "diagonal_mask", "group_logits",
     "node_fields", "node_stats", "resolve_taps", "tap_model", "tap_stats",
     "taps",
 ]

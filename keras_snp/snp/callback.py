@@ -6,7 +6,6 @@ import os
 import keras
 
 from keras_snp.snp import clusters
-from keras_snp.snp.board import log_snp
 from keras_snp.snp.engine import compute_snp
 
 logger = logging.getLogger(__name__)
@@ -20,7 +19,8 @@ class SNPCallback(keras.callbacks.Callback):
     trained on `train_data` and every node's SNP matrix is computed on
     `test_data` with `compute_snp`. The weights being trained, the
     optimizer and the fit history are never touched. Results go to
-    TensorBoard (`log_snp`) and, optionally, to `output_dir`.
+    `on_result(result, epoch)` (e.g. `keras_snp.run.snp_board.snp_logger`
+    for TensorBoard) and, optionally, to `output_dir`.
 
     Args:
         train_data: re-iterable of `(images, labels)` batches for the
@@ -31,7 +31,9 @@ class SNPCallback(keras.callbacks.Callback):
             end of training).
         readout_epochs: readout training epochs per measurement.
         theta: threshold of the statistics.
-        log_dir: TensorBoard folder (e.g. `run/logs/snp`), or None.
+        on_result: called as `on_result(result, epoch)` after every
+            measurement (e.g. `snp_logger("run/logs/snp")` writes it to
+            TensorBoard), or None.
         output_dir: folder for `summary.json` / `snp.npz`, or None. The
             final measurement is written there; intermediate ones in
             `output_dir/epoch_{n:04d}`.
@@ -45,7 +47,7 @@ class SNPCallback(keras.callbacks.Callback):
     Example:
     ```python
     callback = keras_snp.SNPCallback(train_ds, test_ds, every_n_epochs=10,
-                                     log_dir="run/logs/snp",
+                                     on_result=snp_logger("run/logs/snp"),
                                      output_dir="run/snp")
     model.fit(train_ds, epochs=100, callbacks=[callback])
     callback.results  # {epoch: SNPResult}
@@ -53,7 +55,7 @@ class SNPCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, train_data, test_data, taps="all", every_n_epochs=None,
-                 readout_epochs=1, theta=clusters.DEFAULT_THETA, log_dir=None,
+                 readout_epochs=1, theta=clusters.DEFAULT_THETA, on_result=None,
                  output_dir=None, at_train_end=True, save_readouts=False,
                  verbose=1, **snp_kwargs):
         super().__init__()
@@ -74,7 +76,7 @@ class SNPCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.readout_epochs = int(readout_epochs)
         self.theta = float(theta)
-        self.log_dir = log_dir
+        self.on_result = on_result
         self.output_dir = output_dir
         self.at_train_end = bool(at_train_end)
         self.save_readouts = bool(save_readouts)
@@ -102,7 +104,7 @@ class SNPCallback(keras.callbacks.Callback):
         elif self.at_train_end and self.output_dir and self.last_result:
             self.last_result.save(self.output_dir, self.save_readouts)
 
-    def measure(self, step=None):
+    def measure(self):
         """Measures `self.model` now; returns the `SNPResult`."""
         return compute_snp(
             self.model, self.train_data, self.test_data, taps=self.taps,
@@ -112,12 +114,12 @@ class SNPCallback(keras.callbacks.Callback):
     def _measure(self, epoch, final):
         if self.verbose:
             logger.info("SNP of the model after epoch %d", epoch)
-        result = self.measure(epoch)
+        result = self.measure()
         self.results[epoch] = result
         self.last_result = result
         self._measured = epoch
-        if self.log_dir:
-            log_snp(result, self.log_dir, step=epoch)
+        if self.on_result is not None:
+            self.on_result(result, epoch)
         if self.output_dir:
             folder = (self.output_dir if final else
                       os.path.join(self.output_dir, f"epoch_{epoch:04d}"))

@@ -11,6 +11,7 @@ from keras_snp.heads import analyze_heads
 from keras_snp.heads import validate_heads_json
 from keras_snp.heads import write_heads_report
 from keras_snp.heads.schema import SchemaError
+from keras_snp.run.heads_board import log_heads
 from keras_snp.snp import SNPResult
 from keras_snp.snp import clusters
 from tests.heads.planted import planted_result
@@ -68,7 +69,8 @@ class AnalyzeHeadsTest(TestCase):
 
         with tempfile.TemporaryDirectory() as tmp:
             out, logs = os.path.join(tmp, "heads"), os.path.join(tmp, "tb")
-            paths = write_heads_report(report, out, log_dir=logs)
+            paths = write_heads_report(report, out)
+            log_heads(report, paths, logs)
             with open(paths["json"]) as f:
                 on_disk = json.load(f)
             validate_heads_json(on_disk)

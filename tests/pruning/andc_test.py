@@ -10,7 +10,7 @@ from keras_snp.pruning import magnitude_masks
 from keras_snp.pruning import prune
 from keras_snp.pruning import random_masks
 from keras_snp.pruning import strip
-from keras_snp.pruning.synthetic import planted_tap
+from tests.pruning.planted import planted_set_tap
 from keras_snp.snp import SNPResult
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
@@ -37,7 +37,7 @@ def planted(model, extra=()):
     for i, name in enumerate(names):
         n = model.get_layer(name).output.shape[-1]
         sets[name] = _sets(n, i)
-        taps[name] = planted_tap(name, sets[name], K, seed=i)
+        taps[name] = planted_set_tap(name, sets[name], K, seed=i)
     return SNPResult(taps=taps, theta=0.3), sets
 
 

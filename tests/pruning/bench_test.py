@@ -1,5 +1,5 @@
 from keras_snp.pruning.bench import compare_pruned
-from keras_snp.pruning.synthetic import planted_snp_result
+from tests.pruning.planted import planted_snp_result
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 

@@ -8,7 +8,7 @@ from keras_snp.snp.result import SNPResult
 from keras_snp.snp.result import TapResult
 
 
-def planted_tap(name, sets, num_classes, kind="other", encoder=None,
+def planted_set_tap(name, sets, num_classes, kind="other", encoder=None,
                 head=None, noise=0.1, seed=0):
     """A `TapResult` whose node `d` has exactly the diagonal set `sets[d]`.
 
@@ -62,6 +62,6 @@ def planted_snp_result(model, labels_per_node=2, empty_fraction=0.3,
                     if isinstance(layer, PerHeadAttention) else None)
             sets = random_sets(n, num_classes, labels_per_node,
                                empty_fraction, rng)
-            taps[name] = planted_tap(name, sets, num_classes, kind, l, head,
+            taps[name] = planted_set_tap(name, sets, num_classes, kind, l, head,
                                      seed=int(rng.integers(1 << 30)))
     return SNPResult(taps=taps, theta=theta)

@@ -7,10 +7,10 @@ import sys
 import keras
 import numpy as np
 
-from keras_snp.pruning.stage import ROWS
-from keras_snp.pruning.stage import accuracy
-from keras_snp.pruning.stage import run_pruning
-from keras_snp.pruning.synthetic import planted_snp_result
+from keras_snp.run.prune_stage import ROWS
+from keras_snp.run.prune_stage import accuracy
+from keras_snp.run.prune_stage import run_pruning
+from tests.pruning.planted import planted_snp_result
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 

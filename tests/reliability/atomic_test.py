@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_snp import export as export_lib
+from keras_snp.run import export as export_lib
 from keras_snp.run import pipeline
-from keras_snp.run import training
+from keras_snp.run import fit as training
 from keras_snp.run.config import RunConfig
 from keras_snp.utils import write_json
 from tests.helpers import tiny_cct

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from keras_snp.cli import guarded
-from keras_snp.cli import train_main
-from keras_snp.cli_stages import analyze_main
-from keras_snp.cli_stages import prune_main
+from keras_snp.cli.train import train_main
+from keras_snp.cli.analyze import analyze_main
+from keras_snp.cli.prune import prune_main
 from tests.helpers import tiny_cct
 from tests.run.scripts import QUICK
 from tests.run.scripts import ROOT
@@ -94,7 +94,7 @@ def test_analyze_class_count_mismatch(saved, tmp_path, capsys):
 
 
 def test_safe_mode_loading(saved):
-    from keras_snp import export as export_lib
+    from keras_snp.run import export as export_lib
 
     assert export_lib.load_model(saved / "lambda.keras", safe_mode=False)
     with pytest.raises(ValueError):

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from keras_snp.cli import guarded
-from keras_snp.cli import train_main
+from keras_snp.cli.train import train_main
 from keras_snp.run import pipeline
 from keras_snp.run.config import RunConfig
 

@@ -4,7 +4,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_snp.reproduce import runner
+from keras_snp.cli import reproduce as runner
 from keras_snp.reproduce.cnn import block_names
 from keras_snp.reproduce.cnn import build_cnn
 from keras_snp.snp import compute_snp
@@ -79,7 +79,7 @@ class ReproduceCNNTest(TestCase):
                     "--examples-per-class", "6", "--epochs", "1",
                     "--snp-epochs", "1", "--bootstrap", "50",
                     "--output-dir", tmp, "--run-name", "c", "--quiet"]
-            self.assertEqual(runner.main(argv), 0)
+            self.assertEqual(runner.reproduce_main(argv), 0)
             run = os.path.join(tmp, "c")
             state = read_json(os.path.join(run, "run.json"))
             self.assertEqual(sorted(state["stages"]),
@@ -93,7 +93,7 @@ class ReproduceCNNTest(TestCase):
             self.assertIn("not measured (stage not run", text)
             # --resume with every stage done only rewrites the report
             os.remove(os.path.join(run, "REPORT.md"))
-            self.assertEqual(runner.main(argv + ["--resume"]), 0)
+            self.assertEqual(runner.reproduce_main(argv + ["--resume"]), 0)
             self.assertTrue(os.path.isfile(os.path.join(run, "REPORT.md")))
             self.assertEqual(read_json(os.path.join(run, "run.json"))
                              ["stages"]["train"]["finished_at"],

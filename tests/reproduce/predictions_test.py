@@ -1,7 +1,7 @@
 import numpy as np
 
-from keras_snp.pruning.stage import accuracy
-from keras_snp.pruning.stage import correctness
+from keras_snp.run.prune_stage import accuracy
+from keras_snp.run.prune_stage import correctness
 from tests.helpers import TestCase
 
 

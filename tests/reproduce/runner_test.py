@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from keras_snp.reproduce import runner
+from keras_snp.cli import reproduce as runner
 from keras_snp.utils import UsageError
 from tests.helpers import TestCase
 
@@ -30,9 +30,9 @@ class RunnerTest(TestCase):
 
     def test_bad_flags(self):
         with self.assertRaisesRegex(UsageError, "--publish must end in .md"):
-            runner.main(["--publish", "report.txt"])
+            runner.reproduce_main(["--publish", "report.txt"])
         with self.assertRaisesRegex(UsageError, "--compare /nowhere"):
-            runner.main(["--compare", "/nowhere"])
+            runner.reproduce_main(["--compare", "/nowhere"])
 
     def test_script_help_and_exit_status(self):
         help_text = subprocess.run(

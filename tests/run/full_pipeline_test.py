@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_snp  # noqa: F401  (registers the layers)
-from keras_snp import export
+from keras_snp.run import export
 from tests.run.scripts import QUICK
 from tests.run.scripts import event_tags
 from tests.run.scripts import run_script

@@ -7,6 +7,7 @@ import pytest
 
 import keras
 
+from keras_snp.run.snp_board import snp_logger
 from keras_snp.snp import SNPCallback
 from tests.helpers import tiny_cct
 from tests.snp.toy import toy_batches
@@ -43,7 +44,7 @@ def test_callback_logs_saves_and_resets(tmp_path):
     log_dir, out = str(tmp_path / "logs" / "snp"), str(tmp_path / "snp")
     callback = SNPCallback(
         BATCHES, BATCHES, taps=["encoder_1_ff_hidden", "encoder_2_ff_hidden"],
-        every_n_epochs=1, readout_epochs=1, log_dir=log_dir,
+        every_n_epochs=1, readout_epochs=1, on_result=snp_logger(log_dir),
         output_dir=out, batch_size=20, scale_batches=1, verbose=0)
     _, plain = _fit([])
     model, history = _fit([callback])

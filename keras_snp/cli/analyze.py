@@ -1,0 +1,95 @@
+"""`keras-snp analyze` (`scripts/analyze.py`): SNP and head reports of
+any saved model."""
+
+import argparse
+import os
+
+from keras_snp.cli.common import add_common_options
+from keras_snp.cli.common import setup_logging
+from keras_snp.utils import UsageError
+
+
+def analyze_parser():
+    parser = argparse.ArgumentParser(
+        prog="analyze.py",
+        description="SNP and per-head label-expert reports of a saved "
+                    "model: writes OUT/snp/ and OUT/heads/.",
+    )
+    parser.add_argument("model", help="a .keras file written by keras_snp")
+    add_common_options(parser)
+    parser.add_argument("--out", help="output folder (default: the model's "
+                                      "folder)")
+    parser.add_argument("--taps", nargs="+",
+                        help="layer names to measure (default: every "
+                             "encoder's mha, ff_hidden and out)")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="allow models that need safe_mode=False")
+    return parser
+
+
+def check_model_matches(model, info, image_size=None):
+    """Refuses a model whose class count or input size differs."""
+    classes = model.output_shape[-1]
+    if classes != info.num_classes:
+        raise UsageError(
+            f"The dataset has {info.num_classes} classes but the model "
+            f"predicts {classes}: give the dataset the model was trained on."
+        )
+    if image_size and tuple(model.input_shape[1:3]) != (image_size,) * 2:
+        raise UsageError(
+            f"The model takes {model.input_shape[1]} px images, not "
+            f"{image_size}: drop --image-size or set it to "
+            f"{model.input_shape[1]}."
+        )
+
+
+def check_taps(model, taps):
+    names = {layer.name for layer in model.layers}
+    if taps is None:
+        from keras_snp.models import num_encoders
+
+        if num_encoders(model) == 0:
+            raise UsageError(
+                f"{model.name} is not a keras_snp CCT (no encoder_1_out "
+                "layer): pass --taps with the layer names to measure."
+            )
+        return
+    missing = [t for t in taps if t not in names]
+    if missing:
+        raise UsageError(
+            f"The model has no layer(s) {missing}: choose --taps among "
+            f"{sorted(names)[:12]}..."
+        )
+
+
+def analyze_main(argv=None):
+    args = analyze_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if not 0 < args.theta < 1:
+        raise UsageError(f"--theta must be in (0, 1), got {args.theta}.")
+    from keras_snp import data as data_lib
+    from keras_snp.cli.train import config_from_args
+    from keras_snp.run import export as export_lib
+    from keras_snp.run import pipeline
+
+    model = export_lib.load_model(args.model, safe_mode=not args.unsafe)
+    check_taps(model, args.taps)
+    image_size = args.image_size or model.input_shape[1]
+    config = config_from_args(args)
+    splits = data_lib.load(
+        args.dataset, image_size, pipeline.SNP_BATCH_SIZE, recipe="none",
+        seed=args.seed, **pipeline.source_kwargs(config),
+    )
+    check_model_matches(model, splits.info, image_size)
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    names = splits.info.label_names
+    result = pipeline.measure_snp(
+        model, splits.train, splits.test, config, names,
+        os.path.join(out, "snp"), os.path.join(out, "logs", "snp"),
+        taps=args.taps)
+    if any(t.kind == "mha" for t in result.taps.values()):
+        pipeline.measure_heads(
+            model, result, splits.test, config, names,
+            os.path.join(out, "heads"), os.path.join(out, "logs", "heads"))
+    print(f"analysis written to {out}")
+    return 0
