@@ -1,4 +1,3 @@
-import time
 
 import numpy as np
 
@@ -149,13 +148,12 @@ class NullModelTest(TestCase):
         self.assertTrue(np.isnan(result.metrics["mean_entropy"]))
         self.assertFalse(result.symmetry_breaking)
 
-    def test_cct7_scale_takes_seconds(self):
-        # 4 heads x 64 nodes, K = 100: one CCT-7/3x1 encoder, 100 shuffles.
+    def test_cct7_scale_null_has_every_sample(self):
+        # 4 heads x 64 nodes, K = 100: one CCT-7/3x1 encoder, 100 shuffles
+        # (its speed is measured by scripts/bench_snp.py, not here).
         rng = np.random.default_rng(0)
         V = rng.normal(size=(256, 100, 100)).astype("float32")
         tap = TapResult("encoder_1_mha", "mha", 1, V,
                         np.repeat(np.arange(4), 64), tokens=256)
-        start = time.perf_counter()
         result = experts.analyze_encoder(tap, 0.3, null_samples=100)
-        self.assertLess(time.perf_counter() - start, 20)
         self.assertEqual(result.null["coverage"].samples, 100)

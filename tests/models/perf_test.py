@@ -118,5 +118,5 @@ def test_flops_by_hand_for_a_tiny_cct():
         "cct_2_3x2", image_size=16, num_classes=5, num_layers=2,
         num_heads=2, embed_dim=16, mlp_ratio=2, num_convs=1,
         intermediate_dim=8)
-    assert flops["total"] == tokenizer + 2 * layer + head
+    assert flops["total"] == tokenizer + 2 * layer + head == 1_274_016
     assert flops["total"] == count_flops(model)

@@ -13,7 +13,3 @@ class BenchTest(TestCase):
         self.assertLess(report["max_abs_difference"], 1e-5)
         self.assertLess(report["params_after"], report["params_before"])
         self.assertLess(report["flops_after"], report["flops_before"])
-        self.assertGreater(report["unpruned_images_per_s"], 0)
-        self.assertAlmostEqual(
-            report["speed_ratio"],
-            report["shrunk_images_per_s"] / report["unpruned_images_per_s"])
