@@ -13,6 +13,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.snp.fields import group_logits
+from keras_snp.snp.readout import int_labels
+
 logger = logging.getLogger(__name__)
 
 
@@ -103,11 +106,7 @@ def batches(data):
     """Yields `(images, int labels)` numpy pairs from an iterable of
     `(images, labels)` batches, labels one-hot `(B, K)` or int `(B,)`."""
     for batch in data:
-        images, labels = batch[0], batch[1]
-        labels = np.asarray(labels)
-        if labels.ndim == 2:
-            labels = labels.argmax(axis=-1)
-        yield np.asarray(images), labels.astype(np.int64).reshape(-1)
+        yield np.asarray(batch[0]), int_labels(batch[1])
 
 
 def reusable(data):
@@ -202,28 +201,16 @@ def head_only_accuracies(model, data, taps, num_classes):
     tap_model = keras.Model(
         inputs, [model.get_layer(t.name).output for t in taps]
     )
-    consts = []
-    for tap in taps:
-        head = np.asarray(tap.head)
-        one_hot = np.eye(int(head.max()) + 1, dtype="float32")[head]  # (n,H)
-        scale = (np.ones(tap.nodes, "float32") if tap.scale is None
-                 else np.asarray(tap.scale, "float32"))
-        consts.append((ops.convert_to_tensor(np.asarray(tap.W, "float32")),
-                       ops.convert_to_tensor(scale),
-                       ops.convert_to_tensor(one_hot)))
+    heads = [np.asarray(t.head)[None] == np.arange(max(t.head) + 1)[:, None]
+             for t in taps]  # (H, n) node masks
     correct = [[] for _ in taps]
     labels = []
     for images, y in batches(data):
         outputs = tap_model.predict_on_batch(images)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
-        for i, (A, (W, scale, one_hot)) in enumerate(zip(outputs, consts)):
-            A = ops.cast(ops.convert_to_tensor(A), "float32")
-            if ops.shape(W)[1] == 1 and ops.shape(A)[1] != 1:
-                A = ops.mean(A, axis=1, keepdims=True)  # pooled readout
-            fields = ops.einsum("btd,ctd->bcd", A * scale, W)
-            logits = ops.matmul(fields, one_hot)  # (B, K, H)
-            pred = ops.convert_to_numpy(ops.argmax(logits, axis=1))
+        for i, (A, tap) in enumerate(zip(outputs, taps)):
+            pred = group_logits(tap, A, heads[i]).argmax(axis=-1)  # (B, H)
             correct[i].append(pred.T == y[None])  # (H, B)
         labels.append(y)
     labels = np.concatenate(labels)

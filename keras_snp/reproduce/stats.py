@@ -7,7 +7,9 @@ percentile bootstrap confidence intervals (over test images or over nodes).
 
 import numpy as np
 
-from keras_snp.snp.clusters import node_stats
+from keras_snp.snp.clusters import node_table  # noqa: F401 (re-export)
+from keras_snp.snp.clusters import slope
+from keras_snp.snp.clusters import table_stats
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -50,16 +52,6 @@ def spearman(x, y):
     if denominator == 0:
         return float("nan")
     return float(round((rx * ry).sum() / denominator, 12))
-
-
-def slope(x, y):
-    """Least-squares slope of `y` on `x` (NaN with < 2 distinct x)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if len(x) < 2 or np.ptp(x) == 0 or not np.isfinite(y).all():
-        return float("nan")
-    xc = x - x.mean()
-    return float((xc * (y - y.mean())).sum() / (xc ** 2).sum())
 
 
 def percentile_ci(samples, level=DEFAULT_LEVEL):
@@ -158,44 +150,6 @@ def depth_correlation_accuracy(depths, accuracies, n_test,
     }
 
 
-def node_table(V, theta):
-    """Per-node `(diag, clusters, signal, noise)` arrays of `(n, K, K)`."""
-    rows = [node_stats(v, theta) for v in np.asarray(V)]
-    return {
-        "diag": np.array([len(s.diag) for s in rows], dtype=np.float64),
-        "clusters": np.array([len(s.clusters) for s in rows], np.float64),
-        "signal": np.array([s.signal for s in rows], dtype=np.float64),
-        "noise": np.array([s.noise for s in rows], dtype=np.float64),
-        "sizes": [np.array([len(c) for c in s.clusters]) for s in rows],
-    }
-
-
-def stats_from_nodes(table, index=None):
-    """`mean_diag, mean_noise, snr, empty_fraction, mean_clusters,
-    mean_cluster_size` of the nodes `index` of a `node_table` (all by
-    default); the definitions of `clusters.tap_stats`."""
-    n = len(table["diag"])
-    index = np.arange(n) if index is None else np.asarray(index)
-    diag = table["diag"][index]
-    active = diag > 0
-    if not active.any():
-        nan = float("nan")
-        return {"mean_diag": nan, "mean_noise": nan, "snr": nan,
-                "empty_fraction": 1.0, "mean_clusters": nan,
-                "mean_cluster_size": nan}
-    noise = table["noise"][index][active].mean()
-    signal = table["signal"][index][active].mean()
-    sizes = np.concatenate([table["sizes"][i] for i in index[active]])
-    return {
-        "mean_diag": float(diag[active].mean()),
-        "mean_noise": float(noise),
-        "snr": float(signal / noise) if noise > 0 else float("inf"),
-        "empty_fraction": float(1 - active.mean()),
-        "mean_clusters": float(table["clusters"][index][active].mean()),
-        "mean_cluster_size": float(sizes.mean()),
-    }
-
-
 TREND_STATS = ("mean_diag", "mean_noise", "snr", "empty_fraction")
 
 
@@ -216,10 +170,10 @@ def depth_trend_over_nodes(tables, depths, resamples=DEFAULT_RESAMPLES,
         "slope_low", "slope_high"}}`.
     """
     rng = np.random.default_rng(seed)
-    observed = [stats_from_nodes(t) for t in tables]
+    observed = [table_stats(t) for t in tables]
     boot = {name: np.empty((resamples, 2)) for name in names}
     for i in range(resamples):
-        sample = [stats_from_nodes(t, rng.integers(0, len(t["diag"]),
+        sample = [table_stats(t, rng.integers(0, len(t["diag"]),
                                                    len(t["diag"])))
                   for t in tables]
         for name in names:

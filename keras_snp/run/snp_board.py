@@ -26,14 +26,6 @@ def depth_profile(result):
     return profile
 
 
-def _slope(points):
-    points = [(x, y) for x, y in points if np.isfinite(y)]
-    if len(points) < 2:
-        return None
-    x, y = np.asarray(points, "float64").T
-    return float(np.polyfit(x, y, 1)[0])
-
-
 def heatmap(V, size=8):
     """`(K*size, K*size, 3)` uint8: a node's matrix over its own maximum
     (red positive, blue negative; rows = true label, columns = output)."""
@@ -96,8 +88,9 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4):
     profile = depth_profile(result)
     for kind, stats in profile.items():
         for s in SCALARS:
-            slope = _slope(stats[s])
-            if slope is not None:
+            points = [(x, y) for x, y in stats[s] if np.isfinite(y)]
+            slope = clusters.slope(*zip(*points)) if points else np.nan
+            if np.isfinite(slope):
                 scalars[f"trend/{kind}/{s}_slope"] = slope
     tensorboard.write_scalars(log_dir, scalars, step)
     histograms = {}

@@ -95,33 +95,67 @@ def node_stats(V, theta=DEFAULT_THETA):
     )
 
 
-def tap_stats(V, theta=DEFAULT_THETA):
-    """The per-tap statistics of METHOD.md step 9 for `(n, K, K)` matrices.
+def node_table(V, theta=DEFAULT_THETA):
+    """Per-node arrays of `(n, K, K)` matrices: `diag` (|D_d|), `clusters`
+    (count), `signal` (sum of |S|^2), `noise`, and `sizes` (cluster sizes,
+    one array per node)."""
+    rows = [node_stats(v, theta) for v in np.asarray(V)]
+    return {
+        "diag": np.array([len(s.diag) for s in rows], np.float64),
+        "clusters": np.array([len(s.clusters) for s in rows], np.float64),
+        "signal": np.array([s.signal for s in rows], np.float64),
+        "noise": np.array([s.noise for s in rows], np.float64),
+        "sizes": [np.array([len(c) for c in s.clusters]) for s in rows],
+    }
+
+
+def table_stats(table, index=None):
+    """The per-tap statistics of METHOD.md step 9 over the nodes `index`
+    (all by default; repeats allowed, as in a bootstrap) of a `node_table`.
 
     Means run over active nodes (non-empty diagonal set) unless the key
-    ends in `_all`. Statistics with no active node are NaN.
+    ends in `_all`. Statistics with no active node are NaN; a ratio over
+    zero noise is inf (NaN when its numerator is 0 too).
     """
-    nodes = [node_stats(v, theta) for v in np.asarray(V)]
-    active = [s for s in nodes if s.active]
+    index = np.arange(len(table["diag"])) if index is None else np.asarray(
+        index)
+    diag = table["diag"][index]
+    noise = table["noise"][index]
+    active = diag > 0
 
     def mean(values):
         return float(np.mean(values)) if len(values) else float("nan")
 
-    mean_diag = mean([len(s.diag) for s in active])
-    mean_noise = mean([s.noise for s in active])
-    signal = mean([s.signal for s in active])
-    sizes = [len(c) for s in active for c in s.clusters]
+    sizes = [size for i in index[active] for size in table["sizes"][i]]
+    mean_diag = mean(diag[active])
+    mean_noise = mean(noise[active])
     return {
         "mean_diag": mean_diag,
-        "mean_diag_all": mean([len(s.diag) for s in nodes]),
-        "mean_clusters": mean([len(s.clusters) for s in active]),
+        "mean_diag_all": mean(diag),
+        "mean_clusters": mean(table["clusters"][index][active]),
         "mean_cluster_size": mean(sizes),
-        "empty_fraction": mean([not s.active for s in nodes]),
+        "empty_fraction": mean(~active),
         "mean_noise": mean_noise,
-        "mean_noise_all": mean([s.noise for s in nodes]),
-        "snr": _ratio(signal, mean_noise),
+        "mean_noise_all": mean(noise),
+        "snr": _ratio(mean(table["signal"][index][active]), mean_noise),
         "snr_labels": _ratio(mean_diag, mean_noise),
     }
+
+
+def tap_stats(V, theta=DEFAULT_THETA):
+    """`table_stats` of every node of `(n, K, K)` matrices."""
+    return table_stats(node_table(V, theta))
+
+
+def slope(x, y):
+    """Least-squares slope of `y` on `x` (NaN with < 2 distinct x or a
+    non-finite y)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or not np.isfinite(y).all():
+        return float("nan")
+    xc = x - x.mean()
+    return float((xc * (y - y.mean())).sum() / (xc ** 2).sum())
 
 
 def _ratio(numerator, denominator):

@@ -101,9 +101,8 @@ def group_logits(tap_result, activations, node_mask):
             f"(the tap's nodes). Received: shape={np.asarray(node_mask).shape}"
         )
     pooled = tap_result.W.shape[1] == 1 and tap_result.tokens != 1
-    x = readout_input(activations, tap_result.scale, pooled)
-    logits = ops.einsum("btn,ktn,gn->bgk", x, tap_result.W, mask)
-    logits = ops.convert_to_numpy(logits)
+    fields = node_fields(activations, tap_result.W, tap_result.scale, pooled)
+    logits = ops.convert_to_numpy(ops.einsum("bnk,gn->bgk", fields, mask))
     return logits[:, 0] if single else logits
 
 
