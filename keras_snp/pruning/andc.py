@@ -3,25 +3,23 @@
 METHOD.md section 4. A mask is a 0/1 array of a Dense kernel's shape,
 `(inputs, outputs)`; masks travel as `{layer name: bool array}`.
 
-Which SNP sets stand for which side of each layer of a CCT built by
-`build_cct` (`L` encoders, `l` from 1):
+Each masked layer of a CCT built by `build_cct` (`L` encoders, `l` from 1)
+takes its sets from exactly the tensors it reads and writes, each measured
+as an SNP tap (`pruning_taps` lists them; rank-2 taps are one token):
 
-- `classifier` (scope `readout`): its inputs are the sequence-pooled
-  `final_norm` stream, whose units are the residual units of the last
-  encoder. The sets come from the first tap present among `sequence_pool`,
-  `final_norm`, `encoder_{L}_out`. Weight `(d, c)` is kept iff `c in D_d`.
-- `encoder_{l}_ff_hidden` (scope `internal`): inputs are the output of
-  `encoder_{l}_norm` (the residual after the attention sub-block); sets from
-  the first tap present among `encoder_{l}_norm`, `encoder_{l}_attn_add`,
-  `encoder_{l-1}_out` (METHOD.md's `res_{l-1}`); outputs
-  `encoder_{l}_ff_hidden`.
-- `encoder_{l}_ff_out`: `encoder_{l}_ff_hidden` -> `encoder_{l}_out`.
-- `encoder_{l}_attn_proj`: `encoder_{l}_mha` -> the residual it is added
-  to, sets from the first of `encoder_{l}_attn_add`, `encoder_{l}_norm`,
-  `encoder_{l}_out`.
-  Internal weights `(u, v)` are kept iff `D_u` and `D_v` share a label.
-A layer is skipped when a side has no SNP tap. `encoder_{l}_qkv` is never
-masked (queries and keys have no SNP sets).
+| scope       | layer                   | input tap          | output tap          |
+| ----------- | ----------------------- | ------------------ | ------------------- |
+| `readout`   | `classifier`            | `sequence_pool`    | (the labels)        |
+| `ff`        | `encoder_{l}_ff_hidden` | `encoder_{l}_norm` | `encoder_{l}_ff_hidden` |
+| `ff`        | `encoder_{l}_ff_out`    | `encoder_{l}_ff_hidden` | `encoder_{l}_out` |
+| `attn_proj` | `encoder_{l}_attn_proj` | `encoder_{l}_mha`  | `encoder_{l}_attn_add` |
+
+The classifier keeps weight `(d, c)` iff `c in D_d`; an internal layer keeps
+`(u, v)` iff `D_u` and `D_v` share a label. A scope is one of `readout`,
+`ff`, `attn_proj`, a combination (`"readout+ff"` or `"readout,ff"`), or
+`all` (the three); `internal` is kept as the old name of `ff+attn_proj`.
+`encoder_{l}_qkv` is never masked (queries and keys have no SNP sets).
+Masking `attn_proj` goes beyond the lab's conv analogue (METHOD.md).
 """
 
 import logging
@@ -34,44 +32,107 @@ from keras_snp.pruning.wrapper import ANDCPrune
 
 logger = logging.getLogger(__name__)
 
-SCOPES = ("readout", "internal", "all")
+LAYER_SCOPES = ("readout", "ff", "attn_proj")
+SCOPES = LAYER_SCOPES + ("all",)
+_ALIASES = {"all": LAYER_SCOPES, "internal": ("ff", "attn_proj")}
 
 
-def _first_tap(snp_result, names):
-    for name in names:
-        if name and name in snp_result.taps:
-            return snp_result.taps[name]
-    return None
+def parse_scope(scope):
+    """The layer scopes of `scope`, in the canonical order.
 
+    Args:
+        scope: `"readout"`, `"ff"`, `"attn_proj"`, `"all"`, `"internal"`
+            (`ff` and `attn_proj`), a combination joined by `+` or `,`, or
+            a list of those.
 
-def layer_sides(model, snp_result):
-    """`{layer: (input tap, output tap or None)}` for every prunable layer.
+    Returns:
+        A non-empty tuple, a subset of `LAYER_SCOPES` in its order.
 
-    The output tap is None for the classifier (its outputs are the labels).
-    Layers with a side lacking an SNP tap are left out.
+    Example:
+    >>> parse_scope("ff+readout")
+    ('readout', 'ff')
+    >>> parse_scope("all")
+    ('readout', 'ff', 'attn_proj')
     """
-    last = num_encoders(model)
+    parts = scope
+    if isinstance(scope, str):
+        parts = scope.replace(",", "+").split("+")
+    chosen = set()
+    for part in parts:
+        part = str(part).strip()
+        if part in _ALIASES:
+            chosen.update(_ALIASES[part])
+        elif part in LAYER_SCOPES:
+            chosen.add(part)
+        else:
+            raise ValueError(
+                f"`scope` must be one of {SCOPES} (or `internal`), or a "
+                "combination joined by `+` such as `readout+ff`. Received: "
+                f"scope={scope!r}"
+            )
+    return tuple(s for s in LAYER_SCOPES if s in chosen)
+
+
+def scope_name(scope):
+    """The canonical name of a scope: `"all"` or parts joined by `+`.
+
+    Example:
+    >>> scope_name("ff,readout"), scope_name(["readout", "ff", "attn_proj"])
+    ('readout+ff', 'all')
+    """
+    parts = parse_scope(scope)
+    return "all" if parts == LAYER_SCOPES else "+".join(parts)
+
+
+def layer_scope(name):
+    """The scope of a prunable layer name (`classifier` is `readout`)."""
+    if name == "classifier":
+        return "readout"
+    if name.endswith("_attn_proj"):
+        return "attn_proj"
+    return "ff"
+
+
+def layer_sides(model, scope="all"):
+    """`{layer: (input tap, output tap or None)}` for the layers of `scope`.
+
+    Names only (no SNP needed): the tensors each layer reads and writes,
+    as in the module docstring. The output tap is None for the classifier
+    (its outputs are the labels).
+
+    Example:
+    >>> model = keras_snp.build_cct("cct_2_3x2", num_classes=10)
+    >>> layer_sides(model, "ff")["encoder_1_ff_hidden"]
+    ('encoder_1_norm', 'encoder_1_ff_hidden')
+    """
+    parts = parse_scope(scope)
     sides = {}
-    readout_in = _first_tap(
-        snp_result, ["sequence_pool", "final_norm", f"encoder_{last}_out"])
-    if readout_in is not None:
-        sides["classifier"] = (readout_in, None)
-    for l in range(1, last + 1):
+    if "readout" in parts:
+        sides["classifier"] = ("sequence_pool", None)
+    for l in range(1, num_encoders(model) + 1):
         p = f"encoder_{l}_"
-        previous = f"encoder_{l - 1}_out" if l > 1 else None
-        residual_mid = [p + "attn_add", p + "norm", p + "out"]
-        pairs = {
-            p + "attn_proj": ([p + "mha"], residual_mid),
-            p + "ff_hidden": ([p + "norm", p + "attn_add", previous],
-                              [p + "ff_hidden"]),
-            p + "ff_out": ([p + "ff_hidden"], [p + "out"]),
-        }
-        for layer, (inputs, outputs) in pairs.items():
-            tap_in = _first_tap(snp_result, inputs)
-            tap_out = _first_tap(snp_result, outputs)
-            if tap_in is not None and tap_out is not None:
-                sides[layer] = (tap_in, tap_out)
+        if "attn_proj" in parts:
+            sides[p + "attn_proj"] = (p + "mha", p + "attn_add")
+        if "ff" in parts:
+            sides[p + "ff_hidden"] = (p + "norm", p + "ff_hidden")
+            sides[p + "ff_out"] = (p + "ff_hidden", p + "out")
     return sides
+
+
+def pruning_taps(model, scope="all"):
+    """The SNP taps that the masks of `scope` need, in model order.
+
+    Pass them to `compute_snp(..., taps=pruning_taps(model, scope))`.
+
+    Example:
+    >>> model = keras_snp.build_cct("cct_2_3x2", num_classes=10)
+    >>> pruning_taps(model, "readout")
+    ['sequence_pool']
+    """
+    needed = set()
+    for tap_in, tap_out in layer_sides(model, scope).values():
+        needed.update(t for t in (tap_in, tap_out) if t)
+    return [layer.name for layer in model.layers if layer.name in needed]
 
 
 def connection_masks(model, snp_result, theta=None, scope="all"):
@@ -79,70 +140,123 @@ def connection_masks(model, snp_result, theta=None, scope="all"):
 
     Args:
         model: a CCT from `build_cct` (plain or wrapped).
-        snp_result: a `keras_snp.snp.SNPResult` of that model.
+        snp_result: a `keras_snp.snp.SNPResult` of that model holding every
+            tap of `pruning_taps(model, scope)`.
         theta: SNP threshold (default: the result's own `theta`).
-        scope: `"readout"` (classifier), `"internal"` (FF and attention
-            projection inside the encoders) or `"all"`.
+        scope: see `parse_scope`.
 
     Returns:
         `{layer name: (inputs, outputs) bool mask}`.
 
     Example:
     ```python
-    masks = connection_masks(model, snp_result, scope="readout")
+    result = compute_snp(model, train, validation,
+                         taps=pruning_taps(model, "readout"))
+    masks = connection_masks(model, result, scope="readout")
     masks["classifier"].sum(axis=1)  # |D_d| per node
     ```
     """
-    if scope not in SCOPES:
-        raise ValueError(
-            f"`scope` must be one of {SCOPES}. Received: scope={scope!r}")
     theta = snp_result.theta if theta is None else theta
+    sides = layer_sides(model, scope)
+    missing = [
+        t for t in pruning_taps(model, scope) if t not in snp_result.taps
+    ]
+    if missing:
+        raise ValueError(
+            f"The SNP result lacks the taps {missing} that scope "
+            f"{scope_name(scope)!r} reads: measure them with "
+            "`compute_snp(..., taps=pruning_taps(model, scope))`. It "
+            f"holds {sorted(snp_result.taps)}."
+        )
     masks = {}
-    for name, (tap_in, tap_out) in layer_sides(model, snp_result).items():
-        is_readout = name == "classifier"
-        if (scope == "readout" and not is_readout) or (
-                scope == "internal" and is_readout):
-            continue
+    for name, (tap_in, tap_out) in sides.items():
         kernel_shape = _kernel(model.get_layer(name)).shape
-        d_in = tap_in.diagonal_mask(theta)
+        d_in = snp_result.taps[tap_in].diagonal_mask(theta)
         if tap_out is None:
             mask = d_in
         else:
-            d_out = tap_out.diagonal_mask(theta).astype("float32")
-            mask = d_in.astype("float32") @ d_out.T > 0
+            d_out = snp_result.taps[tap_out].diagonal_mask(theta)
+            mask = d_in.astype("float32") @ d_out.astype("float32").T > 0
         if mask.shape != tuple(kernel_shape):
             raise ValueError(
-                f"SNP taps {tap_in.name!r} / "
-                f"{getattr(tap_out, 'name', 'labels')!r} give a "
+                f"SNP taps {tap_in!r} / {tap_out or 'labels'!r} give a "
                 f"{mask.shape} mask, but layer {name!r} has a "
                 f"{tuple(kernel_shape)} kernel: was the SNP computed on "
                 "this model?"
             )
         masks[name] = mask
-    if not masks:
-        raise ValueError(
-            f"No layer of scope {scope!r} has SNP sets on both sides: "
-            f"the result holds taps {sorted(snp_result.taps)}."
-        )
     return masks
 
 
-def random_masks(masks, seed=0):
-    """The random control: same number of kept connections per input node.
+def dilution(masks, scope=None):
+    """`1 - kept / total` over the masks (of one `scope` if given).
 
-    Each input node (kernel row) keeps as many outgoing connections as its
-    ANDC mask, to outputs drawn uniformly at random (seeded). For the
-    classifier this is "the same number of labels per node".
+    For the classifier this is METHOD.md's `1 - sum |D_d| / (n K)`.
+    """
+    parts = parse_scope(scope) if scope else LAYER_SCOPES
+    chosen = [m for n, m in masks.items() if layer_scope(n) in parts]
+    total = sum(int(np.size(m)) for m in chosen)
+    if not total:
+        return float("nan")
+    return 1.0 - sum(int(np.count_nonzero(m)) for m in chosen) / total
+
+
+def dilution_by_scope(masks):
+    """`{scope: dilution}` for each layer scope present, and `"all"`."""
+    present = {layer_scope(n) for n in masks}
+    out = {s: dilution(masks, s) for s in LAYER_SCOPES if s in present}
+    out["all"] = dilution(masks)
+    return out
+
+
+def random_masks(masks, seed=0, trades_per_row=20):
+    """The random control: same kept connections per input *and* output.
+
+    Each mask is randomised by curveball trades (Strona et al. 2014,
+    Nat. Commun. 5:3114): pick two rows, pool the columns that only one
+    of them holds, shuffle, and give each row back as many as it had.
+    Every trade keeps each row's and each column's count, so every input
+    node keeps as many connections as its ANDC mask (for the classifier:
+    as many labels per node) and every output node (label) as many
+    inputs, while which ones is random. Where the counts admit no other
+    mask (e.g. full or empty rows only) the control equals ANDC; the
+    stage reports the overlap.
+
+    Args:
+        masks: `{layer: bool mask}`.
+        seed: seed of the trades.
+        trades_per_row: trades per mask row (mixing length).
+
+    Returns:
+        `{layer: bool mask}` with the same row and column sums.
     """
     rng = np.random.default_rng(seed)
-    out = {}
-    for name, mask in masks.items():
-        mask = np.asarray(mask, bool)
-        shuffled = np.zeros_like(mask)
-        for row, count in enumerate(mask.sum(axis=1)):
-            cols = rng.choice(mask.shape[1], size=int(count), replace=False)
-            shuffled[row, cols] = True
-        out[name] = shuffled
+    return {
+        name: _curveball(
+            np.asarray(mask, bool), rng, trades_per_row * len(mask)
+        )
+        for name, mask in masks.items()
+    }
+
+
+def _curveball(mask, rng, trades):
+    rows = [set(np.flatnonzero(row).tolist()) for row in mask]
+    if len(rows) >= 2:
+        pairs = rng.integers(0, len(rows), size=(trades, 2))
+        for a, b in pairs:
+            if a == b:
+                continue
+            only_a, only_b = rows[a] - rows[b], rows[b] - rows[a]
+            if not only_a or not only_b:
+                continue
+            pool = np.array(sorted(only_a | only_b))
+            rng.shuffle(pool)
+            shared = rows[a] & rows[b]
+            rows[a] = shared | set(pool[: len(only_a)].tolist())
+            rows[b] = shared | set(pool[len(only_a) :].tolist())
+    out = np.zeros_like(mask)
+    for r, cols in enumerate(rows):
+        out[r, sorted(cols)] = True
     return out
 
 
@@ -194,12 +308,14 @@ def prune(model, snp_result=None, theta=None, scope="all", masks=None):
         model: a CCT from `build_cct`.
         snp_result: its `SNPResult` (used when `masks` is None).
         theta: SNP threshold (default: the result's).
-        scope: `"readout"`, `"internal"` or `"all"`.
+        scope: see `parse_scope`.
         masks: `{layer name: mask}` to apply instead (e.g. a control).
 
     Returns:
         A functional clone with the same layer names and weights, the
-        masked layers wrapped in `ANDCPrune`.
+        masked layers wrapped in `ANDCPrune` (their pruned kernel entries
+        set to exactly 0, so they stay 0 under gradient updates and
+        decoupled weight decay).
 
     Example:
     ```python
@@ -213,11 +329,13 @@ def prune(model, snp_result=None, theta=None, scope="all", masks=None):
         masks = connection_masks(model, snp_result, theta, scope)
     for name in masks:
         layer = model.get_layer(name)
-        if not isinstance(layer, (keras.layers.Dense,
-                                  keras.layers.EinsumDense)):
-            raise ValueError(
+        if not isinstance(
+            layer, (keras.layers.Dense, keras.layers.EinsumDense)
+        ):
+            raise ValueError(  # noqa: TRY004  (Keras: ValueError)
                 f"`masks` names layer {name!r}, a {type(layer).__name__}: "
-                "only Dense / EinsumDense layers can be pruned.")
+                "only Dense / EinsumDense layers can be pruned."
+            )
 
     def clone(layer):
         if layer.name in masks:
@@ -242,6 +360,7 @@ def strip(model):
     plain = strip(pruned)  # same outputs, no ANDCPrune left
     ```
     """
+
     def clone(layer):
         if isinstance(layer, ANDCPrune):
             return _copy_layer(layer.layer)

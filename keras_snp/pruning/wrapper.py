@@ -45,9 +45,10 @@ class ANDCPrune(keras.layers.Wrapper):
     """
 
     def __init__(self, layer, **kwargs):
-        if not isinstance(layer, (keras.layers.Dense,
-                                  keras.layers.EinsumDense)):
-            raise ValueError(
+        if not isinstance(
+            layer, (keras.layers.Dense, keras.layers.EinsumDense)
+        ):
+            raise ValueError(  # noqa: TRY004  (Keras: ValueError)
                 "`layer` must be a keras.layers.Dense or EinsumDense. "
                 f"Received: layer={layer!r}"
             )
@@ -70,7 +71,12 @@ class ANDCPrune(keras.layers.Wrapper):
         )
 
     def set_mask(self, mask):
-        """Assigns a 0/1 (or bool) array of the kernel's shape."""
+        """Assigns a 0/1 (or bool) array of the kernel's shape.
+
+        The inner kernel's pruned entries are set to 0 as well: their
+        gradient through `kernel * mask` is 0, so they stay exactly 0 under
+        SGD, Adam and decoupled weight decay alike.
+        """
         mask = np.asarray(mask)
         if mask.shape != tuple(self.mask.shape):
             raise ValueError(
@@ -78,6 +84,10 @@ class ANDCPrune(keras.layers.Wrapper):
                 f" in layer {self.name!r}. Received: mask.shape={mask.shape}"
             )
         self.mask.assign(mask.astype("float32"))
+        kernel = self.layer.kernel
+        self.layer.kernel.assign(
+            kernel * ops.cast(ops.convert_to_tensor(mask != 0), kernel.dtype)
+        )
 
     def masked_kernel(self):
         """The effective kernel, `kernel * mask`."""

@@ -10,10 +10,11 @@ from keras_snp.pruning import magnitude_masks
 from keras_snp.pruning import prune
 from keras_snp.pruning import random_masks
 from keras_snp.pruning import strip
-from tests.pruning.planted import planted_set_tap
+from keras_snp.pruning.andc import pruning_taps
 from keras_snp.snp import SNPResult
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
+from tests.pruning.planted import planted_set_tap
 
 K = 5
 
@@ -29,12 +30,10 @@ def _sets(n, seed):
     return sets
 
 
-def planted(model, extra=()):
-    """Planted sets on mha / ff / res taps (+ `extra` tap names)."""
+def planted(model):
+    """Planted sets on every tap the `all` scope reads."""
     taps, sets = {}, {}
-    names = [f"encoder_{l}_{s}" for l in (1, 2)
-             for s in ("mha", "ff_hidden", "out")] + list(extra)
-    for i, name in enumerate(names):
+    for i, name in enumerate(pruning_taps(model, "all")):
         n = model.get_layer(name).output.shape[-1]
         sets[name] = _sets(n, i)
         taps[name] = planted_set_tap(name, sets[name], K, seed=i)
@@ -59,7 +58,7 @@ class ANDCMaskTest(TestCase):
         masks = connection_masks(self.model, result, scope="readout")
         self.assertEqual(list(masks), ["classifier"])
         expected = np.zeros((16, K), bool)
-        for d, labels in enumerate(sets["encoder_2_out"]):
+        for d, labels in enumerate(sets["sequence_pool"]):
             expected[d, labels] = True
         self.assertAllEqual(masks["classifier"], expected)
         self.assertEqual(masks["classifier"][3].sum(), 0)  # empty D_d
@@ -67,25 +66,31 @@ class ANDCMaskTest(TestCase):
     def test_internal_scope(self):
         result, sets = planted(self.model)
         masks = connection_masks(self.model, result, scope="internal")
-        # encoder_1_ff_hidden has no input-side tap (no encoder_0_out)
-        self.assertEqual(sorted(masks), [
-            "encoder_1_attn_proj", "encoder_1_ff_out", "encoder_2_attn_proj",
-            "encoder_2_ff_hidden", "encoder_2_ff_out"])
-        self.assertAllEqual(masks["encoder_2_ff_hidden"], reference_mask(
-            sets["encoder_1_out"], sets["encoder_2_ff_hidden"]))
-        self.assertAllEqual(masks["encoder_1_ff_out"], reference_mask(
-            sets["encoder_1_ff_hidden"], sets["encoder_1_out"]))
-        self.assertAllEqual(masks["encoder_2_attn_proj"], reference_mask(
-            sets["encoder_2_mha"], sets["encoder_2_out"]))
+        self.assertEqual(
+            sorted(masks),
+            [
+                "encoder_1_attn_proj",
+                "encoder_1_ff_hidden",
+                "encoder_1_ff_out",
+                "encoder_2_attn_proj",
+                "encoder_2_ff_hidden",
+                "encoder_2_ff_out",
+            ],
+        )
+        self.assertAllEqual(
+            masks["encoder_1_ff_hidden"],
+            reference_mask(sets["encoder_1_norm"], sets["encoder_1_ff_hidden"]),
+        )
+        self.assertAllEqual(
+            masks["encoder_1_ff_out"],
+            reference_mask(sets["encoder_1_ff_hidden"], sets["encoder_1_out"]),
+        )
+        self.assertAllEqual(
+            masks["encoder_2_attn_proj"],
+            reference_mask(sets["encoder_2_mha"], sets["encoder_2_attn_add"]),
+        )
         self.assertGreater(masks["encoder_2_ff_out"].mean(), 0)
         self.assertLess(masks["encoder_2_ff_out"].mean(), 1)
-
-    def test_norm_tap_preferred_for_ff_input(self):
-        result, sets = planted(self.model, extra=["encoder_1_norm"])
-        masks = connection_masks(self.model, result, scope="all")
-        self.assertIn("classifier", masks)
-        self.assertAllEqual(masks["encoder_1_ff_hidden"], reference_mask(
-            sets["encoder_1_norm"], sets["encoder_1_ff_hidden"]))
 
     def test_errors(self):
         result, _ = planted(self.model)
@@ -101,8 +106,9 @@ class ANDCMaskTest(TestCase):
         control = random_masks(masks, seed=3)
         for name, mask in masks.items():
             self.assertAllEqual(control[name].sum(axis=1), mask.sum(axis=1))
-        self.assertFalse(all(np.array_equal(control[n], masks[n])
-                             for n in masks))
+        self.assertFalse(
+            all(np.array_equal(control[n], masks[n]) for n in masks)
+        )
         again = random_masks(masks, seed=3)
         for name in masks:
             self.assertAllEqual(again[name], control[name])
@@ -115,15 +121,19 @@ class ANDCMaskTest(TestCase):
             self.assertEqual(control[name].sum(), mask.sum())
             kernel = np.abs(np.asarray(self.model.get_layer(name).kernel))
             if 0 < mask.sum() < mask.size:
-                self.assertGreaterEqual(kernel[control[name]].min(),
-                                        kernel[~control[name]].max())
+                self.assertGreaterEqual(
+                    kernel[control[name]].min(), kernel[~control[name]].max()
+                )
 
 
 class PruneTest(TestCase):
     def setUp(self):
         self.model = tiny_cct(num_classes=K)
-        self.images = np.random.default_rng(0).uniform(
-            0, 255, (3, 16, 16, 3)).astype("float32")
+        self.images = (
+            np.random.default_rng(0)
+            .uniform(0, 255, (3, 16, 16, 3))
+            .astype("float32")
+        )
 
     def test_prune_wraps_and_masks(self):
         result, _ = planted(self.model)
@@ -133,25 +143,33 @@ class PruneTest(TestCase):
             layer = pruned.get_layer(name)
             self.assertIsInstance(layer, ANDCPrune)
             self.assertAllEqual(np.asarray(layer.mask), mask)
-        self.assertEqual([l.name for l in pruned.layers][1:],
-                         [l.name for l in self.model.layers][1:])
+        self.assertEqual(
+            [l.name for l in pruned.layers][1:],
+            [l.name for l in self.model.layers][1:],
+        )
         # by hand: a model with the kernels multiplied by the masks
         reference = keras.models.clone_model(self.model)
         reference.set_weights(self.model.get_weights())
         for name, mask in masks.items():
             layer = reference.get_layer(name)
             layer.kernel.assign(np.asarray(layer.kernel) * mask)
-        self.assertAllClose(pruned.predict_on_batch(self.images),
-                            reference.predict_on_batch(self.images),
-                            atol=1e-5)
-        self.assertAllClose(strip(pruned).predict_on_batch(self.images),
-                            reference.predict_on_batch(self.images),
-                            atol=1e-5)
+        self.assertAllClose(
+            pruned.predict_on_batch(self.images),
+            reference.predict_on_batch(self.images),
+            atol=1e-5,
+        )
+        self.assertAllClose(
+            strip(pruned).predict_on_batch(self.images),
+            reference.predict_on_batch(self.images),
+            atol=1e-5,
+        )
         # all-ones masks change nothing
         ones = {n: np.ones_like(m) for n, m in masks.items()}
         self.assertAllClose(
             prune(self.model, masks=ones).predict_on_batch(self.images),
-            self.model.predict_on_batch(self.images), atol=1e-6)
+            self.model.predict_on_batch(self.images),
+            atol=1e-6,
+        )
 
     def test_keras_round_trip_safe_mode(self):
         result, _ = planted(self.model)
@@ -160,7 +178,12 @@ class PruneTest(TestCase):
         pruned.save(path)
         loaded = keras.models.load_model(path, safe_mode=True)
         self.assertIsInstance(loaded.get_layer("classifier"), ANDCPrune)
-        self.assertAllEqual(np.asarray(loaded.get_layer("classifier").mask),
-                            np.asarray(pruned.get_layer("classifier").mask))
-        self.assertAllClose(loaded.predict_on_batch(self.images),
-                            pruned.predict_on_batch(self.images), atol=1e-6)
+        self.assertAllEqual(
+            np.asarray(loaded.get_layer("classifier").mask),
+            np.asarray(pruned.get_layer("classifier").mask),
+        )
+        self.assertAllClose(
+            loaded.predict_on_batch(self.images),
+            pruned.predict_on_batch(self.images),
+            atol=1e-6,
+        )

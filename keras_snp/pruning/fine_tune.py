@@ -1,0 +1,155 @@
+"""The masked fine-tune: the training recipe itself, over a short run.
+
+METHOD.md section 4: masks hold during a short fine-tune with the training
+recipe (warm-up + cosine, weight-decay exclusions, label smoothing,
+augmentation). Every row that is fine-tuned (the unpruned model, ANDC and
+the controls) goes through `fine_tune` with one `FineTune`, and each call
+returns a record of what it ran with, so a report can show they match.
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from keras_snp.training import recipe as recipe_lib
+
+#: The recipe's schedule is asked for this many slices of the fine-tune, so
+#: its "warm-up of a tenth of a short run" rule gives a warm-up over the
+#: first tenth of the fine-tune, then a cosine over the rest.
+SCHEDULE_SLICES = 10
+
+
+def default_fine_tune_epochs(train_epochs):
+    """About a tenth of the training epochs, at least 1.
+
+    Example:
+    >>> default_fine_tune_epochs(10), default_fine_tune_epochs(300)
+    (1, 30)
+    """
+    return max(1, round(int(train_epochs) / 10))
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTune:
+    """Settings of the fine-tune every compared row goes through.
+
+    Attributes:
+        epochs: passes over the training split (0: no fine-tune).
+        recipe: recipe name (`"official"`, `"light"`, `"none"`), as in
+            training; the data side (augmentation) is the training split's.
+        learning_rate: peak rate (None: the recipe's).
+        weight_decay: AdamW decay (None: the recipe's).
+        warmup_epochs: the recipe's warm-up setting (None: its default).
+        steps_per_epoch: batches per epoch (None: the whole split); a
+            smaller number is a reduced budget, reported as such.
+        seed: seed set before each fine-tune (same data order for all).
+    """
+
+    epochs: int = 1
+    recipe: str = "official"
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
+    steps_per_epoch: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 0:
+            raise ValueError(
+                f"`epochs` must be >= 0. Received: epochs={self.epochs}"
+            )
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(
+                "`steps_per_epoch` must be >= 1 or None. Received: "
+                f"steps_per_epoch={self.steps_per_epoch}"
+            )
+
+    def make_recipe(self):
+        overrides = {}
+        if self.warmup_epochs is not None:
+            overrides["warmup_epochs"] = self.warmup_epochs
+        return recipe_lib.make_recipe(
+            self.recipe, self.learning_rate, self.weight_decay, **overrides
+        )
+
+
+def _steps(data, settings):
+    if settings.steps_per_epoch:
+        return int(settings.steps_per_epoch)
+    try:
+        return max(1, len(data))
+    except TypeError as error:
+        raise ValueError(
+            "The training split has no length: set `steps_per_epoch` of "
+            "the `FineTune`."
+        ) from error
+
+
+def _repeat(data):
+    return data.repeat() if hasattr(data, "repeat") else data
+
+
+def fine_tune(model, train_data, settings, verbose=0):
+    """Fine-tunes `model` in place with the training recipe; masks hold.
+
+    The model is compiled with the recipe's optimizer (AdamW, warm-up then
+    cosine over the whole fine-tune, no decay on biases, norms and the
+    position embedding), its label-smoothed loss and metrics, then fit on
+    `train_data` (the training split, with its augmentation). `ANDCPrune`
+    layers multiply by their mask in every step, and their pruned kernel
+    entries are 0 with zero gradient, so they stay exactly 0.
+
+    Args:
+        model: a (masked) CCT.
+        train_data: the training split: a `tf.data.Dataset` or a
+            `keras.utils.PyDataset` of `(images, one-hot labels)`.
+        settings: a `FineTune`.
+        verbose: `fit` verbosity.
+
+    Returns:
+        A record `{settings, steps, optimizer, loss}` of what was run:
+        equal records mean identical fine-tunes.
+
+    Example:
+    ```python
+    record = fine_tune(pruned, splits.train, FineTune(epochs=1))
+    ```
+    """
+    steps = _steps(train_data, settings)
+    total = max(1, settings.epochs * steps)
+    slice_steps = max(1, math.ceil(total / SCHEDULE_SLICES))
+    recipe = settings.make_recipe()
+    keras.utils.set_random_seed(settings.seed)
+    recipe_lib.compile_model(model, recipe, SCHEDULE_SLICES, slice_steps)
+    optimizer = _plain(keras.optimizers.serialize(model.optimizer))
+    optimizer["config"].pop("name", None)  # a per-instance counter
+    record = {
+        "settings": dataclasses.asdict(settings),
+        "recipe": dataclasses.asdict(recipe),
+        "steps": total,
+        "optimizer": optimizer,
+        "loss": _plain(keras.losses.serialize(model.loss)),
+    }
+    if settings.epochs > 0:
+        data = train_data
+        if settings.steps_per_epoch:
+            data = _repeat(train_data)
+        model.fit(
+            data,
+            epochs=settings.epochs,
+            steps_per_epoch=settings.steps_per_epoch,
+            verbose=verbose,
+        )
+    return record
+
+
+def _plain(value):
+    """A JSON-friendly copy of a serialized Keras config."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
