@@ -6,6 +6,7 @@ percentile bootstrap confidence intervals (over test images or over nodes).
 """
 
 import numpy as np
+import scipy.stats
 
 from keras_snp.snp.clusters import node_table  # noqa: F401 (re-export)
 from keras_snp.snp.clusters import slope
@@ -13,19 +14,6 @@ from keras_snp.snp.clusters import table_stats
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
-
-
-def rankdata(values):
-    """Ranks from 1, ties given their average rank (as scipy's default)."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(1, len(values) + 1)
-    for value in np.unique(values):
-        tied = values == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    return ranks
 
 
 def spearman(x, y):
@@ -45,13 +33,10 @@ def spearman(x, y):
             "`x` and `y` must be 1-D and of the same length. "
             f"Received: x.shape={x.shape}, y.shape={y.shape}"
         )
-    if len(x) < 2 or np.isnan(x).any() or np.isnan(y).any():
+    if (len(x) < 2 or np.isnan(x).any() or np.isnan(y).any()
+            or np.ptp(x) == 0 or np.ptp(y) == 0):
         return float("nan")
-    rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2
-    denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
-    if denominator == 0:
-        return float("nan")
-    return float(round((rx * ry).sum() / denominator, 12))
+    return float(round(scipy.stats.spearmanr(x, y).statistic, 12))
 
 
 def percentile_ci(samples, level=DEFAULT_LEVEL):

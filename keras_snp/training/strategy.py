@@ -21,6 +21,21 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device",
               "data_parallel")
 
+# The Keras releases whose private trainer functions the two workarounds
+# below replace (keras-team/keras#20585); pyproject.toml declares the same
+# range, and tests/training/keras_patches_test.py fails when the patched
+# functions change.
+PATCHED_KERAS = ((3, 12), (3, 16))
+
+
+def keras_is_patchable(version=None):
+    """Whether `version` (default: the installed Keras) is in
+    `PATCHED_KERAS`, i.e. the workarounds were checked against it."""
+    version = version or keras.version()
+    release = tuple(int(p) for p in version.split(".")[:2])
+    low, high = PATCHED_KERAS
+    return low <= release < high
+
 
 @dataclasses.dataclass
 class Placement:
@@ -41,8 +56,15 @@ class Placement:
     def prepare_model(self, model):
         """Fixes what `model.fit` needs under this placement (call after
         `compile`, before `fit`/`evaluate`)."""
-        if self.kind in ("multi_worker", "mirrored"):
-            _patch_symbolic_build(model, self.strategy)
+        if self.kind not in ("multi_worker", "mirrored"):
+            return model
+        if not keras_is_patchable():
+            logger.warning(
+                "Keras %s is outside the tested range %s: the workarounds "
+                "for keras-team/keras#20585 are not applied.",
+                keras.version(), PATCHED_KERAS)
+            return model
+        _patch_symbolic_build(model, self.strategy)
         if self.kind == "multi_worker":
             _patch_scalar_reduce()
         return model
