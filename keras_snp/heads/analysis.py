@@ -40,6 +40,18 @@ def _weighted(per_label, totals):
                  / totals[valid].sum())
 
 
+def _per_label_block(accuracy, values, L, totals, keys):
+    """`{"accuracy", keys[0]: values, keys[1]: mean on the head's labels
+    L, keys[2]: mean on the others}` of one head."""
+    on, off = _split_mean(values, L)
+    return {
+        "accuracy": _float(_weighted(accuracy, totals)),
+        keys[0]: _floats(values),
+        keys[1]: _float(on),
+        keys[2]: _float(off),
+    }
+
+
 def _split_mean(values, labels_mask):
     """Means of `values` on the labels in `labels_mask` and on the others."""
     values = np.asarray(values, dtype=np.float64)
@@ -102,24 +114,19 @@ class HeadsReport:
         totals = self.label_totals
         if enc.tap in self.head_only:
             acc = self.head_only[enc.tap][h]
-            on, off = _split_mean(acc, L)
-            out["head_only"] = {
-                "accuracy": _float(_weighted(acc, totals)),
-                "per_label": _floats(acc),
-                "mean_on_labels": _float(on),
-                "mean_on_others": _float(off),
-            }
+            out["head_only"] = _per_label_block(
+                acc, acc, L, totals,
+                ("per_label", "mean_on_labels", "mean_on_others"))
         if enc.tap in self.ablation:
             acc = self.ablation[enc.tap][h]
             drop = self.ablation_base - acc
+            block = _per_label_block(
+                acc, drop, L, totals,
+                ("per_label_drop", "mean_drop_on_labels",
+                 "mean_drop_on_others"))
             on, off = _split_mean(drop, L)
-            out["ablation"] = {
-                "accuracy": _float(_weighted(acc, totals)),
-                "per_label_drop": _floats(drop),
-                "mean_drop_on_labels": _float(on),
-                "mean_drop_on_others": _float(off),
-                "contrast": _float(on - off),
-            }
+            block["contrast"] = _float(on - off)
+            out["ablation"] = block
         return out
 
     def _encoder_dict(self, enc):
