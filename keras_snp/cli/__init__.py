@@ -2,13 +2,15 @@
 `scripts/*.py`), one module per command.
 
 Every flag maps to a `RunConfig` field. Bad input ends with one line on
-stderr and exit status 2. Commands are imported only when run, so help
-and usage errors do not wait for TensorFlow.
+stderr and exit status 2. Flags, files and the run folder are checked
+before TensorFlow is imported, so `--help` and usage errors answer at
+once.
 """
 
 import importlib
 import sys
 
+from keras_snp.cli import common
 from keras_snp.cli.common import guarded
 
 COMMANDS = {
@@ -18,13 +20,19 @@ COMMANDS = {
     "reproduce": "the whole pipeline, then REPORT.md on the paper's claims",
 }
 
-__all__ = ["COMMANDS", "command_main", "guarded", "main"]
+__all__ = ["COMMANDS", "command_main", "guarded", "main", "usage"]
 
 
 def usage():
-    lines = ["usage: keras-snp COMMAND [flags]   (keras-snp COMMAND --help)",
-             "", "commands:"]
+    """The text of `keras-snp --help`."""
+    lines = ["usage: keras-snp COMMAND [flags]", "",
+             "Train Compact Convolutional Transformers and read them node "
+             "by node.", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+    lines += ["", "keras-snp COMMAND --help lists the flags of a command.",
+              "A first run (about a minute on a laptop):",
+              "  keras-snp train --dataset synthetic --variant cct_2_3x2 "
+              "--epochs 1 --limit 20"]
     return "\n".join(lines)
 
 
@@ -38,10 +46,19 @@ def main(argv=None):
     """`keras-snp COMMAND ...`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
-        return 0 if argv else 2
+        if len(argv) > 1 and argv[0] == "help" and argv[1] in COMMANDS:
+            argv = [argv[1], "--help"]
+        else:
+            print(usage())
+            return 0 if argv else 2
+    if argv[0] == "--version":
+        from keras_snp import __version__
+
+        print(f"keras-snp {__version__}")
+        return 0
     if argv[0] not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}: use one of "
               f"{', '.join(COMMANDS)} (keras-snp --help)", file=sys.stderr)
         return 2
+    common.PROGRAM = "keras-snp"
     return guarded(command_main(argv[0]), argv[1:])

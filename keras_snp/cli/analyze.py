@@ -1,25 +1,27 @@
 """`keras-snp analyze` (`scripts/analyze.py`): SNP and head reports of
 any saved model."""
 
-import argparse
 import os
 
+from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_common_options
+from keras_snp.cli.common import check_data
 from keras_snp.cli.common import setup_logging
+from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
 
 def analyze_parser():
-    parser = argparse.ArgumentParser(
-        prog="analyze.py",
+    parser = Parser(
+        "analyze",
         description="SNP and per-head label-expert reports of a saved "
                     "model: writes OUT/snp/ and OUT/heads/.",
     )
     parser.add_argument("model", help="a .keras file written by keras_snp")
     add_common_options(parser)
-    parser.add_argument("--out", help="output folder (default: the model's "
-                                      "folder)")
-    parser.add_argument("--taps", nargs="+",
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: the model's folder)")
+    parser.add_argument("--taps", nargs="+", metavar="LAYER",
                         help="layer names to measure (default: every "
                              "encoder's mha, ff_hidden and out)")
     parser.add_argument("--unsafe", action="store_true",
@@ -64,9 +66,11 @@ def check_taps(model, taps):
 
 def analyze_main(argv=None):
     args = analyze_parser().parse_args(argv)
+    if not os.path.isfile(args.model):
+        raise UsageError(f"No model file {args.model}: give the path of a "
+                         ".keras file (e.g. saved_models/RUN/model.keras).")
+    check_data(args)
     setup_logging(args.verbose)
-    if not 0 < args.theta < 1:
-        raise UsageError(f"--theta must be in (0, 1), got {args.theta}.")
     from keras_snp import data as data_lib
     from keras_snp.cli.train import config_from_args
     from keras_snp.run import export as export_lib
@@ -91,5 +95,5 @@ def analyze_main(argv=None):
         pipeline.measure_heads(
             model, result, splits.test, config, names,
             os.path.join(out, "heads"), os.path.join(out, "logs", "heads"))
-    print(f"analysis written to {out}")
+    print_summary(out)
     return 0

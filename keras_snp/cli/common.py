@@ -1,6 +1,12 @@
-"""What every `keras-snp` command shares: dataset and SNP options,
-logging, and the guard that turns a `UsageError` into one line."""
+"""What every `keras-snp` command shares: the parser, dataset and SNP
+options, the checks that run before TensorFlow starts, logging, and the
+guard that turns a `UsageError` into one line.
 
+Nothing here imports Keras or TensorFlow: `--help` and every usage error
+answer in well under a second.
+"""
+
+import argparse
 import logging
 import os
 import sys
@@ -12,49 +18,263 @@ DATASET_HELP = (
     "a folder with train/ (optional val/, test/), one sub-folder per class "
     "| an .npz with x_train y_train x_test y_test (optional label_names)"
 )
+SCOPES = ("readout", "internal", "all")
+# "keras-snp" when run through `keras-snp` (set by `keras_snp.cli.main`).
+PROGRAM = None
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows every flag's default, unless it is empty, a switch's, or
+    already said in the help text."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False
+                or default in ((), [])
+                or default is argparse.SUPPRESS or not action.option_strings
+                or action.nargs == 0):
+            return text
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {default})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line: `error: ...`."""
+
+    def __init__(self, prog, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(prog=program_name(prog), **kwargs)
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def program_name(command):
+    """`keras-snp COMMAND` when run through `keras-snp`, else the
+    script's name (`train.py`)."""
+    if PROGRAM:
+        return f"{PROGRAM} {command}"
+    return f"{command}.py"
+
+
+def positive_int(text):
+    return _number(text, int, 1)
+
+
+def non_negative_int(text):
+    return _number(text, int, 0)
+
+
+def positive_float(text):
+    value = _number(text, float, None)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def fraction(text):
+    """A number strictly between 0 and 1 (`--theta`)."""
+    value = _number(text, float, None)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and 1 (exclusive), got {text}; try 0.3")
+    return value
+
+
+def _number(text, kind, minimum):
+    try:
+        value = kind(text)
+    except ValueError:
+        word = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(
+            f"must be {word}, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise argparse.ArgumentTypeError(
+            f"must be {minimum} or more, got {text}")
+    return value
+
+
+def add_alias(parser, flag, dest, **kwargs):
+    """A hidden old name of a flag (kept so old commands still run)."""
+    parser.add_argument(flag, dest=dest, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
+
+
+def add_data_options(parser, dataset_default="synthetic"):
+    """The dataset flags every command that reads data shares."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default=dataset_default,
+                       help=DATASET_HELP)
+    group.add_argument("--image-size", type=positive_int, metavar="PX",
+                       help="input side in pixels (default: per dataset: "
+                            "32 for cifar100 / synthetic, 224 for "
+                            "flowers102 and folders)")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="tensorflow-datasets folder for cifar100 / "
+                            "flowers102, e.g. a copy prepared on a "
+                            "machine with network (default: "
+                            "$TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    group.add_argument("--no-download", dest="download",
+                       action="store_false",
+                       help="never download: fail at once when the tfds "
+                            "data is not prepared in --data-dir")
+    group.add_argument("--label-names", metavar="FILE",
+                       help="class names for a folder or an .npz: a JSON "
+                            "list, or one name per line")
+    group.add_argument("--num-classes", type=positive_int, metavar="K",
+                       help="classes of the synthetic dataset (default: "
+                            "10)")
+    group.add_argument("--limit", type=positive_int,
+                       dest="examples_per_class", metavar="N",
+                       help="keep N training images per class of any "
+                            "dataset, for a quick look (synthetic: "
+                            "images generated per class; default: all)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of data order, augmentation and weights")
+    add_alias(group, "--examples-per-class", "examples_per_class",
+              type=positive_int)
+
+
+def add_snp_options(parser):
+    """The SNP and head-report flags."""
+    group = parser.add_argument_group("SNP and head reports")
+    group.add_argument("--theta", type=fraction, default=0.3,
+                       help="SNP threshold on the normalised matrix, "
+                            "between 0 and 1")
+    group.add_argument("--readout", choices=("flatten", "pooled"),
+                       default="flatten",
+                       help="SNP readout: on the flattened tap, or on its "
+                            "mean over tokens (cheap)")
+    group.add_argument("--readout-epochs", type=positive_int, default=3,
+                       dest="snp_epochs", metavar="N",
+                       help="epochs of readout training per SNP pass")
+    add_alias(group, "--snp-epochs", "snp_epochs", type=positive_int)
+    group.add_argument("--save-readouts", action="store_true",
+                       help="also store the readout weights T.W in "
+                            "snp/snp.npz")
+    group.add_argument("--null-samples", type=positive_int, default=100,
+                       metavar="N",
+                       help="label shuffles of the head null model")
+    group.add_argument("--no-ablation", dest="ablation",
+                       action="store_false",
+                       help="skip the head-silencing causal check")
+
+
+def add_quiet_option(parser):
+    parser.add_argument("--quiet", dest="verbose", action="store_const",
+                        const=0, default=1,
+                        help="print only warnings, errors and the results")
 
 
 def add_common_options(parser):
-    parser.add_argument("--dataset", default="synthetic", help=DATASET_HELP)
-    parser.add_argument("--image-size", type=int,
-                        help="input side in pixels (default: per dataset)")
-    parser.add_argument("--data-dir", help="tensorflow-datasets data_dir")
-    parser.add_argument("--no-download", dest="download",
-                        action="store_false",
-                        help="never download: fail at once when the tfds "
-                             "data is not prepared")
-    parser.add_argument("--num-classes", type=int,
-                        help="classes of the synthetic dataset")
-    parser.add_argument("--examples-per-class", type=int,
-                        help="training images per class (synthetic)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--theta", type=float, default=0.3,
-                        help="SNP threshold on the normalised matrix, (0, 1)")
-    parser.add_argument("--readout", choices=("flatten", "pooled"),
-                        default="flatten",
-                        help="SNP readout: on the flattened tap (default) "
-                             "or mean over tokens (cheap)")
-    parser.add_argument("--readout-epochs", "--snp-epochs", type=int,
-                        default=3, dest="snp_epochs",
-                        help="epochs of readout training per SNP pass")
-    parser.add_argument("--save-readouts", action="store_true",
-                        help="also store readout weights T.W in snp.npz")
-    parser.add_argument("--null-samples", type=int, default=100,
-                        help="shuffles of the head null model")
-    parser.add_argument("--no-ablation", dest="ablation",
-                        action="store_false",
-                        help="skip the head-silencing causal check")
-    parser.add_argument("--quiet", dest="verbose", action="store_const",
-                        const=0, default=1)
+    """Dataset, SNP and `--quiet` flags (train and analyze)."""
+    add_data_options(parser)
+    add_snp_options(parser)
+    add_quiet_option(parser)
 
+
+def check_variant(variant, image_size):
+    """`--variant` and `--image-size` in user words, without Keras."""
+    from keras_snp.models.variants import VARIANTS
+    from keras_snp.models.variants import min_image_size
+
+    if variant not in VARIANTS:
+        raise UsageError(
+            f"Unknown CCT variant {variant!r}: choose --variant among "
+            f"{', '.join(VARIANTS)}.")
+    smallest = min_image_size(VARIANTS[variant])
+    if image_size is not None and image_size < smallest:
+        raise UsageError(
+            f"--image-size {image_size} is too small for {variant}: its "
+            f"tokenizer needs --image-size {smallest} or more.")
+
+
+def check_data(args):
+    """The dataset flags: the source exists and reads, label names file.
+
+    Returns the label names read from `--label-names` (or None)."""
+    from keras_snp.data.sources import check_source
+    from keras_snp.data.sources import read_label_names
+
+    names = None
+    if getattr(args, "label_names", None):
+        names = read_label_names(args.label_names)
+    try:
+        check_source(args.dataset, names, data_dir=args.data_dir,
+                     download=args.download)
+    except UsageError as error:
+        text = str(error)
+        if text.startswith("Label names are"):
+            text = "--label-names " + text[0].lower() + text[1:]
+        raise UsageError(text) from None
+    return names
+
+
+class _TrackedStream:
+    """A stream that remembers whether its last write ended a line, so a
+    log line never continues a Keras progress bar (`... loss: 9.6[snp]`).
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, text):
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _LineHandler(logging.StreamHandler):
+    """Starts a new line on stdout first when a progress bar left one
+    open."""
+
+    def __init__(self, stream, stdout):
+        super().__init__(stream)
+        self._stdout = stdout
+
+    def emit(self, record):
+        if not self._stdout.at_line_start:
+            self._stdout.write("\n")
+            self._stdout.flush()
+        super().emit(record)
 
 
 def setup_logging(verbose):
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s", stream=sys.stderr,
-    )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Progress on stdout, warnings and errors on stderr, each a line of
+    its own; TensorFlow's C++ start-up lines off. Call before TensorFlow
+    is imported."""
+    quiet_tensorflow()
+    root = logging.getLogger()
+    if getattr(root, "_keras_snp_cli", False):
+        return
+    if not isinstance(sys.stdout, _TrackedStream):
+        sys.stdout = _TrackedStream(sys.stdout)
+    out = _LineHandler(sys.stdout, sys.stdout)
+    out.setLevel(logging.INFO if verbose else logging.WARNING)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    err = _LineHandler(sys.stderr, sys.stdout)
+    err.setLevel(logging.WARNING)
+    for handler in (out, err):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root._keras_snp_cli = True
+    # Libraries that speak at INFO level through the root logger.
+    for name in ("absl", "tensorflow", "jax", "h5py", "PIL", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def quiet_tensorflow():
+    """TensorFlow's C++ start-up block (oneDNN, CUDA, absl) off; its
+    Python warnings stay on."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def guarded(function, argv):
@@ -64,3 +284,6 @@ def guarded(function, argv):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

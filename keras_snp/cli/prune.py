@@ -1,37 +1,46 @@
 """`keras-snp prune` (`scripts/prune.py`): ANDC pruning of a finished
 run from its SNP results."""
 
-import argparse
 import dataclasses
 import os
 
+from keras_snp.cli.common import SCOPES
+from keras_snp.cli.common import Parser
+from keras_snp.cli.common import add_quiet_option
+from keras_snp.cli.common import fraction
+from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import setup_logging
+from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
 
 def prune_parser():
-    parser = argparse.ArgumentParser(
-        prog="prune.py",
+    parser = Parser(
+        "prune",
         description="ANDC pruning of a finished run from its SNP results: "
                     "writes RUN_DIR/pruned/.",
     )
     parser.add_argument("run_dir", help="a run folder with model.keras and "
                                         "snp/")
-    parser.add_argument("--scope", choices=("readout", "internal", "all"))
-    parser.add_argument("--theta", type=float)
-    parser.add_argument("--fine-tune-epochs", type=int)
+    parser.add_argument("--scope", choices=SCOPES, dest="prune_scope",
+                        help="ANDC pruning scope: readout (classifier "
+                             "inputs), internal (FF and heads) or all "
+                             "(default: the run's)")
+    parser.add_argument("--theta", type=fraction,
+                        help="SNP threshold between 0 and 1 (default: the "
+                             "run's)")
+    parser.add_argument("--fine-tune-epochs", type=non_negative_int,
+                        metavar="N",
+                        help="fine-tuning epochs after each pruning "
+                             "(default: the run's)")
     parser.add_argument("--unsafe", action="store_true",
                         help="allow models that need safe_mode=False")
-    parser.add_argument("--quiet", dest="verbose", action="store_const",
-                        const=0, default=1)
+    add_quiet_option(parser)
     return parser
 
 
 def prune_main(argv=None):
     args = prune_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    from keras_snp.run import export as export_lib
-    from keras_snp.run import pipeline
     from keras_snp.run.config import RunConfig
     from keras_snp.run.folder import RunFolder
     from keras_snp.utils import read_json
@@ -41,13 +50,17 @@ def prune_main(argv=None):
         if not os.path.exists(needed):
             raise UsageError(
                 f"{args.run_dir} has no {os.path.basename(needed)}: run "
-                "scripts/train.py (with the snp stage) first."
+                "train.py (with the snp stage) first."
             )
+    setup_logging(args.verbose)
+    from keras_snp.run import export as export_lib
+    from keras_snp.run import pipeline
+
     state = read_json(run_json)
     fields = RunConfig.__dataclass_fields__
     config = RunConfig(**{k: v for k, v in state["config"].items()
                           if k in fields})
-    overrides = {"prune_scope": args.scope, "theta": args.theta,
+    overrides = {"prune_scope": args.prune_scope, "theta": args.theta,
                  "fine_tune_epochs": args.fine_tune_epochs}
     config = dataclasses.replace(
         config, **{k: v for k, v in overrides.items() if v is not None})
@@ -61,5 +74,5 @@ def prune_main(argv=None):
     ctx = pipeline.Context(config, folder, strategy_lib.Placement(
         "single", 1, ["default"]), splits, model)
     pipeline.run_stages(ctx, ("prune",), redo=("prune",))
-    print(f"pruned model written to {os.path.join(args.run_dir, 'pruned')}")
+    print_summary(args.run_dir)
     return 0

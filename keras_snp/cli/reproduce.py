@@ -1,11 +1,20 @@
 """`keras-snp reproduce` (`scripts/reproduce.py`): the whole pipeline,
 then REPORT.md with the paper's four claims."""
 
-import argparse
 import os
 import shlex
 import sys
 
+from keras_snp.cli.common import DATASET_HELP
+from keras_snp.cli.common import Parser
+from keras_snp.cli.common import add_alias
+from keras_snp.cli.common import add_data_options
+from keras_snp.cli.common import add_quiet_option
+from keras_snp.cli.common import check_data
+from keras_snp.cli.common import fraction
+from keras_snp.cli.common import non_negative_int
+from keras_snp.cli.common import positive_float
+from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import setup_logging
 from keras_snp.reproduce.runner import CNN_VARIANT
 from keras_snp.reproduce.runner import DEFAULT_EPOCHS
@@ -13,54 +22,72 @@ from keras_snp.reproduce.runner import DEFAULT_NULL_SAMPLES
 from keras_snp.reproduce.runner import DEFAULT_RECIPE
 from keras_snp.reproduce.runner import DEFAULT_SNP_EPOCHS
 from keras_snp.reproduce.runner import DEFAULT_VARIANT
-from keras_snp.reproduce.runner import reproduce
+from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
 
 def reproduce_parser():
-    parser = argparse.ArgumentParser(
-        prog="reproduce.py",
+    parser = Parser(
+        "reproduce",
         description="Test the paper's four claims on one dataset: train a "
                     "CCT (or a small CNN), SNP, head experts, ANDC pruning "
                     "with controls, then OUTPUT_DIR/RUN_NAME/REPORT.md.",
     )
-    parser.add_argument("--dataset", default="synthetic",
-                        help="cifar100 | flowers102 | synthetic | a folder "
-                             "| an .npz (e.g. ../shared/data/cifar100/"
-                             "cifar100.npz)")
-    parser.add_argument("--model", choices=("cct", "cnn"), default="cct")
-    parser.add_argument("--variant", default=None,
-                        help=f"CCT variant (default {DEFAULT_VARIANT}); "
+    add_data_options(parser)
+    for action in parser._actions:
+        if action.dest == "dataset":
+            action.help = DATASET_HELP + " (e.g. data/cifar100.npz)"
+        if action.dest == "image_size":
+            action.help = ("input side in pixels (default: 32 for .npz / "
+                           "cifar100, else the dataset's)")
+    parser.add_argument("--model", choices=("cct", "cnn"), default="cct",
+                        help="the network: a CCT, or the small VGG-style "
+                             "CNN to compare with")
+    parser.add_argument("--variant", default=None, metavar="NAME",
+                        help=f"CCT variant (default: {DEFAULT_VARIANT}); "
                              "ignored for --model cnn")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="input side (default: 32 for .npz / cifar100, "
-                             "else the dataset's)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int,
+                        default=DEFAULT_EPOCHS, metavar="N",
+                        help="training epochs")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
+                        help="global batch (default: per dataset)")
+    parser.add_argument("--steps-per-epoch", type=positive_int, metavar="N",
                         help="cap the training steps of an epoch (smoke "
-                             "tests)")
+                             "tests; default: the whole split)")
     parser.add_argument("--recipe", choices=("official", "light", "none"),
                         default=DEFAULT_RECIPE,
-                        help="light (flip + crop) by default: MixUp/CutMix "
-                             "of the official recipe slow short runs down")
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--warmup-epochs", type=int, default=None)
-    parser.add_argument("--snp-epochs", type=int, default=DEFAULT_SNP_EPOCHS,
-                        help="readout epochs (flattened readouts)")
+                        help="light (flip + crop): MixUp/CutMix of the "
+                             "official recipe slow short runs down")
+    parser.add_argument("--learning-rate", type=positive_float, metavar="LR",
+                        help="peak learning rate (default: per dataset)")
+    parser.add_argument("--warmup-epochs", type=non_negative_int,
+                        metavar="N",
+                        help="linear warm-up epochs (default: per dataset)")
+    parser.add_argument("--readout-epochs", type=positive_int,
+                        default=DEFAULT_SNP_EPOCHS, dest="snp_epochs",
+                        metavar="N",
+                        help="epochs of readout training per SNP pass")
+    add_alias(parser, "--snp-epochs", "snp_epochs", type=positive_int)
     parser.add_argument("--readout", choices=("flatten", "pooled"),
-                        default="flatten")
-    parser.add_argument("--theta", type=float, default=0.3)
-    parser.add_argument("--null-samples", type=int,
-                        default=DEFAULT_NULL_SAMPLES)
-    parser.add_argument("--fine-tune-epochs", type=int, default=1)
-    parser.add_argument("--bootstrap", type=int, default=1000,
-                        help="bootstrap resamples of every CI")
-    parser.add_argument("--num-classes", type=int, default=None)
-    parser.add_argument("--examples-per-class", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default="saved_models")
-    parser.add_argument("--run-name", default=None)
+                        default="flatten",
+                        help="SNP readout: on the flattened tap, or on its "
+                             "mean over tokens (cheap)")
+    parser.add_argument("--theta", type=fraction, default=0.3,
+                        help="SNP threshold on the normalised matrix, "
+                             "between 0 and 1")
+    parser.add_argument("--null-samples", type=positive_int,
+                        default=DEFAULT_NULL_SAMPLES, metavar="N",
+                        help="label shuffles of the head null model")
+    parser.add_argument("--fine-tune-epochs", type=non_negative_int,
+                        default=1, metavar="N",
+                        help="fine-tuning epochs after each pruning")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000,
+                        metavar="N", help="bootstrap resamples of every CI")
+    parser.add_argument("--output-dir", default="saved_models", metavar="DIR",
+                        help="where run folders are made")
+    parser.add_argument("--run-name", default=None, metavar="NAME",
+                        help="run folder name (default: "
+                             "dataset-variant-date-time)")
     parser.add_argument("--resume", action="store_true",
                         help="continue RUN_NAME (start it when absent); "
                              "with every stage done, rewrite the report")
@@ -71,8 +98,7 @@ def reproduce_parser():
                         help="also copy REPORT.md to PATH.md and its "
                              "figures into PATH/ (e.g. docs/results/"
                              "cifar100-cct_2_3x2.md)")
-    parser.add_argument("--quiet", dest="verbose", action="store_const",
-                        const=0, default=1)
+    add_quiet_option(parser)
     return parser
 
 
@@ -104,6 +130,8 @@ def make_config(args):
         recipe=args.recipe, learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs, num_classes=args.num_classes,
         examples_per_class=args.examples_per_class,
+        data_dir=args.data_dir, download=args.download,
+        label_names=args.label_names,
         steps_per_epoch=args.steps_per_epoch, stages=stages,
         theta=args.theta, readout=args.readout, snp_epochs=args.snp_epochs,
         null_samples=args.null_samples,
@@ -119,16 +147,31 @@ def reproduce_main(argv=None):
             f"--publish must end in .md, got {args.publish!r}: e.g. "
             "docs/results/cifar100-cct_2_3x2.md."
         )
-    setup_logging(args.verbose)
     if args.compare and not os.path.isfile(
             os.path.join(args.compare, "run.json")):
         raise UsageError(
             f"--compare {args.compare}: no run.json there; give the folder "
             "of a finished reproduce.py run."
         )
-    path = reproduce(make_config(args), model=args.model,
+    check_data(args)
+    config = make_config(args)
+    from keras_snp.cli.train import check_config
+    from keras_snp.cli.train import check_run_folder
+
+    # --resume starts a run that is not there yet.
+    resume = args.resume and config.run_name is not None and os.path.isfile(
+        os.path.join(config.output_dir, config.run_name, "run.json"))
+    if args.model == "cct":
+        config = check_config(config, resume=resume)
+    else:
+        check_run_folder(config, resume)
+    setup_logging(args.verbose)
+    from keras_snp.reproduce.runner import reproduce
+
+    path = reproduce(config, model=args.model,
                      resume=args.resume, command=command_line(argv),
                      compare=args.compare, bootstrap=args.bootstrap,
                      publish=args.publish)
+    print_summary(os.path.dirname(path))
     print(f"report: {path}")
     return 0

@@ -4,23 +4,32 @@
 validation, test, info)`; every split yields float32 RGB images in 0..255
 and one-hot labels. TensorFlow is imported only when a tf.data pipeline or
 tfds is used, so `synthetic` and `.npz` work on JAX without TensorFlow.
+
+The names below are imported on first use (PEP 562), so the command line
+checks a source (`check_source`, `defaults_for`) before Keras starts.
 """
 
-from keras_snp.data.augment import RECIPES
-from keras_snp.data.info import DATASET_DEFAULTS
-from keras_snp.data.info import GENERIC_DEFAULTS
-from keras_snp.data.info import DatasetDefaults
-from keras_snp.data.info import DatasetInfo
-from keras_snp.data.info import DataSplits
-from keras_snp.data.pipeline import NumpySplit
-from keras_snp.data.sources import NAMED_SOURCES
-from keras_snp.data.sources import as_numpy
-from keras_snp.data.sources import defaults_for
-from keras_snp.data.sources import load
-from keras_snp.data.sources import num_batches
-from keras_snp.data.sources import source_kind
-from keras_snp.data.sources import steps_per_epoch
-from keras_snp.data.tfds_source import cifar100_label_names
+import importlib
+
+_EXPORTS = {
+    "RECIPES": "augment",
+    "DATASET_DEFAULTS": "info",
+    "GENERIC_DEFAULTS": "info",
+    "DatasetDefaults": "info",
+    "DatasetInfo": "info",
+    "DataSplits": "info",
+    "NumpySplit": "pipeline",
+    "NAMED_SOURCES": "sources",
+    "as_numpy": "sources",
+    "check_source": "sources",
+    "defaults_for": "sources",
+    "load": "sources",
+    "num_batches": "sources",
+    "read_label_names": "sources",
+    "source_kind": "sources",
+    "steps_per_epoch": "sources",
+    "cifar100_label_names": "tfds_source",
+}
 
 __all__ = [
     "DATASET_DEFAULTS",
@@ -32,10 +41,23 @@ __all__ = [
     "DatasetInfo",
     "NumpySplit",
     "as_numpy",
+    "check_source",
     "cifar100_label_names",
     "defaults_for",
     "load",
     "num_batches",
+    "read_label_names",
     "source_kind",
     "steps_per_epoch",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

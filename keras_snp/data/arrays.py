@@ -12,9 +12,8 @@ import os
 
 import numpy as np
 
-from keras_snp.data import pipeline
-from keras_snp.data.info import DataSplits
 from keras_snp.data.info import DatasetInfo
+from keras_snp.data.info import DataSplits
 from keras_snp.utils import UsageError
 
 logger = logging.getLogger(__name__)
@@ -113,8 +112,8 @@ def limit_per_class(labels, examples_per_class):
     return np.sort(np.asarray(keep, "int64"))
 
 
-def load_npz(path, image_size):
-    """Reads an `.npz`: returns (arrays {split: (x, y)}, label_names)."""
+def open_npz(path):
+    """Opens an `.npz` and checks its keys; reads no array (fast)."""
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -128,6 +127,12 @@ def load_npz(path, image_size):
     if ("x_val" in data.files) != ("y_val" in data.files):
         raise UsageError(f"{path} has only one of x_val / y_val: give both "
                          "or neither.")
+    return data
+
+
+def load_npz(path, image_size):
+    """Reads an `.npz`: returns (arrays {split: (x, y)}, label_names)."""
+    data = open_npz(path)
     splits = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
     if "x_val" in data.files:
         splits["validation"] = ("x_val", "y_val")
@@ -187,6 +192,8 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
                        "the validation split.", source)
     if len(arrays["train"][1]) == 0:
         raise UsageError(f"{source}: the train split is empty; add images.")
+
+    from keras_snp.data import pipeline  # imports Keras
 
     def make(split, train):
         if arrays.get(split) is None:

@@ -88,13 +88,9 @@ def scan_split(split_dir, classes, extensions):
     return paths, labels, skipped
 
 
-def load_folder(path, image_size, workers=None):
-    """Decodes a folder source.
-
-    Returns:
-        `(arrays {split: (uint8 images, int labels)}, class names,
-        skipped count, corrupt relative paths)`.
-    """
+def check_folder(path):
+    """The class names of a folder source, after checking its layout
+    (reads no image: fast)."""
     if not os.path.isdir(path):
         raise UsageError(f"Dataset folder {path} does not exist; give a "
                          "folder with train/<class>/<images>.")
@@ -108,6 +104,18 @@ def load_folder(path, image_size, workers=None):
         raise UsageError(
             f"{train_dir} has no class sub-folders; put each class's images "
             f"in {train_dir}/<class name>/.")
+    return classes
+
+
+def load_folder(path, image_size, workers=None):
+    """Decodes a folder source.
+
+    Returns:
+        `(arrays {split: (uint8 images, int labels)}, class names,
+        skipped count, corrupt relative paths)`.
+    """
+    classes = check_folder(path)
+    train_dir = os.path.join(path, "train")
     extensions = image_extensions()
     todo = {}
     skipped = 0

@@ -71,6 +71,60 @@ def source_kind(source):
         "file (x_train y_train x_test y_test).")
 
 
+def check_source(source, label_names=None, data_dir=None, download=True):
+    """Checks a source without reading its images (fast, no TensorFlow).
+
+    The source's kind must be known, a folder must have `train/<class>/`,
+    an `.npz` its four arrays, a tfds dataset must be prepared in
+    `data_dir` or downloadable (its host answers); `label_names` (a list)
+    are only for folders and `.npz` files, one per class folder. Returns
+    the kind.
+    """
+    kind = source_kind(source)
+    if kind in ("cifar100", "flowers102"):
+        from keras_snp.data.tfds_source import check_tfds
+
+        check_tfds(kind, data_dir, download)
+    elif kind == "npz":
+        arrays_lib.open_npz(os.fspath(source))
+    elif kind == "folder":
+        from keras_snp.data.folder import check_folder
+
+        classes = check_folder(os.fspath(source))
+        if label_names is not None and len(label_names) != len(classes):
+            raise UsageError(
+                f"{len(label_names)} label names for the {len(classes)} "
+                f"class folders of {source}: give one name per class.")
+    if label_names is not None and kind not in ("npz", "folder"):
+        raise UsageError(f"Label names are for .npz and folder datasets; "
+                         f"{kind} names its classes itself.")
+    return kind
+
+
+def read_label_names(path):
+    """Class names from a file: a JSON list, or one name per line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as error:
+        raise UsageError(f"Cannot read the label names file {path} "
+                         f"({error.strerror}).") from None
+    if text.lstrip().startswith("["):
+        import json
+
+        try:
+            names = json.loads(text)
+        except ValueError as error:
+            raise UsageError(f"{path} is not a JSON list of names ({error})"
+                             "; or write one name per line.") from None
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not isinstance(names, list) or len(names) < 2:
+        raise UsageError(f"{path} must list at least two class names (a "
+                         "JSON list or one name per line).")
+    return [str(n) for n in names]
+
+
 def defaults_for(source):
     """The `DatasetDefaults` of a source (generic ones for folders/npz)."""
     return DATASET_DEFAULTS.get(os.fspath(source), GENERIC_DEFAULTS)
@@ -79,7 +133,7 @@ def defaults_for(source):
 def load(source, image_size, batch_size, *, recipe="light",
          validation_fraction=0.1, seed=0, data_dir=None, download=True,
          num_classes=None, examples_per_class=None, shuffle_buffer=None,
-         drop_remainder=False, backend_format="auto"):
+         drop_remainder=False, backend_format="auto", label_names=None):
     """Loads a dataset as train / validation / test splits of batches.
 
     Every split yields `(images, labels)`: float32 images
@@ -120,6 +174,8 @@ def load(source, image_size, batch_size, *, recipe="light",
             the Keras backend is TensorFlow, else numpy), `"tf"` or
             `"numpy"` (a `keras.utils.PyDataset` per split; tfds sources
             need `"tf"`/`"auto"` with TensorFlow).
+        label_names: class names (a list) replacing those of a folder or
+            an `.npz` (see `read_label_names`).
 
     Returns:
         A `DataSplits(train, validation, test, info)`.
@@ -145,7 +201,7 @@ def load(source, image_size, batch_size, *, recipe="light",
         _check_int("num_classes", num_classes, 2)
     if examples_per_class is not None:
         _check_int("examples_per_class", examples_per_class, 1)
-    kind = source_kind(source)
+    kind = check_source(source, label_names, data_dir, download)
     use_tf = _use_tf(backend_format)
     common = dict(image_size=image_size, batch_size=batch_size,
                   recipe=recipe, validation_fraction=validation_fraction,
@@ -174,6 +230,7 @@ def load(source, image_size, batch_size, *, recipe="light",
         examples_per_class = None
     elif kind == "npz":
         data, names = arrays_lib.load_npz(os.fspath(source), image_size)
+        names = label_names or names
         name = os.path.splitext(os.path.basename(os.fspath(source)))[0]
     else:
         from keras_snp.data.folder import load_folder
@@ -186,6 +243,7 @@ def load(source, image_size, batch_size, *, recipe="light",
                 f"{num_classes}; drop num_classes or fix the folders.")
         name = os.path.basename(os.path.normpath(os.fspath(source)))
         extra = dict(skipped_files=skipped, corrupt_files=corrupt)
+        names = label_names or names
     return arrays_lib.array_splits(
         data, name=name, source=os.fspath(source), label_names=names,
         num_classes=num_classes, examples_per_class=examples_per_class,

@@ -12,20 +12,25 @@ antialiased bilinear, then centre crop). When tfds does not know the split
 sizes (offline metadata), they are counted.
 """
 
+import glob
 import json
 import logging
 import os
+import socket
 
 import numpy as np
 
-from keras_snp.data import pipeline
-from keras_snp.data.info import DataSplits
 from keras_snp.data.info import DatasetInfo
+from keras_snp.data.info import DataSplits
 from keras_snp.utils import UsageError
 
 logger = logging.getLogger(__name__)
 
 TFDS_NAMES = {"cifar100": "cifar100", "flowers102": "oxford_flowers102"}
+# Where tfds downloads each dataset from: probed before a download.
+DOWNLOAD_HOSTS = {"cifar100": ("www.cs.toronto.edu", 443),
+                  "flowers102": ("www.robots.ox.ac.uk", 443)}
+PROBE_TIMEOUT = 5.0
 CIFAR100_LABELS = os.path.join(os.path.dirname(__file__),
                                "cifar100_labels.json")
 
@@ -34,6 +39,56 @@ def cifar100_label_names():
     """The 100 CIFAR-100 fine label names, index = label."""
     with open(CIFAR100_LABELS, encoding="utf-8") as f:
         return json.load(f)["fine_label_names"]
+
+
+def default_data_dir():
+    """tfds's data folder: `$TFDS_DATA_DIR` or ~/tensorflow_datasets."""
+    return os.environ.get("TFDS_DATA_DIR") or os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets")
+
+
+def is_prepared(name, data_dir=None):
+    """Whether tfds has prepared dataset `name` in `data_dir` (read from
+    the folder layout `<data_dir>/<tfds name>/[config/]<version>/`, without
+    importing tfds); True for remote data dirs, which are not checked."""
+    data_dir = os.fspath(data_dir or default_data_dir())
+    if "://" in data_dir:
+        return True
+    root = os.path.join(os.path.expanduser(data_dir), TFDS_NAMES[name])
+    return bool(glob.glob(os.path.join(root, "*", "dataset_info.json"))
+                or glob.glob(os.path.join(root, "*", "*",
+                                          "dataset_info.json")))
+
+
+def host_reachable(host, port, timeout=PROBE_TIMEOUT):
+    """Whether a TCP connection to `host:port` opens within `timeout` s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_tfds(name, data_dir=None, download=True):
+    """Fails at once, in one line, when `name` is neither prepared in
+    `data_dir` nor downloadable (no download, or its host unreachable);
+    so a download never starts offline and leaves no temporary files."""
+    if is_prepared(name, data_dir):
+        return
+    where = data_dir or default_data_dir()
+    ways = ("point --data-dir at a tfds folder where it was prepared "
+            "(e.g. copied from a machine with network), or give a folder "
+            "of images / an .npz as --dataset")
+    if not download:
+        raise UsageError(f"{name} (tfds {TFDS_NAMES[name]}) is not prepared "
+                         f"in {where} and downloads are off (--no-download):"
+                         f" {ways}.")
+    host, port = DOWNLOAD_HOSTS[name]
+    if not host_reachable(host, port):
+        raise UsageError(
+            f"{name} (tfds {TFDS_NAMES[name]}) is not in {where} and its "
+            f"download host {host} cannot be reached: {ways}; or pass "
+            "--no-download to fail at once without trying.")
 
 
 def resize_tf(image, image_size):
@@ -73,8 +128,9 @@ def _load(tfds, tfds_name, split, data_dir, download):
     except Exception as error:  # tfds raises many kinds; keep one line
         if type(error).__name__ in ("DatasetNotFoundError", "AssertionError"):
             raise UsageError(
-                f"tfds dataset {tfds_name} is not in data_dir={data_dir}; "
-                "pass download=True (needs network) or the folder where "
+                f"tfds dataset {tfds_name} is not prepared in "
+                f"{data_dir or default_data_dir()}: allow the download "
+                "(needs network) or point --data-dir at the folder where "
                 "it was prepared.") from None
         raise
 
@@ -99,6 +155,8 @@ def load_tfds(name, *, image_size, batch_size, recipe, validation_fraction,
     """Loads a named tfds dataset into `DataSplits` (tf.data splits)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
+
+    from keras_snp.data import pipeline
 
     tfds_name = TFDS_NAMES[name]
     raw, sizes = {}, {}

@@ -1,24 +1,56 @@
-"""CCT models and their layers (backend-agnostic, `keras.ops` only)."""
+"""CCT models and their layers (backend-agnostic, `keras.ops` only).
 
-from keras_snp.models.cct import VARIANTS
-from keras_snp.models.cct import CCTConfig
-from keras_snp.models.cct import build_cct
-from keras_snp.models.cct import get_config
-from keras_snp.models.cct import list_variants
-from keras_snp.models.cct import min_image_size
-from keras_snp.models.cct import num_encoders
-from keras_snp.models.flops import cct_forward_flops
-from keras_snp.models.flops import cct_training_flops
-from keras_snp.models.layers import ConvTokenizer
-from keras_snp.models.layers import ImageNormalization
-from keras_snp.models.attention import PerHeadAttention
-from keras_snp.models.layers import PositionEmbedding
-from keras_snp.models.layers import SequencePooling
-from keras_snp.models.layers import StochasticDepth
+The names below are imported on first use (PEP 562): `variants.py` is
+plain Python, so `keras_snp.models.VARIANTS` and `min_image_size` answer
+without starting Keras. The layers are registered with Keras by
+`keras_snp` itself (see `keras_snp.register_serializables`).
+"""
+
+import importlib
+
+_EXPORTS = {
+    "VARIANTS": "variants",
+    "CCTConfig": "variants",
+    "get_config": "variants",
+    "list_variants": "variants",
+    "min_image_size": "variants",
+    "build_cct": "cct",
+    "num_encoders": "cct",
+    "cct_forward_flops": "flops",
+    "cct_training_flops": "flops",
+    "ConvTokenizer": "layers",
+    "ImageNormalization": "layers",
+    "PositionEmbedding": "layers",
+    "SequencePooling": "layers",
+    "StochasticDepth": "layers",
+    "PerHeadAttention": "attention",
+}
 
 __all__ = [
-    "VARIANTS", "CCTConfig", "build_cct", "get_config", "list_variants",
-    "min_image_size", "num_encoders", "ConvTokenizer", "ImageNormalization",
-    "PerHeadAttention", "PositionEmbedding", "SequencePooling",
-    "StochasticDepth", "cct_forward_flops", "cct_training_flops",
+    "VARIANTS",
+    "CCTConfig",
+    "ConvTokenizer",
+    "ImageNormalization",
+    "PerHeadAttention",
+    "PositionEmbedding",
+    "SequencePooling",
+    "StochasticDepth",
+    "build_cct",
+    "cct_forward_flops",
+    "cct_training_flops",
+    "get_config",
+    "list_variants",
+    "min_image_size",
+    "num_encoders",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

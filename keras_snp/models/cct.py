@@ -6,21 +6,21 @@ projection), `encoder_{l}_ff_hidden` (FF hidden units after GELU),
 `encoder_{l}_out` (the residual stream leaving encoder `l`), `classifier`.
 """
 
-import dataclasses
-
 import keras
 import numpy as np
 
-from keras_snp.constants import CIFAR_MEAN
-from keras_snp.constants import CIFAR_STD
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.layers import ImageNormalization
-from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import PositionEmbedding
 from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import StochasticDepth
-
-POSITIONAL_EMBEDDINGS = ("learnable", "sine", "none")
+from keras_snp.models.variants import POSITIONAL_EMBEDDINGS  # noqa: F401
+from keras_snp.models.variants import VARIANTS  # noqa: F401
+from keras_snp.models.variants import CCTConfig  # noqa: F401
+from keras_snp.models.variants import get_config
+from keras_snp.models.variants import list_variants  # noqa: F401
+from keras_snp.models.variants import min_image_size  # noqa: F401
 
 
 def _dense(units, name, use_bias=True, activation=None, dtype=None):
@@ -58,124 +58,6 @@ def encoder_block(x, index, config, drop_path_rate):
     h = _dense(dim, p + "ff_out")(h)
     h = StochasticDepth(drop_path_rate, name=p + "ff_drop_path")(h)
     return keras.layers.Add(name=p + "out")([x, h])
-
-
-@dataclasses.dataclass(frozen=True)
-class CCTConfig:
-    """The shape of a CCT. `build_cct` turns it into a model."""
-
-    num_layers: int
-    num_heads: int
-    mlp_ratio: float
-    embed_dim: int
-    kernel_size: int
-    num_convs: int
-    image_size: int = 32
-    num_classes: int = 100
-    positional_embedding: str = "learnable"
-    attention_dropout: float = 0.1
-    stochastic_depth: float = 0.1
-    intermediate_dim: int = 64
-    attention: str = "auto"
-    softmax_dtype: str = "float32"
-    mean: tuple = CIFAR_MEAN
-    std: tuple = CIFAR_STD
-    official_params: dict = dataclasses.field(default_factory=dict)
-
-    def validate(self):
-        if self.embed_dim % self.num_heads:
-            raise ValueError(
-                "`embed_dim` must be divisible by `num_heads`. Received: "
-                f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
-            )
-        if self.positional_embedding not in POSITIONAL_EMBEDDINGS:
-            raise ValueError(
-                f"`positional_embedding` must be one of "
-                f"{POSITIONAL_EMBEDDINGS}. Received: "
-                f"positional_embedding={self.positional_embedding!r}"
-            )
-        if self.num_classes < 2:
-            raise ValueError(
-                "`num_classes` must be >= 2. "
-                f"Received: num_classes={self.num_classes}"
-            )
-        tokenizer = ConvTokenizer(
-            self.embed_dim, self.kernel_size, self.num_convs
-        )
-        rows, cols = tokenizer.output_grid(self.image_size, self.image_size)
-        if rows < 2 or cols < 2:
-            minimum = min_image_size(self)
-            raise ValueError(
-                f"`image_size`={self.image_size} is too small for a "
-                f"{self.num_convs}-conv tokenizer with kernel "
-                f"{self.kernel_size}: use --image-size {minimum} or more."
-            )
-        return self
-
-
-def min_image_size(config):
-    """The smallest square image giving the tokenizer a 2x2 token grid."""
-    tokenizer = ConvTokenizer(config.embed_dim, config.kernel_size,
-                              config.num_convs)
-    size = 1
-    while min(tokenizer.output_grid(size, size)) < 2:
-        size += 1
-    return size
-
-
-def _variant(layers, heads, mlp_ratio, dim, kernel, convs, **params):
-    return CCTConfig(
-        num_layers=layers,
-        num_heads=heads,
-        mlp_ratio=mlp_ratio,
-        embed_dim=dim,
-        kernel_size=kernel,
-        num_convs=convs,
-        official_params=params,
-    )
-
-
-# `official_params` maps "image_size/num_classes" to the parameter count of
-# the official SHI-Labs model (METHOD.md section 5).
-VARIANTS = {
-    "cct_2_3x2": _variant(2, 2, 1, 128, 3, 2, **{
-        "32/10": 283_723, "32/100": 295_333}),
-    "cct_4_3x2": _variant(4, 2, 1, 128, 3, 2, **{"32/100": 493_733}),
-    "cct_6_3x1": _variant(6, 4, 2, 256, 3, 1, **{"32/100": 3_256_933}),
-    "cct_6_3x2": _variant(6, 4, 2, 256, 3, 2, **{"32/100": 3_350_053}),
-    "cct_7_3x1": _variant(7, 4, 2, 256, 3, 1, **{
-        "32/10": 3_760_139, "32/100": 3_783_269}),
-    "cct_7_3x2": _variant(7, 4, 2, 256, 3, 2, **{"32/100": 3_876_389}),
-    "cct_7_7x2": _variant(7, 4, 2, 256, 7, 2, **{"224/102": 4_573_735}),
-    "cct_14_7x2": _variant(14, 6, 3, 384, 7, 2, **{"224/1000": 22_367_273}),
-}
-
-
-def list_variants():
-    """The names of the registered CCT variants."""
-    return sorted(VARIANTS)
-
-
-def get_config(variant, **overrides):
-    """A `CCTConfig` for a variant name (or a config) with overrides."""
-    if isinstance(variant, CCTConfig):
-        base = variant
-    elif variant in VARIANTS:
-        base = VARIANTS[variant]
-    else:
-        raise ValueError(
-            f"Unknown CCT variant {variant!r}: use one of "
-            f"{', '.join(list_variants())}, or pass a CCTConfig."
-        )
-    fields = {f.name for f in dataclasses.fields(CCTConfig)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise ValueError(
-            f"Unknown CCT setting(s) {sorted(unknown)}: use any of "
-            f"{sorted(fields)}."
-        )
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, **overrides).validate()
 
 
 def build_cct(variant="cct_7_3x1", num_classes=None, image_size=None,

@@ -11,27 +11,11 @@ from keras import ops
 
 from keras_snp.constants import CIFAR_MEAN
 from keras_snp.constants import CIFAR_STD
+from keras_snp.models.variants import tokenizer_sizes
 
 
 def _register(cls):
     return keras.saving.register_keras_serializable(package="keras_snp")(cls)
-
-
-def tokenizer_sizes(size, kernel_size, num_convs):
-    """`[(conv_out, pool_out), ...]` of one side through the tokenizer.
-
-    Each block is a conv (kernel `k`, stride `max(1, k // 2 - 1)`, padding
-    `max(1, k // 2)`) then a max-pool (3, stride 2, padding 1), as in the
-    official code.
-    """
-    stride = max(1, kernel_size // 2 - 1)
-    padding = max(1, kernel_size // 2)
-    sizes = []
-    for _ in range(num_convs):
-        conv = (size + 2 * padding - kernel_size) // stride + 1
-        size = (conv + 2 - 3) // 2 + 1
-        sizes.append((conv, size))
-    return sizes
 
 
 @_register

@@ -5,10 +5,21 @@ the small VGG-style CNN set beside the CCT; `write_report(run_dir)` makes
 the report of a finished run; `stats` holds the statistics it uses.
 """
 
-from keras_snp.reproduce.cnn import build_cnn
-from keras_snp.reproduce.runner import reproduce
-
 __all__ = ["build_cnn", "reproduce", "write_report"]
+
+
+def __getattr__(name):
+    # Imported on first use (PEP 562): `cnn` imports Keras, and the
+    # command line reads `runner`'s defaults before Keras starts.
+    if name == "build_cnn":
+        from keras_snp.reproduce.cnn import build_cnn
+
+        return build_cnn
+    if name == "reproduce":
+        from keras_snp.reproduce.runner import reproduce
+
+        return reproduce
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def write_report(run_dir, compare=None, bootstrap=1000):

@@ -32,6 +32,7 @@ class RunConfig:
     positional_embedding: str = "learnable"
     data_dir: str | None = None
     download: bool = True
+    label_names: str | None = None  # a file: JSON list or one per line
     num_classes: int | None = None
     examples_per_class: int | None = None
     steps_per_epoch: int | None = None

@@ -219,6 +219,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
         verbose=config.verbose,
+        shuffle=False,  # every split shuffles itself, seeded
     )
     if stop_on_nan.bad_batch is not None:
         done = backup.saved_epoch

@@ -6,21 +6,22 @@ Each stage reads what the previous ones left in the run folder, so a later
 stage can run alone (`scripts/analyze.py`, `scripts/prune.py`).
 """
 
-import dataclasses
 import functools
 import logging
 import os
+import time
 
 import keras
 
 from keras_snp import data as data_lib
-from keras_snp.run import export as export_lib
-from keras_snp.run import tensorboard
 from keras_snp.models import build_cct
-from keras_snp.models import get_config as cct_config
+from keras_snp.run import export as export_lib
 from keras_snp.run import fit as fit_lib
+from keras_snp.run import tensorboard
 from keras_snp.run.config import STAGES
 from keras_snp.run.folder import RunFolder
+from keras_snp.run.progress import report
+from keras_snp.run.resolve import resolve_config
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.training import strategy as strategy_lib
 from keras_snp.utils import UsageError
@@ -28,37 +29,6 @@ from keras_snp.utils import UsageError
 logger = logging.getLogger(__name__)
 
 SNP_BATCH_SIZE = 100
-
-
-def resolve_config(config, check_variant=True):
-    """Fills the dataset's defaults into every `None` setting."""
-    data_lib.source_kind(config.dataset)
-    defaults = data_lib.defaults_for(config.dataset).to_dict()
-    filled = {
-        key: defaults[key]
-        for key in ("variant", "image_size", "batch_size", "recipe",
-                    "learning_rate", "weight_decay", "epochs",
-                    "warmup_epochs")
-        if getattr(config, key) is None
-    }
-    config = dataclasses.replace(config, **filled)
-    unknown = set(config.stages) - set(STAGES)
-    if unknown:
-        raise UsageError(
-            f"Unknown stage(s) {sorted(unknown)}: use any of {list(STAGES)}."
-        )
-    try:
-        if check_variant:
-            cct_config(config.variant, image_size=config.image_size)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
-    if config.epochs < 1:
-        raise UsageError(f"--epochs must be >= 1, got {config.epochs}.")
-    if not 0 < config.theta < 1:
-        raise UsageError(
-            f"--theta must be in (0, 1), got {config.theta}: try 0.3."
-        )
-    return config
 
 
 class Context:
@@ -94,6 +64,8 @@ class Context:
 
 def source_kwargs(config):
     kwargs = {"data_dir": config.data_dir, "download": config.download}
+    if config.label_names:
+        kwargs["label_names"] = data_lib.read_label_names(config.label_names)
     if config.num_classes is not None:
         kwargs["num_classes"] = config.num_classes
     if config.examples_per_class is not None:
@@ -200,7 +172,7 @@ def train_stage(ctx):
                         ctx.placement, recipe, steps,
                         extra_callbacks=_snp_callbacks(ctx))
     metrics = fit_lib.evaluate(ctx.model, ctx.splits.test)
-    logger.info("test accuracy %.4f", metrics["test_accuracy"])
+    report("train", "test accuracy %.4f", metrics["test_accuracy"])
     if ctx.folder.writer:
         export_lib.save_keras(ctx.model, ctx.folder.sub("model.keras"))
     return {"final_epoch": last, **metrics}
@@ -219,6 +191,10 @@ def measure_snp(model, train, test, config, label_names, out_dir,
     from keras_snp.run.snp_board import log_snp
     from keras_snp.snp import compute_snp
 
+    report("snp", "one linear readout per tap, %d epoch(s) on the training "
+           "split; the bar's loss is the sum of the taps' readout "
+           "cross-entropies (near taps x ln K at first), then accuracies "
+           "and fields on the test split", config.snp_epochs)
     result = compute_snp(
         model, train, test, theta=config.theta, readout=config.readout,
         epochs=config.snp_epochs, label_names=label_names, taps=taps,
@@ -309,9 +285,12 @@ def prune_stage(ctx):
                "params": summary.get("params")}
     if "snp" in config.stages:
         pruned = export_lib.load_model(os.path.join(pruned_dir, "model.keras"))
+        report("prune", "SNP of the pruned model (pruned/snp)")
         result = _measure_snp(ctx, pruned, os.path.join(pruned_dir, "snp"),
                              fit_lib.log_dir(ctx.folder, "pruning", "snp"))
         if "heads" in config.stages:
+            report("prune", "head experts of the pruned model "
+                   "(pruned/heads)")
             metrics["heads"] = _measure_heads(
                 ctx, pruned, result, os.path.join(pruned_dir, "heads"),
                 fit_lib.log_dir(ctx.folder, "pruning", "heads"))
@@ -334,20 +313,35 @@ def run_stages(ctx, stages, redo=()):
         if name not in stages:
             continue
         if ctx.folder.stage_done(name) and name not in redo:
-            logger.info("stage %s: done before, skipped", name)
+            report(name, "done before, skipped")
             if name == "train":
                 _reload_trained(ctx)
             continue
-        logger.info("stage %s", name)
+        report(name, STAGE_TITLES[name])
+        start = time.monotonic()
         if name in ANALYSIS_STAGES:
             _single_device_model(ctx)
         metrics = STAGE_FUNCTIONS[name](ctx)
         ctx.folder.finish_stage(name, metrics)
+        report(name, "done in %s", _duration(time.monotonic() - start))
     tensorboard.close_all()
     return ctx.folder
 
 
 ANALYSIS_STAGES = ("snp", "heads", "prune")
+STAGE_TITLES = {
+    "train": "training",
+    "export": "saving the model (.keras, SavedModel)",
+    "snp": "single-nodal performance of every tap",
+    "heads": "head label experts, null model, ablation",
+    "prune": "ANDC pruning with controls, fine-tunes, export",
+}
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
 
 
 def _single_device_model(ctx):
