@@ -34,84 +34,130 @@ def _null_text(encoder, key, label):
     stat = encoder["null"].get(key)
     value = _fmt(encoder["metrics"][key])
     if not stat:
-        return f"{label} {value} (no null model)"
-    return (f"{label} {value} against a null of {_fmt(stat['null_mean'])} "
-            f"± {_fmt(stat['null_std'])} (z = {_fmt(stat['z'], 2)}, "
-            f"p = {_fmt(stat['p'])})")
+        return f"{label} {value}"
+    z = "" if stat["z"] is None else f", z = {_fmt(stat['z'], 2)}"
+    return (f"{label} {value} (null {_fmt(stat['null_mean'])} ± "
+            f"{_fmt(stat['null_std'])}{z}, p = {_fmt(stat['p'])})")
+
+
+def _points(value):
+    """Accuracy change in signed percentage points."""
+    return f"{0.0 + 100 * value:+.1f} points"
 
 
 def verdict(encoder, report):
-    """One paragraph with the encoder's numbers and the symmetry verdict."""
+    """Plain sentences: the encoder's numbers and the symmetry verdict."""
     m = encoder["metrics"]
     K = report["num_classes"]
     sizes = [h["num_labels"] for h in encoder["heads"]]
     covered = sum(1 for v in encoder["heads_per_label"] if v)
+    span = (f"{min(sizes)}" if min(sizes) == max(sizes)
+            else f"{min(sizes)} to {max(sizes)}")
     parts = [
-        f"{encoder['num_heads']} heads are experts in {min(sizes)} to "
-        f"{max(sizes)} labels each (mean {_fmt(m['mean_labels_per_head'], 1)})"
-        f" and cover {covered} of {K} labels (coverage "
-        f"{_fmt(m['coverage'])}); a covered label is recognised by "
-        f"{_fmt(m['mean_heads_per_label'], 2)} heads on average.",
-        _null_text(encoder, "mean_entropy",
-                   "Mean normalised expertise entropy") + ";",
-        _null_text(encoder, "mean_jaccard", "mean pairwise Jaccard") + ".",
+        f"{encoder['num_heads']} heads, each an expert in {span} labels; "
+        f"together they cover {covered} of {K} labels, and a covered label "
+        f"has {_fmt(m['mean_heads_per_label'], 1)} expert heads on average.",
+        "Specialisation: "
+        + _null_text(encoder, "mean_entropy", "expertise entropy") + " and "
+        + _null_text(encoder, "mean_jaccard", "overlap between heads "
+                     "(Jaccard)") + "; lower than the null means more "
+        "specialised.",
     ]
     missing = encoder["labels_without_expert"]
     if missing:
         parts.append(f"{len(missing)} labels have no expert node and are "
                      "left out of the entropy.")
+    threshold = report["p_threshold"]
     if not encoder["null"]:
         parts.append("Symmetry breaking: not tested (no null samples).")
     elif encoder["symmetry_breaking"]:
-        parts.append(f"Symmetry breaking: **claimed** (entropy and Jaccard "
-                     f"both below the null at p < {report['p_threshold']}).")
+        parts.append(f"Symmetry breaking: **yes**: the heads are more "
+                     f"specialised than random groupings of their nodes "
+                     f"(p < {threshold} on entropy and on overlap).")
     else:
-        parts.append(f"Symmetry breaking: **not claimed** (the data do not "
-                     f"beat the null at p < {report['p_threshold']} on both "
-                     "entropy and Jaccard).")
+        parts.append(f"Symmetry breaking: **no**: the heads are not more "
+                     f"specialised than random groupings of their nodes "
+                     f"(p < {threshold} is not reached on both entropy and "
+                     "overlap).")
     ablation = encoder["ablation"]
     if ablation:
         on = [h["ablation"]["mean_drop_on_labels"] for h in encoder["heads"]]
         off = [h["ablation"]["mean_drop_on_others"] for h in encoder["heads"]]
         on = [v for v in on if v is not None]
         off = [v for v in off if v is not None]
-        parts.append(
-            "Silencing a head drops accuracy by "
-            f"{_pct(np.mean(on) if on else None)} points on its own labels "
-            f"against {_pct(np.mean(off) if off else None)} on the others "
-            f"(mean contrast {_pct(ablation['mean_contrast'])} points; "
-            f"intact accuracy {_pct(ablation['base_accuracy'])} %).")
+        text = "Silencing one head changes test accuracy"
+        pieces = []
+        if on:
+            pieces.append(f"by {_points(-np.mean(on))} on its own labels")
+        if off:
+            pieces.append(f"by {_points(-np.mean(off))} on the others")
+        if pieces:
+            text += " " + " and ".join(pieces) + " (mean over heads)"
+        text += f"; with every head, accuracy is " \
+                f"{_pct(ablation['base_accuracy'])} %."
+        parts.append(text)
     return " ".join(parts)
+
+
+LEGEND = """\
+How to read this: each attention head is the group of its output nodes.
+A node is an expert in a label when its single-nodal performance matrix
+(METHOD.md section 2) keeps that label on its diagonal above theta. A
+head's expert labels are those of its nodes.
+
+- **nodes**: output nodes of the head.
+- **expert labels**: the labels the head is an expert in.
+- **alone**: test accuracy (%) with only this head's attention kept
+  (the other heads of the encoder silenced); in brackets, on the head's
+  own labels and on the other labels.
+- **silenced**: change of test accuracy (points) when only this head is
+  silenced, on its own labels / on the others; negative means the head
+  helped.
+- **symmetry breaking**: the heads are more specialised (lower entropy,
+  less overlap) than the null model, which deals the same nodes to the
+  heads at random."""
+
+
+def _alone(only):
+    if not only:
+        return "–"
+    own, other = only["mean_on_labels"], only["mean_on_others"]
+    detail = [f"own {_pct(own)}" for _ in [0] if own is not None]
+    detail += [f"others {_pct(other)}" for _ in [0] if other is not None]
+    return f"{_pct(only['accuracy'])} ({', '.join(detail)})" if detail \
+        else _pct(only["accuracy"])
+
+
+def _silenced(abl):
+    if not abl:
+        return "–"
+    values = [abl["mean_drop_on_labels"], abl["mean_drop_on_others"]]
+    return " / ".join(f"{0.0 - 100 * v:+.1f}" if v is not None else "–"
+                      for v in values)
 
 
 def to_markdown(report):
     """The `heads.md` text of a `heads.json` dictionary."""
     lines = [
-        "# Heads: label experts",
+        "# Heads as label experts",
         "",
-        f"theta {report['theta']}, K = {report['num_classes']}, null model: "
-        f"{report['null_samples']} shuffles of nodes among the heads of "
-        f"each encoder (seed {report['seed']}). Head-only accuracy and "
-        "ablation drops in percent: on the head's labels / on the others.",
+        f"theta {report['theta']}, {report['num_classes']} labels; null "
+        f"model: {report['null_samples']} random deals of nodes to heads "
+        f"(seed {report['seed']}).",
+        "",
+        LEGEND,
     ]
     for enc in report["encoders"]:
         lines += ["", f"## Encoder {enc['encoder']} (`{enc['tap']}`)", "",
-                  "| head | nodes | labels | expert labels | head-only acc "
-                  "| ablation drop |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| head | nodes | expert labels | alone (%) | "
+                  "silenced (points) |",
+                  "| --- | --- | --- | --- | --- |"]
         for h in enc["heads"]:
             names = ", ".join(h["label_names"]) or "(none)"
-            only, abl = h["head_only"], h["ablation"]
-            only_text = "n/a"
-            if only:
-                only_text = (f"{_pct(only['accuracy'])} "
-                             f"({_pct(only['mean_on_labels'])} / "
-                             f"{_pct(only['mean_on_others'])})")
-            abl_text = (f"{_pct(abl['mean_drop_on_labels'])} / "
-                        f"{_pct(abl['mean_drop_on_others'])}" if abl else "n/a")
-            lines.append(f"| {h['head']} | {h['num_nodes']} | "
-                         f"{h['num_labels']} | {names} | {only_text} | "
-                         f"{abl_text} |")
+            names = f"{h['num_labels']}: {names}".replace("|", "\\|")
+            lines.append(f"| {h['head']} | {h['num_nodes']} | {names} | "
+                         f"{_alone(h['head_only'])} | "
+                         f"{_silenced(h['ablation'])} |")
         lines += ["", verdict(enc, report)]
     return "\n".join(lines) + "\n"
 

@@ -40,40 +40,98 @@ def heatmap(V, size=8):
 
 
 def _profile_figure(profile):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    """The four depth statistics over encoders, integer encoder ticks."""
+    plt = tensorboard.pyplot()
+    if plt is None:
         return None
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), dpi=100)
     for ax, stat in zip(axes, SCALARS[:4]):
+        ticks = set()
         for kind, stats in sorted(profile.items()):
-            if stats[stat]:
-                x, y = zip(*stats[stat])
+            points = [(x, y) for x, y in stats[stat] if np.isfinite(y)]
+            if points:
+                x, y = zip(*points)
                 ax.plot(x, y, marker="o", label=kind)
-        ax.set_title(stat)
+                ticks.update(x)
+        ax.set_xticks(sorted(ticks))
+        ax.set_title(STAT_TITLES[stat])
         ax.set_xlabel("encoder")
-    axes[0].legend()
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-def log_snp(result, log_dir, step=0, heatmap_nodes=4):
+STAT_TITLES = {
+    "readout_accuracy": "readout accuracy",
+    "mean_diag": "labels per node (diagonal set)",
+    "mean_noise": "noise per node",
+    "snr": "signal / noise",
+    "empty_fraction": "share of nodes with no label",
+}
+
+
+def nodes_figure(tap, theta, label_names=None, count=4):
+    """The `count` nodes of a tap with the most labels: each node's SNP
+    matrix (rows = true label, columns = output label) over its own
+    maximum, red positive, blue negative, with a colour bar."""
+    plt = tensorboard.pyplot()
+    if plt is None:
+        return None
+    diag = clusters.diagonal_mask(tap.V, theta).sum(-1)
+    picks = np.argsort(-diag, kind="stable")[:count]
+    k = tap.V.shape[1]
+    fig, axes = plt.subplots(1, len(picks), squeeze=False, dpi=100,
+                             figsize=(2.9 * len(picks) + 0.8, 3.3))
+    names = list(label_names or range(k))
+    step = max(1, int(np.ceil(k / 10)))
+    ticks = list(range(0, k, step))
+    image = None
+    for ax, d in zip(axes[0], picks):
+        peak = float(np.max(np.abs(tap.V[d]))) or 1.0
+        image = ax.imshow(tap.V[d] / peak, cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_title(f"node {d}: {int(diag[d])} label(s)", fontsize=9)
+        ax.set_xticks(ticks, [str(names[i])[:8] for i in ticks],
+                      rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [str(names[i])[:8] for i in ticks], fontsize=7)
+        ax.set_xlabel("output label", fontsize=8)
+    axes[0][0].set_ylabel("true label", fontsize=8)
+    fig.suptitle(f"{tap.name}: the {len(picks)} nodes with the most "
+                 f"labels (theta {theta})", fontsize=10)
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8,
+                 label="field / node maximum")
+    return fig
+
+
+def snp_table(summary):
+    """The per-tap statistics as an escaped markdown table."""
+    rows = [[name, s["kind"], s["encoder"] or "-", s["nodes"],
+             f"{s['readout_accuracy']:.3f}", f"{s['mean_diag']:.2f}",
+             f"{s['mean_noise']:.1f}", f"{s['snr']:.3f}",
+             f"{s['empty_fraction']:.2f}"] for name, s in summary.items()]
+    return tensorboard.markdown_table(
+        ["tap", "kind", "encoder", "nodes", "readout accuracy",
+         "labels per node", "noise", "signal / noise",
+         "share without label"], rows)
+
+
+def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
     """Writes an `SNPResult` to TensorBoard under `log_dir`.
 
-    Tags: `{tap}/{stat}` scalars for readout accuracy, mean diagonal labels,
-    mean noise, SNR and empty fraction; `trend/{kind}/{stat}_slope` (least
-    squares slope over encoders); `{tap}/diag_size` and `{tap}/noise`
-    histograms; `depth_profile` figure; `{tap}/nodes` heat maps of the
-    `heatmap_nodes` nodes with the most diagonal labels; a `summary` table.
+    A single measurement is a table and pictures, not one-point charts:
+    the `summary` and `trend` markdown tables, the `depth_profile` figure
+    (statistics over encoders), `{tap}/nodes` figures of the
+    `heatmap_nodes` nodes with the most labels, `{tap}/diag_size` and
+    `{tap}/noise` histograms. `scalars=True` (measurements along
+    training, `snp_logger`) adds `{tap}/{stat}` and
+    `trend/{kind}/{stat}_slope` scalars at `step`: curves over epochs.
 
     Args:
         result: an `SNPResult`.
         log_dir: TensorBoard folder (e.g. `run/logs/snp`).
         step: the step (training epoch) of every summary.
         heatmap_nodes: nodes per tap drawn as heat maps (0: none).
+        scalars: also write per-tap scalars (a series over epochs).
 
     Example:
     ```python
@@ -81,43 +139,39 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4):
     ```
     """
     summary = result.summary()["taps"]
-    scalars = {}
-    for name, stats in summary.items():
-        for s in SCALARS:
-            scalars[f"{name}/{s}"] = stats[s]
     profile = depth_profile(result)
-    for kind, stats in profile.items():
+    trend, series = [], {}
+    for kind, stats in sorted(profile.items()):
         for s in SCALARS:
             points = [(x, y) for x, y in stats[s] if np.isfinite(y)]
             slope = clusters.slope(*zip(*points)) if points else np.nan
             if np.isfinite(slope):
-                scalars[f"trend/{kind}/{s}_slope"] = slope
-    tensorboard.write_scalars(log_dir, scalars, step)
+                trend.append([kind, STAT_TITLES[s], f"{slope:+.4f}"])
+                series[f"trend/{kind}/{s}_slope"] = slope
+    if scalars:
+        series.update({f"{name}/{s}": stats[s]
+                       for name, stats in summary.items() for s in SCALARS})
+        tensorboard.write_scalars(log_dir, series, step)
     histograms = {}
     for name, tap in result.taps.items():
         node = [clusters.node_stats(v, result.theta) for v in tap.V]
         histograms[f"{name}/diag_size"] = [len(n.diag) for n in node]
         histograms[f"{name}/noise"] = [n.noise for n in node]
         if heatmap_nodes:
-            diag = clusters.diagonal_mask(tap.V, result.theta).sum(-1)
-            picks = np.argsort(-diag, kind="stable")[:heatmap_nodes]
-            pad = np.full((tap.V.shape[1] * 8, 4, 3), 255, "uint8")
-            tiles = [t for d in picks for t in (heatmap(tap.V[d]), pad)]
-            tensorboard.write_image(log_dir, f"{name}/nodes",
-                                    np.concatenate(tiles[:-1], axis=1), step)
+            tensorboard.write_figure(
+                log_dir, f"{name}/nodes",
+                nodes_figure(tap, result.theta, result.label_names,
+                             heatmap_nodes), step)
     tensorboard.write_histograms(log_dir, histograms, step)
-    rows = ["| tap | acc | diag | noise | snr |", "| --- | --- | --- | --- | --- |"]
-    for name, s in summary.items():
-        rows.append(f"| {name} | {s['readout_accuracy']:.3f} | "
-                    f"{s['mean_diag']:.2f} | {s['mean_noise']:.1f} | "
-                    f"{s['snr']:.3f} |")
-    tensorboard.write_text(log_dir, "summary", "\n".join(rows), step)
-    figure = _profile_figure(profile) if profile else None
-    if figure is not None:
-        tensorboard.write_image(log_dir, "depth_profile", figure, step)
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
+    tensorboard.write_text(log_dir, "summary", snp_table(summary), step)
+    if trend:
+        tensorboard.write_text(
+            log_dir, "trend", "Least-squares slope of each statistic over "
+            "encoders (per encoder).\n\n" + tensorboard.markdown_table(
+                ["tap kind", "statistic", "slope"], trend), step)
+    if profile:
+        tensorboard.write_figure(log_dir, "depth_profile",
+                                 _profile_figure(profile), step)
 
 
 def snp_logger(log_dir, heatmap_nodes=4):
@@ -125,6 +179,7 @@ def snp_logger(log_dir, heatmap_nodes=4):
     TensorBoard under `log_dir`, at step = epoch."""
 
     def on_result(result, epoch):
-        log_snp(result, log_dir, step=epoch, heatmap_nodes=heatmap_nodes)
+        log_snp(result, log_dir, step=epoch, heatmap_nodes=heatmap_nodes,
+                scalars=True)
 
     return on_result

@@ -109,6 +109,68 @@ def write_image(log_dir, tag, image, step=0):
     writer.flush()
 
 
+def escape_cell(value):
+    """A markdown table cell: `|` escaped, newlines as spaces."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace(
+        "\n", " ")
+
+
+def markdown_table(header, rows):
+    """A markdown table with every cell escaped (`|` in `|w|` would
+    otherwise end the cell)."""
+    lines = ["| " + " | ".join(escape_cell(h) for h in header) + " |",
+             "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(escape_cell(c) for c in row) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or None when absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def write_figure(log_dir, tag, figure, step=0):
+    """Writes a matplotlib figure as an image, then closes it."""
+    if figure is None:
+        return
+    write_image(log_dir, tag, figure, step)
+    pyplot().close(figure)
+
+
+def encoder_figure(series, title, ylabel, xlabel="encoder"):
+    """A line plot over encoders (integer ticks): `series` maps a line's
+    name to `[(encoder, value), ...]`. None without matplotlib."""
+    plt = pyplot()
+    if plt is None or not series:
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=100)
+    ticks = set()
+    for name, points in sorted(series.items()):
+        points = [(x, y) for x, y in points
+                  if y is not None and np.isfinite(y)]
+        if points:
+            x, y = zip(*points)
+            ax.plot(x, y, marker="o", label=name)
+            ticks.update(x)
+    ax.set_xticks(sorted(ticks))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def close_all():
     """Flushes and closes every open writer (call at the end of a run)."""
     while _WRITERS:

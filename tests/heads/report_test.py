@@ -83,7 +83,8 @@ class AnalyzeHeadsTest(TestCase):
                 markdown = f.read()
             self.assertIn("## Encoder 2", markdown)
             self.assertIn("label_3, label_4, label_5", markdown)
-            self.assertIn("Symmetry breaking: **claimed**", markdown)
+            self.assertIn("Symmetry breaking: **yes**", markdown)
+            self.assertNotIn("n/a", markdown)
             self.assertEqual(sorted(os.listdir(out)),
                              ["encoder_1.png", "encoder_2.png", "heads.json",
                               "heads.md"])
@@ -91,8 +92,10 @@ class AnalyzeHeadsTest(TestCase):
             self.assertEqual(events["encoder_1"], {"images"})
             self.assertEqual(events["encoder_2"], {"images"})
             self.assertEqual(events["heads_report"], {"text"})
-            self.assertIn("coverage", events)
-            self.assertIn("mean_entropy_z", events)
+            # One report: a table and a figure over encoders, no scalars.
+            self.assertEqual(events["heads_by_encoder"], {"text"})
+            self.assertEqual(events["heads_by_depth"], {"images"})
+            self.assertNotIn("coverage", events)
 
     def test_recomputation_from_saved_snp(self):
         snp = planted_result(K=12, H=3, encoders=2)
