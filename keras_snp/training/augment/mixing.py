@@ -63,7 +63,8 @@ def sample_mixing(
         dict of scalars: `cutmix` (bool), `lam` (float32, the weight of the
         image itself, corrected for the clipped CutMix box), and the box
         `top`, `bottom`, `left`, `right` (float32 pixels, end-exclusive;
-        empty for MixUp).
+        empty for MixUp); `center` and `cut` (float32 `(2,)`, y then x:
+        the CutMix box's drawn centre and unclipped sides).
     """
     draws = keras.random.uniform((3,), seed=seed)
     lam_mix = sample_beta(mixup_alpha, seed)
@@ -87,6 +88,8 @@ def sample_mixing(
         "bottom": ops.where(cutmix, bottom, zero),
         "left": ops.where(cutmix, left, zero),
         "right": ops.where(cutmix, right, zero),
+        "center": ops.stack([cy, cx]),
+        "cut": ops.stack([cut_h, cut_w]),
     }
 
 

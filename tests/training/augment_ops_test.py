@@ -1,0 +1,78 @@
+"""Each official-recipe op against Pillow / numpy, on TensorFlow and JAX.
+
+The references live in `augment_reference.py`; here they run in this
+process (the default backend) and once in a `KERAS_BACKEND=jax`
+subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import TestCase
+from tests.training import augment_reference as reference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def _assert_errors(test, errors):
+    for name, error in errors["pixel"].items():
+        test.assertEqual(error, 0.0, msg=f"pixel op {name}")
+    for name, (interior, fill) in errors["geometric"].items():
+        test.assertLessEqual(interior, 1.0, msg=f"geometric op {name}")
+        test.assertEqual(fill, 0.0, msg=f"fill region of {name}")
+    test.assertLessEqual(errors["crop_flip"], 1.0)
+    test.assertLess(errors["erasing"], 1e-3)
+    test.assertLess(errors["cutmix"], 1e-5)
+    test.assertGreater(errors["cutmix_seen"], 5)
+
+
+class OpsAgainstReferenceTest(TestCase):
+    def test_pixel_ops_match_pillow_exactly(self):
+        errors = reference.check_pixel_ops()
+        self.assertEqual(len(errors), len(reference.PIXEL_CASES))
+        for name, error in errors.items():
+            self.assertEqual(error, 0.0, msg=name)
+
+    def test_geometric_ops_match_pillow(self):
+        for name, (interior, fill) in reference.check_geometric_ops().items():
+            self.assertLessEqual(interior, 1.0, msg=name)
+            self.assertEqual(fill, 0.0, msg=name)
+
+    def test_crop_and_flip_match_torchvision_pil(self):
+        self.assertLessEqual(reference.check_crop_flip(), 1.0)
+
+    def test_erasing_matches_numpy(self):
+        self.assertLess(reference.check_erasing(), 1e-3)
+
+    def test_cutmix_matches_timm_rand_bbox(self):
+        error, seen = reference.check_cutmix()
+        self.assertLess(error, 1e-5)
+        self.assertGreater(seen, 5)
+
+
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") == "jax",
+    reason="this process already runs JAX",
+)
+class OpsOnJaxTest(TestCase):
+    def test_every_op_on_jax(self):
+        code = (
+            "import json; from tests.training import augment_reference "
+            "as r; print('RESULT', json.dumps(r.all_errors()))"
+        )
+        env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        self.assertEqual(done.returncode, 0, msg=done.stderr[-2000:])
+        line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
+        _assert_errors(self, json.loads(line[-1][len("RESULT ") :]))
