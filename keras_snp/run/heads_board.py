@@ -37,7 +37,8 @@ def log_heads(report, paths, log_dir):
     per-encoder metrics, and the per-encoder heat maps.
 
     A report is one measurement: tables and pictures, no scalars (which
-    would draw one-point charts, with the encoder as the step).
+    would draw one-point charts, with the encoder as the step). Pictures
+    are tagged `heads/...`, after the training curves in Time Series.
 
     Args:
         report: the `HeadsReport` (or its `to_dict()`) that was written.
@@ -49,13 +50,13 @@ def log_heads(report, paths, log_dir):
         tensorboard.write_text(log_dir, "heads_report", f.read())
     tensorboard.write_text(log_dir, "heads_by_encoder", heads_table(data))
     for enc, png in zip(data["encoders"], paths["png"]):
-        tensorboard.write_image(log_dir, encoder_stem(enc), png)
+        tensorboard.write_image(log_dir, "heads/" + encoder_stem(enc), png)
     encoders = [e for e in data["encoders"] if e["encoder"] is not None]
     if len(encoders) > 1:
         series = {TITLES[k]: [(e["encoder"], e["metrics"][k])
                               for e in encoders]
                   for k in ("coverage", "mean_jaccard", "mean_entropy")}
         tensorboard.write_figure(
-            log_dir, "heads_by_depth",
+            log_dir, "heads/by_depth",
             tensorboard.encoder_figure(series, "head experts by depth",
                                        "value (0..1)"))

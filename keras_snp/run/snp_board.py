@@ -87,13 +87,14 @@ def nodes_figure(tap, theta, label_names=None, count=4):
     step = max(1, int(np.ceil(k / 10)))
     ticks = list(range(0, k, step))
     image = None
-    for ax, d in zip(axes[0], picks):
+    for i, (ax, d) in enumerate(zip(axes[0], picks)):
         peak = float(np.max(np.abs(tap.V[d]))) or 1.0
         image = ax.imshow(tap.V[d] / peak, cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(f"node {d}: {int(diag[d])} label(s)", fontsize=9)
-        ax.set_xticks(ticks, [str(names[i])[:8] for i in ticks],
+        ax.set_xticks(ticks, [str(names[t])[:8] for t in ticks],
                       rotation=90, fontsize=7)
-        ax.set_yticks(ticks, [str(names[i])[:8] for i in ticks], fontsize=7)
+        ax.set_yticks(ticks, [str(names[t])[:8] for t in ticks], fontsize=7)
+        ax.tick_params(labelleft=i == 0)
         ax.set_xlabel("output label", fontsize=8)
     axes[0][0].set_ylabel("true label", fontsize=8)
     fig.suptitle(f"{tap.name}: the {len(picks)} nodes with the most "
@@ -119,10 +120,12 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
     """Writes an `SNPResult` to TensorBoard under `log_dir`.
 
     A single measurement is a table and pictures, not one-point charts:
-    the `summary` and `trend` markdown tables, the `depth_profile` figure
-    (statistics over encoders), `{tap}/nodes` figures of the
-    `heatmap_nodes` nodes with the most labels, `{tap}/diag_size` and
-    `{tap}/noise` histograms. `scalars=True` (measurements along
+    the `summary` and `trend` markdown tables, the `snp/depth_profile`
+    figure (statistics over encoders), `snp/{tap}/nodes` figures of the
+    `heatmap_nodes` nodes with the most labels, `snp/{tap}/diag_size` and
+    `snp/{tap}/noise` histograms. (Tags of pictures start with `snp/`,
+    so TensorBoard's Time Series lists the training curves, `epoch_*`,
+    first.) `scalars=True` (measurements along
     training, `snp_logger`) adds `{tap}/{stat}` and
     `trend/{kind}/{stat}_slope` scalars at `step`: curves over epochs.
 
@@ -155,11 +158,11 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
     histograms = {}
     for name, tap in result.taps.items():
         node = [clusters.node_stats(v, result.theta) for v in tap.V]
-        histograms[f"{name}/diag_size"] = [len(n.diag) for n in node]
-        histograms[f"{name}/noise"] = [n.noise for n in node]
+        histograms[f"snp/{name}/diag_size"] = [len(n.diag) for n in node]
+        histograms[f"snp/{name}/noise"] = [n.noise for n in node]
         if heatmap_nodes:
             tensorboard.write_figure(
-                log_dir, f"{name}/nodes",
+                log_dir, f"snp/{name}/nodes",
                 nodes_figure(tap, result.theta, result.label_names,
                              heatmap_nodes), step)
     tensorboard.write_histograms(log_dir, histograms, step)
@@ -170,7 +173,7 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
             "encoders (per encoder).\n\n" + tensorboard.markdown_table(
                 ["tap kind", "statistic", "slope"], trend), step)
     if profile:
-        tensorboard.write_figure(log_dir, "depth_profile",
+        tensorboard.write_figure(log_dir, "snp/depth_profile",
                                  _profile_figure(profile), step)
 
 

@@ -89,12 +89,12 @@ class AnalyzeHeadsTest(TestCase):
                              ["encoder_1.png", "encoder_2.png", "heads.json",
                               "heads.md"])
             events = read_events(logs)
-            self.assertEqual(events["encoder_1"], {"images"})
-            self.assertEqual(events["encoder_2"], {"images"})
+            self.assertEqual(events["heads/encoder_1"], {"images"})
+            self.assertEqual(events["heads/encoder_2"], {"images"})
             self.assertEqual(events["heads_report"], {"text"})
             # One report: a table and a figure over encoders, no scalars.
             self.assertEqual(events["heads_by_encoder"], {"text"})
-            self.assertEqual(events["heads_by_depth"], {"images"})
+            self.assertEqual(events["heads/by_depth"], {"images"})
             self.assertNotIn("coverage", events)
 
     def test_recomputation_from_saved_snp(self):

@@ -70,7 +70,7 @@ def test_log_pruning_writes_bars_and_a_table_not_scalars(tmp_path):
     pruning_board.log_pruning(PRUNING, str(tmp_path))
     tensorboard.close_all()
     tags = _events(str(tmp_path))
-    assert tags == {"accuracy_table": "text", "accuracy": "images"}
+    assert tags == {"accuracy_table": "text", "pruning/accuracy": "images"}
     text = _text(str(tmp_path), "accuracy_table")
     row = [line for line in text.splitlines() if "magnitude" in line][0]
     assert r"largest \|w\| per layer" in row
@@ -98,8 +98,10 @@ def test_log_snp_single_result_has_no_scalars(tmp_path):
     tags = _events(str(tmp_path))
     assert "scalars" not in set(tags.values()), tags
     assert tags["summary"] == "text" and tags["trend"] == "text"
-    assert tags["depth_profile"] == "images"
-    assert tags["encoder_1_mha/nodes"] == "images"
+    assert tags["snp/depth_profile"] == "images"
+    assert tags["snp/encoder_1_mha/nodes"] == "images"
+    # Pictures sort after Keras's training curves (epoch_*) in Time Series.
+    assert all(t > "epoch_" for t, kind in tags.items() if kind != "text")
 
 
 def test_snp_logger_keeps_curves_over_epochs(tmp_path):

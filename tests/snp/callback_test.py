@@ -54,8 +54,8 @@ def test_callback_logs_saves_and_resets(tmp_path):
     assert tags["encoder_1_ff_hidden/readout_accuracy"] == {1, 2}
     assert tags["encoder_2_ff_hidden/snr"] == {1, 2}
     assert {1, 2} <= tags["trend/ff/mean_noise_slope"]
-    assert "encoder_1_ff_hidden/nodes" in tags
-    assert "depth_profile" in tags
+    assert "snp/encoder_1_ff_hidden/nodes" in tags
+    assert "snp/depth_profile" in tags
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert set(summary["taps"]) == {"encoder_1_ff_hidden",
                                     "encoder_2_ff_hidden"}
