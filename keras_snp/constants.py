@@ -5,8 +5,12 @@ model's first layer (`ImageNormalization`) applies them; the datasets name
 which set is theirs.
 """
 
-CIFAR_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR_STD = (0.2673, 0.2564, 0.2762)
+# The official CCT configs (SHI-Labs `configs/datasets/*.yml`).
+CIFAR_MEAN = (0.5071, 0.4867, 0.4408)
+CIFAR_STD = (0.2675, 0.2565, 0.2761)
+FLOWERS_MEAN = (0.4353, 0.3773, 0.2872)
+FLOWERS_STD = (0.2966, 0.2455, 0.2698)
+# Folders and npz files, unless the user gives `mean` / `std`.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SYNTHETIC_MEAN = (0.5, 0.5, 0.5)

@@ -6,27 +6,21 @@ Three recipes (`RECIPES`):
 - `"light"`: random horizontal flip and a random shift of up to
   `4 * image_size / 32` pixels (zero padding, then a random crop back to
   `image_size`), drawn per image. This is the lab's flip + ±4 px shift.
-- `"official"`: the SHI-Labs CCT recipe: the light recipe, then per batch
-  RandAugment (2 ops, magnitude 9 of 10, i.e. `factor=0.9`), MixUp
-  (alpha 0.8) or CutMix (alpha 1.0), one of the two per batch with
-  probability 0.5 each, then random erasing with probability 0.25. Labels
-  come out soft (mixed one-hot rows that still sum to 1). Label smoothing
-  is the loss's job, not this module's.
+- `"official"`: nothing on the host. The SHI-Labs CCT recipe (timm's
+  random-resized crop, flip, RandAugment `rand-m9-mstd0.5-inc1`, random
+  erasing, MixUp/CutMix, label smoothing) runs on the device, inside the
+  compiled train step (`keras_snp.training.augment`); the train split
+  carries uint8 images to it.
 
-Images are float32 in 0..255 throughout; labels are one-hot float32.
-TensorFlow is imported only inside the tf.data functions.
+Images are float32 in 0..255 (uint8 for the official train split); labels
+are one-hot float32. TensorFlow is imported only inside the tf.data
+functions.
 """
 
 import numpy as np
 
 RECIPES = ("none", "light", "official")
 
-RAND_AUGMENT_OPS = 2
-RAND_AUGMENT_FACTOR = 0.9
-MIXUP_ALPHA = 0.8
-CUTMIX_ALPHA = 1.0
-MIX_SWITCH_PROB = 0.5
-ERASE_PROB = 0.25
 
 
 def shift_pixels(image_size):
@@ -42,66 +36,6 @@ def check_recipe(recipe):
             f"Unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}."
         )
     return recipe
-
-
-class BatchMixer:
-    """The batch-level part of the official recipe, as Keras layers.
-
-    RandAugment, then MixUp or CutMix (one per batch), then random erasing.
-    The layers are Keras preprocessing layers, safe inside `tf.data` on any
-    backend, and usable on numpy batches outside it.
-
-    Args:
-        seed: integer seed of every layer.
-
-    Example:
-
-    >>> mixer = BatchMixer(seed=0)
-    >>> images = np.full((4, 8, 8, 3), 100.0, "float32")
-    >>> labels = np.eye(2, dtype="float32")[[0, 1, 0, 1]]
-    >>> x, y = mixer.numpy(images, labels, np.random.default_rng(0))
-    >>> x.shape, y.shape
-    ((4, 8, 8, 3), (4, 2))
-    """
-
-    def __init__(self, seed=0):
-        import keras
-
-        self.rand_augment = keras.layers.RandAugment(
-            value_range=(0, 255), num_ops=RAND_AUGMENT_OPS,
-            factor=RAND_AUGMENT_FACTOR, seed=seed)
-        self.mixup = keras.layers.MixUp(alpha=MIXUP_ALPHA, seed=seed + 1)
-        self.cutmix = keras.layers.CutMix(factor=CUTMIX_ALPHA, seed=seed + 2)
-        self.erasing = keras.layers.RandomErasing(
-            factor=(ERASE_PROB, ERASE_PROB), value_range=(0, 255),
-            seed=seed + 3)
-
-    def tf(self, images, labels, switch):
-        """Graph version; `switch` is a uniform draw in [0, 1) per batch."""
-        import tensorflow as tf
-
-        images = self.rand_augment(images, training=True)
-        data = {"images": images, "labels": labels}
-        data = tf.cond(
-            switch < MIX_SWITCH_PROB,
-            lambda: self.mixup(data, training=True),
-            lambda: self.cutmix(data, training=True),
-        )
-        images = self.erasing(data["images"], training=True)
-        return images, tf.cast(data["labels"], "float32")
-
-    def numpy(self, images, labels, rng):
-        """Eager version on numpy batches; returns numpy arrays."""
-        import keras
-
-        def to_np(x):
-            return np.asarray(keras.ops.convert_to_numpy(x), "float32")
-
-        images = to_np(self.rand_augment(images, training=True))
-        mixer = self.mixup if rng.random() < MIX_SWITCH_PROB else self.cutmix
-        data = mixer({"images": images, "labels": labels}, training=True)
-        images = to_np(self.erasing(data["images"], training=True))
-        return images, to_np(data["labels"])
 
 
 def light_tf(image, seed, image_size):

@@ -4,11 +4,12 @@ import dataclasses
 
 from keras_snp.constants import CIFAR_MEAN
 from keras_snp.constants import CIFAR_STD
+from keras_snp.constants import FLOWERS_MEAN
+from keras_snp.constants import FLOWERS_STD
 from keras_snp.constants import IMAGENET_MEAN
 from keras_snp.constants import IMAGENET_STD
 from keras_snp.constants import SYNTHETIC_MEAN
 from keras_snp.constants import SYNTHETIC_STD
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,7 @@ DATASET_DEFAULTS = {
     "flowers102": DatasetDefaults(
         variant="cct_7_7x2", image_size=224, recipe="official",
         learning_rate=5e-4, weight_decay=6e-2, batch_size=96, epochs=300,
-        warmup_epochs=10, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        warmup_epochs=10, mean=FLOWERS_MEAN, std=FLOWERS_STD),
     "synthetic": DatasetDefaults(
         variant="cct_2_3x2", image_size=32, recipe="light",
         learning_rate=1e-3, weight_decay=3e-2, batch_size=64, epochs=2,

@@ -1,9 +1,11 @@
 """Batching, shuffling and augmentation of one split: tf.data or numpy.
 
 Every split yields `(images float32 (B, S, S, 3) in 0..255, labels one-hot
-float32 (B, K))`. The train split is shuffled with a seed (a new order each
-epoch, the same sequence of orders for the same seed) and augmented by the
-recipe; evaluation splits are neither.
+float32 (B, K))`, except the official recipe's train split, whose images
+stay uint8 (4x fewer bytes to the device, which augments them in the train
+step). The train split is shuffled with a seed (a new order each epoch,
+the same sequence of orders for the same seed) and, for the light recipe,
+augmented on the host; evaluation splits are neither.
 """
 
 import math
@@ -27,14 +29,20 @@ def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
     """
     import tensorflow as tf
 
+    raw = train and recipe == "official"  # augmented on the device
+
     def to_float(image, label):
-        return tf.cast(image, "float32"), tf.cast(label, "int32")
+        if raw:
+            image = tf.cast(tf.clip_by_value(image, 0, 255), "uint8")
+        else:
+            image = tf.cast(image, "float32")
+        return image, tf.cast(label, "int32")
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if train and shuffle:
         buffer = shuffle_buffer or size or 10000
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    if train and recipe != "none":
+    if train and recipe == "light":
         seeds = tf.data.Dataset.random(
             seed=seed, rerandomize_each_iteration=True)
 
@@ -51,17 +59,6 @@ def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
         return images, tf.one_hot(labels, num_classes, dtype="float32")
 
     ds = ds.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
-    if train and recipe == "official":
-        mixer = augment.BatchMixer(seed=seed)
-        switches = tf.data.Dataset.random(
-            seed=seed + 7, rerandomize_each_iteration=True)
-
-        def official(batch, draw):
-            switch = tf.cast(draw % 1000, "float32") / 1000.0
-            return mixer.tf(batch[0], batch[1], switch)
-
-        ds = tf.data.Dataset.zip((ds, switches)).map(
-            official, num_parallel_calls=tf.data.AUTOTUNE)
     if size is not None:
         batches = (size // batch_size if drop_remainder
                    else math.ceil(size / batch_size))
@@ -104,7 +101,6 @@ class NumpySplit(keras.utils.PyDataset):
         self.train, self.recipe = bool(train), augment.check_recipe(recipe)
         self.seed, self.drop_remainder = int(seed), bool(drop_remainder)
         self.epoch = 0
-        self._mixer = None
         self._order = self._make_order()
 
     def _make_order(self):
@@ -124,15 +120,15 @@ class NumpySplit(keras.utils.PyDataset):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
         rows = self._order[index * self.batch_size:
                            (index + 1) * self.batch_size]
-        images = self.images[rows].astype("float32")
         labels = np.eye(self.num_classes, dtype="float32")[self.labels[rows]]
-        if self.train and self.recipe != "none":
+        if self.train and self.recipe == "official":
+            # Augmented on the device (keras_snp.training.augment).
+            images = np.clip(self.images[rows], 0, 255).astype("uint8")
+            return images, labels
+        images = self.images[rows].astype("float32")
+        if self.train and self.recipe == "light":
             rng = np.random.default_rng([self.seed, self.epoch, index])
             images = augment.light_numpy(images, rng)
-            if self.recipe == "official":
-                if self._mixer is None:
-                    self._mixer = augment.BatchMixer(seed=self.seed)
-                images, labels = self._mixer.numpy(images, labels, rng)
         return images, labels
 
     def on_epoch_end(self):

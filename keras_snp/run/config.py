@@ -24,6 +24,9 @@ class RunConfig:
     strategy: str = "auto"
     cpu_replicas: int | None = None
     precision: str = "auto"
+    steps_per_execution: int | None = None  # None: 8 on GPUs, 1 on CPUs
+    mean: tuple | None = None  # normalisation; None: the dataset's
+    std: tuple | None = None
     seed: int = 0
     recipe: str | None = None
     learning_rate: float | None = None

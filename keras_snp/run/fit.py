@@ -151,23 +151,25 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops at the first NaN/Inf loss with a message naming the last good
-    checkpoint (the backup of the last completed epoch is kept)."""
+    """Stops after the first epoch whose loss is NaN/Inf, with a message
+    naming the last good checkpoint (the backup of the last completed
+    epoch is kept).
+
+    The check reads the epoch's mean loss once per epoch: reading it after
+    every batch would sync the device on every step.
+    """
 
     def __init__(self, checkpoint_dir):
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
-        self.bad_batch = None
         self.bad_epoch = None
-        self._epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+    def on_train_begin(self, logs=None):
+        self.bad_epoch = None
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
         if not _finite_loss(logs):
-            self.bad_batch = batch
-            self.bad_epoch = self._epoch + 1
+            self.bad_epoch = epoch + 1
             self.model.stop_training = True
 
 
@@ -196,9 +198,21 @@ def fit(model, folder, config, splits, placement, recipe, steps,
     backup = AtomicBackupAndRestore(
         checkpoint_dir, folder.read_path("checkpoints", "backup"))
     stop_on_nan = StopOnNonFiniteLoss(checkpoint_dir)
+    per_call = (getattr(config, "steps_per_execution", None)
+                or recipe_lib.default_steps_per_execution())
     with placement.scope():
-        recipe_lib.compile_model(model, recipe, config.epochs, steps)
-    placement.prepare_model(model)
+        # The bare model is compiled for `evaluate`; the model that fits
+        # may wrap it with the official recipe's device augmentation.
+        trained = recipe_lib.augmented_for_recipe(model, recipe, config.seed)
+        recipe_lib.compile_model(
+            model, recipe, config.epochs, steps,
+            steps_per_execution=per_call if trained is model else 1)
+        if trained is not model:
+            recipe_lib.compile_model(
+                trained, recipe_lib.device_recipe(recipe), config.epochs,
+                steps, jit_compile=_jit_for_augmented(),
+                steps_per_execution=per_call)
+    placement.prepare_model(trained)
     callbacks = [
         RunHistory(folder),
         stop_on_nan,
@@ -207,12 +221,16 @@ def fit(model, folder, config, splits, placement, recipe, steps,
     if folder.writer and tensorflow_available():
         callbacks.append(keras.callbacks.TensorBoard(
             log_dir=log_dir(folder), write_graph=False))
-    callbacks.extend(extra_callbacks)
+    callbacks.extend(_on_backbone(c, model) for c in extra_callbacks)
     callbacks.append(backup)
     train = splits.train
+    if trained is not model:
+        from keras_snp.training.augmented import with_label_inputs
+
+        train = with_label_inputs(train)
     if config.steps_per_epoch:
         train = _repeat(train)
-    model.fit(
+    trained.fit(
         train,
         validation_data=splits.validation,
         epochs=config.epochs,
@@ -221,7 +239,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         verbose=config.verbose,
         shuffle=False,  # every split shuffles itself, seeded
     )
-    if stop_on_nan.bad_batch is not None:
+    if stop_on_nan.bad_epoch is not None:
         done = backup.saved_epoch
         good = folder.read_path("checkpoints", "backup")
         where = (f"the last good checkpoint is {good} (epoch {done}): "
@@ -230,10 +248,28 @@ def fit(model, folder, config, splits, placement, recipe, steps,
                  "kept: lower --learning-rate and start again")
         raise NonFiniteLoss(
             "Training stopped: the loss became NaN/Inf in epoch "
-            f"{stop_on_nan.bad_epoch} "
-            f"(batch {stop_on_nan.bad_batch}); {where}."
+            f"{stop_on_nan.bad_epoch}; {where}."
         )
     return folder.state["history"][-1] if folder.state["history"] else {}
+
+
+def _jit_for_augmented():
+    # TensorFlow's image warp (ImageProjectiveTransformV3) has no XLA
+    # kernel, so the augmented step runs as a plain graph there; JAX
+    # always compiles with XLA.
+    return keras.backend.backend() != "tensorflow"
+
+
+def _on_backbone(callback, backbone):
+    """Points a callback that reads layers (SNP) at the bare backbone, even
+    when `fit` runs on the augmenting wrapper."""
+    set_model = callback.set_model
+
+    def set_backbone(_model):
+        set_model(backbone)
+
+    callback.set_model = set_backbone
+    return callback
 
 
 def _repeat(dataset):

@@ -111,3 +111,31 @@ class AugmentedModel(keras.Model):
         backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
         augment = keras.saving.deserialize_keras_object(config.pop("augment"))
         return cls(backbone, augment, **config)
+
+
+class _LabelInputs(keras.utils.PyDataset):
+    """A `PyDataset` of `(images, labels)` served as
+    `({"images", "labels"}, labels)`."""
+
+    def __init__(self, split):
+        super().__init__()
+        self.split = split
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, index):
+        images, labels = self.split[index]
+        return {"images": images, "labels": labels}, labels
+
+    def on_epoch_end(self):
+        self.split.on_epoch_end()
+
+
+def with_label_inputs(split):
+    """`(images, labels)` batches -> `({"images", "labels"}, labels)`, the
+    input `AugmentedModel` trains on (a `tf.data.Dataset` or a
+    `keras.utils.PyDataset`)."""
+    if hasattr(split, "map"):
+        return split.map(lambda x, y: ({"images": x, "labels": y}, y))
+    return _LabelInputs(split)

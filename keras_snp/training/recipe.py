@@ -100,12 +100,53 @@ def make_metrics():
     ]
 
 
-def compile_model(model, recipe, epochs, steps_per_epoch, jit_compile="auto"):
+def compile_model(model, recipe, epochs, steps_per_epoch, jit_compile="auto",
+                  steps_per_execution=1):
     """Compiles `model` with the recipe (call inside a strategy scope)."""
     model.compile(
         optimizer=make_optimizer(recipe, epochs, steps_per_epoch),
         loss=make_loss(recipe),
         metrics=make_metrics(),
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
+
+
+def default_steps_per_execution():
+    """8 train steps per device call on an accelerator, 1 on a CPU."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return 8 if jax.default_backend() != "cpu" else 1
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return 1
+    return 8 if tf.config.list_physical_devices("GPU") else 1
+
+
+def augmented_for_recipe(model, recipe, seed=0):
+    """The model to `fit`: `model` itself, or for the official recipe an
+    `AugmentedModel` that augments on the device (compile it with
+    `device_recipe(recipe)`: the augmentation smooths the labels)."""
+    if recipe.name != "official":
+        return model
+    from keras_snp.training.augment import OfficialAugment
+    from keras_snp.training.augmented import AugmentedModel
+
+    norm = model.get_layer("normalize")
+    augment = OfficialAugment(
+        num_classes=int(model.output_shape[-1]), mean=norm.mean,
+        std=norm.std, label_smoothing=recipe.label_smoothing, seed=seed)
+    return AugmentedModel(model, augment, name="augmented")
+
+
+def device_recipe(recipe):
+    """`recipe` with the loss's label smoothing off when the device
+    augmentation already smooths (official)."""
+    if recipe.name != "official":
+        return recipe
+    return dataclasses.replace(recipe, label_smoothing=0.0)

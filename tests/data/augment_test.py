@@ -50,18 +50,16 @@ def test_light_tf_is_shift_and_flip():
 
 
 @pytest.mark.parametrize("backend_format", ["numpy", "tf"])
-def test_official_recipe_soft_labels(backend_format):
+def test_official_recipe_leaves_augmentation_to_the_device(backend_format):
     splits = data.load("synthetic", 16, 8, examples_per_class=4,
                        recipe="official", backend_format=backend_format)
-    soft = 0
-    for images, labels in data.as_numpy(splits.train, max_batches=5):
+    for images, labels in data.as_numpy(splits.train, max_batches=3):
         assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
-        assert images.min() >= 0 and images.max() <= 255
-        np.testing.assert_allclose(labels.sum(1), 1.0, atol=1e-5)
-        soft += int(np.sum(labels.max(1) < 0.999))
-    assert soft > 0
-    # evaluation splits stay hard and unaugmented
-    _, labels = next(data.as_numpy(splits.test))
+        assert images.dtype == np.uint8
+        assert set(np.unique(labels)) <= {0.0, 1.0}
+    # evaluation splits stay float32, hard and unaugmented
+    images, labels = next(data.as_numpy(splits.test))
+    assert images.dtype == np.float32
     assert set(np.unique(labels)) <= {0.0, 1.0}
 
 
