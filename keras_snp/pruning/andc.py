@@ -7,12 +7,12 @@ Each masked layer of a CCT built by `build_cct` (`L` encoders, `l` from 1)
 takes its sets from exactly the tensors it reads and writes, each measured
 as an SNP tap (`pruning_taps` lists them; rank-2 taps are one token):
 
-| scope       | layer                   | input tap          | output tap          |
-| ----------- | ----------------------- | ------------------ | ------------------- |
-| `readout`   | `classifier`            | `sequence_pool`    | (the labels)        |
-| `ff`        | `encoder_{l}_ff_hidden` | `encoder_{l}_norm` | `encoder_{l}_ff_hidden` |
-| `ff`        | `encoder_{l}_ff_out`    | `encoder_{l}_ff_hidden` | `encoder_{l}_out` |
-| `attn_proj` | `encoder_{l}_attn_proj` | `encoder_{l}_mha`  | `encoder_{l}_attn_add` |
+- scope `readout`: `classifier` reads `sequence_pool` (outputs: labels);
+- scope `ff`: `encoder_{l}_ff_hidden` reads `encoder_{l}_norm` and writes
+  `encoder_{l}_ff_hidden`; `encoder_{l}_ff_out` reads
+  `encoder_{l}_ff_hidden` and writes into `encoder_{l}_out`;
+- scope `attn_proj`: `encoder_{l}_attn_proj` reads `encoder_{l}_mha` and
+  writes into `encoder_{l}_attn_add`.
 
 The classifier keeps weight `(d, c)` iff `c in D_d`; an internal layer keeps
 `(u, v)` iff `D_u` and `D_v` share a label. A scope is one of `readout`,

@@ -19,8 +19,16 @@ def throughput(model, images, steps):
     return steps * len(images) / (time.perf_counter() - start)
 
 
-def compare_pruned(model, snp_result, batch_size=128, steps=20, scope="all",
-                   theta=None, rounds=3, seed=0):
+def compare_pruned(
+    model,
+    snp_result,
+    batch_size=128,
+    steps=20,
+    scope="all",
+    theta=None,
+    rounds=3,
+    seed=0,
+):
     """Prunes and shrinks `model`, then times both on the same batch.
 
     The two models are timed alternately `rounds` times and the best of
@@ -33,11 +41,17 @@ def compare_pruned(model, snp_result, batch_size=128, steps=20, scope="all",
     pruned = prune(model, snp_result, theta=theta, scope=scope)
     small = shrink(pruned)
     size = model.input_shape[1]
-    images = np.random.default_rng(seed).uniform(
-        0, 255, (batch_size, size, size, 3)).astype("float32")
-    difference = float(np.abs(
-        np.asarray(pruned.predict_on_batch(images))
-        - np.asarray(small.predict_on_batch(images))).max())
+    images = (
+        np.random.default_rng(seed)
+        .uniform(0, 255, (batch_size, size, size, 3))
+        .astype("float32")
+    )
+    difference = float(
+        np.abs(
+            np.asarray(pruned.predict_on_batch(images))
+            - np.asarray(small.predict_on_batch(images))
+        ).max()
+    )
     del pruned
     speeds = {"unpruned": [], "shrunk": []}
     for _ in range(rounds):
@@ -57,4 +71,43 @@ def compare_pruned(model, snp_result, batch_size=128, steps=20, scope="all",
         "flops_after": count_flops(small),
         "flop_ratio": count_flops(small) / count_flops(model),
         "max_abs_difference": difference,
+    }
+
+
+def compare_models(models, batch_size=128, steps=20, rounds=3, seed=0):
+    """Images/s of several saved models on one batch, timed alternately.
+
+    Args:
+        models: `{name: model}`; the first is the reference of the ratios.
+        batch_size, steps, rounds: as `compare_pruned`.
+        seed: seed of the random images.
+
+    Returns:
+        `{name: {"images_per_s", "speed_ratio", "params", "flops"}}`.
+
+    Example:
+    ```python
+    compare_models({"unpruned": model, "andc": small})
+    ```
+    """
+    first = next(iter(models.values()))
+    size = first.input_shape[1]
+    images = (
+        np.random.default_rng(seed)
+        .uniform(0, 255, (batch_size, size, size, 3))
+        .astype("float32")
+    )
+    speeds = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            speeds[name].append(throughput(model, images, steps))
+    base = max(next(iter(speeds.values())))
+    return {
+        name: {
+            "images_per_s": max(s),
+            "speed_ratio": max(s) / base,
+            "params": int(models[name].count_params()),
+            "flops": count_flops(models[name]),
+        }
+        for name, s in speeds.items()
     }

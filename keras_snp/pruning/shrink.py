@@ -26,9 +26,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.cct import num_encoders
 from keras_snp.models.layers import ConvTokenizer
-from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import tokenizer_sizes
 from keras_snp.pruning.andc import strip
@@ -63,13 +63,22 @@ def _shrink_ff(model, p):
     hidden = model.get_layer(p + "ff_hidden")
     out = model.get_layer(p + "ff_out")
     w1 = ops.convert_to_numpy(hidden.kernel)
-    b1 = ops.convert_to_numpy(hidden.bias) if hidden.bias is not None else np.zeros(w1.shape[1])
+    b1 = (
+        ops.convert_to_numpy(hidden.bias)
+        if hidden.bias is not None
+        else np.zeros(w1.shape[1])
+    )
     b2 = ops.convert_to_numpy(out.bias) if out.bias is not None else None
     act = hidden.activation or (lambda x: x)
-    const = ops.convert_to_numpy(act(keras.ops.convert_to_tensor(b1.astype("float32"))))
-    keep, w2, b2 = _units_to_keep(w1, const, ops.convert_to_numpy(out.kernel), b2)
-    hidden_weights = [w1[:, keep]] + ([b1[keep]] if hidden.bias is not None
-                                      else [])
+    const = ops.convert_to_numpy(
+        act(keras.ops.convert_to_tensor(b1.astype("float32")))
+    )
+    keep, w2, b2 = _units_to_keep(
+        w1, const, ops.convert_to_numpy(out.kernel), b2
+    )
+    hidden_weights = [w1[:, keep]] + (
+        [b1[keep]] if hidden.bias is not None else []
+    )
     out_weights = [w2[keep]] + ([b2] if b2 is not None else [])
     config = {**hidden.get_config(), "units": int(keep.sum())}
     return {
@@ -86,8 +95,8 @@ def _shrink_attention(model, p):
     qk = heads * key_dim
     w = ops.convert_to_numpy(qkv.kernel)
     b = ops.convert_to_numpy(qkv.bias) if qkv.bias is not None else None
-    wv = w[:, 2 * qk:]
-    bv = b[2 * qk:] if b is not None else np.zeros(wv.shape[1], w.dtype)
+    wv = w[:, 2 * qk :]
+    bv = b[2 * qk :] if b is not None else np.zeros(wv.shape[1], w.dtype)
     bp = ops.convert_to_numpy(proj.bias) if proj.bias is not None else None
     # A value node's output is its value column (attention weights sum to
     # 1), so a node with no input outputs its bias.
@@ -96,9 +105,11 @@ def _shrink_attention(model, p):
     value_dims = [int(keep[head_of_node == h].sum()) for h in range(heads)]
     kept_heads = [h for h in range(heads) if value_dims[h] > 0]
     q_cols = np.concatenate(
-        [np.arange(h * key_dim, (h + 1) * key_dim) for h in kept_heads])
+        [np.arange(h * key_dim, (h + 1) * key_dim) for h in kept_heads]
+    )
     columns = np.concatenate(
-        [q_cols, q_cols + qk, 2 * qk + np.flatnonzero(keep)])
+        [q_cols, q_cols + qk, 2 * qk + np.flatnonzero(keep)]
+    )
     qkv_weights = [w[:, columns]] + ([b[columns]] if b is not None else [])
     proj_weights = [wp[keep]] + ([bp] if bp is not None else [])
     mha_config = {
@@ -143,10 +154,11 @@ def shrink(model, return_report=False):
         plan.update(att_plan)
         report[p + "ff_hidden"] = (
             model.get_layer(p + "ff_hidden").units
-            - plan[p + "ff_hidden"][0]["units"])
-        report[p + "mha"] = (
-            sum(model.get_layer(p + "mha").value_dims)
-            - sum(plan[p + "mha"][0]["value_dims"]))
+            - plan[p + "ff_hidden"][0]["units"]
+        )
+        report[p + "mha"] = sum(model.get_layer(p + "mha").value_dims) - sum(
+            plan[p + "mha"][0]["value_dims"]
+        )
         report[p + "heads"] = removed_heads
 
     def clone(layer):

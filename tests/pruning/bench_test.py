@@ -1,7 +1,7 @@
 from keras_snp.pruning.bench import compare_pruned
-from tests.pruning.planted import planted_snp_result
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
+from tests.pruning.planted import planted_snp_result
 
 
 class BenchTest(TestCase):

@@ -1,5 +1,4 @@
 import glob
-import json
 import os
 import subprocess
 import sys
@@ -7,24 +6,40 @@ import sys
 import keras
 import numpy as np
 
+from keras_snp import data as data_lib
+from keras_snp.pruning.fine_tune import FineTune
 from keras_snp.run.prune_stage import ROWS
+from keras_snp.run.prune_stage import PruneSettings
 from keras_snp.run.prune_stage import accuracy
+from keras_snp.run.prune_stage import choose_masks
 from keras_snp.run.prune_stage import run_pruning
-from tests.pruning.planted import planted_snp_result
+from keras_snp.utils import read_json
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
+from tests.pruning.planted import planted_snp_result
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+K = 5
 
 
-def _data(rng, n, batch, one_hot):
-    images = rng.uniform(0, 255, (n, 16, 16, 3)).astype("float32")
-    labels = rng.integers(0, 5, n)
-    if one_hot:
-        labels = np.eye(5, dtype="float32")[labels]
-    return [(images[i:i + batch], labels[i:i + batch])
-            for i in range(0, n, batch)]
+def _splits(recipe="official", batch=8):
+    return data_lib.load("synthetic", 16, batch, recipe=recipe,
+                         num_classes=K, examples_per_class=6,
+                         backend_format="numpy")
+
+
+class _Relabelled:
+    """Batches of `data` with labels permuted (a different test split)."""
+
+    def __init__(self, data, seed):
+        self.data, self.seed = data, seed
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        for images, labels in self.data:
+            yield images, np.asarray(labels)[rng.permutation(len(labels))]
 
 
 class StageTest(TestCase):
@@ -42,50 +57,59 @@ class StageTest(TestCase):
                             4 / 6)
 
     def test_run_pruning_writes_everything(self):
-        rng = np.random.default_rng(0)
-        model = tiny_cct()
+        keras.utils.set_random_seed(0)
+        model = tiny_cct(num_classes=K)
         result = planted_snp_result(model, labels_per_node=2,
                                     empty_fraction=0.4, seed=0)
-        train = _data(rng, 24, 8, one_hot=False)
-        test = _data(rng, 16, 8, one_hot=True)
+        splits = _splits()
         tmp = self.get_temp_dir()
         out_dir = os.path.join(tmp, "run", "pruned")
         log_dir = os.path.join(tmp, "run", "logs", "pruning")
-        exported = []
-
-        def export_fn(small, directory):
-            exported.append((small.count_params(), directory))
-
-        summary = run_pruning(model, result, train, test, out_dir,
-                              fine_tune_epochs=1, log_dir=log_dir,
-                              export_fn=export_fn, run_eagerly=True)
-        with open(os.path.join(out_dir, "pruning.json")) as f:
-            written = json.load(f)
+        settings = PruneSettings(fine_tune=FineTune(epochs=1),
+                                 structured_fraction=0.5)
+        summary = run_pruning(model, splits.train, splits.test, out_dir,
+                              settings, snp_result=result, log_dir=log_dir)
+        written = read_json(os.path.join(out_dir, "pruning.json"))
         names = [row["name"] for row in written["accuracy_table"]]
-        self.assertEqual(names, list(ROWS))
-        self.assertEqual(len(names), 5)
+        self.assertEqual(names, [*ROWS, "structured_fine_tuned"])
         for row in written["accuracy_table"]:
             self.assertTrue(0.0 <= row["accuracy"] <= 1.0)
         self.assertEqual(written["accuracy"], summary["accuracy"])
         self.assertAllClose(written["accuracy"]["unpruned"],
-                            accuracy(model, test))
+                            accuracy(model, splits.test))
+        # one fine-tune for every fine-tuned row
+        tune = written["fine_tune"]
+        self.assertTrue(tune["identical_for_all_rows"])
+        self.assertEqual(tune["rows"], sorted([
+            "andc_fine_tuned", "magnitude_fine_tuned", "random_fine_tuned",
+            "structured_fine_tuned", "unpruned_fine_tuned"]))
+        self.assertEqual(sorted(written["dilution_by_scope"]),
+                         ["all", "attn_proj", "ff", "readout"])
         layers = written["layers"]
-        self.assertIn("classifier", layers)
-        self.assertIn("encoder_2_ff_hidden", layers)
-        for name, entry in layers.items():
+        self.assertIn("encoder_1_ff_hidden", layers)
+        for entry in layers.values():
             if "kept" in entry:
                 self.assertEqual(entry["random_kept"], entry["kept"])
                 self.assertEqual(entry["magnitude_kept"], entry["kept"])
-                self.assertLess(entry["kept"], entry["total"])
         params = written["params"]
         self.assertLess(params["after"], params["before"])
-        self.assertLess(written["flops"]["after"], written["flops"]["before"])
         self.assertLess(written["shrink"]["max_abs_difference"], 1e-5)
-        self.assertEqual(exported, [(params["after"], out_dir)])
+        structured = written["structured"]
+        self.assertLess(structured["max_abs_difference"], 1e-5)
+        self.assertEqual(structured["removed"]["encoder_1_heads"], 1)
+        self.assertEqual(structured["removed"]["encoder_1_ff_hidden"], 16)
+        sizes = written["sizes"]
+        self.assertLess(sizes["pruned"]["keras_bytes"],
+                        sizes["unpruned"]["keras_bytes"])
         self.assertTrue(glob.glob(os.path.join(log_dir, "events.out.*")))
+        hits = np.load(os.path.join(out_dir, "predictions.npz"))
+        self.assertEqual(sorted(hits), sorted(
+            ["unpruned", "andc_masked", "unpruned_fine_tuned",
+             "andc_fine_tuned", "random_fine_tuned", "magnitude_fine_tuned",
+             "structured_fine_tuned"]))
 
-        # model.keras loads in a fresh process, safe mode, after the import
-        images, _ = test[0]
+        # the deflated model.keras loads in a fresh process, safe mode
+        images = next(iter(splits.test))[0]
         np.save(os.path.join(tmp, "x.npy"), images)
         code = (
             "import sys, numpy as np, keras, keras_snp\n"
@@ -97,9 +121,36 @@ class StageTest(TestCase):
         run = subprocess.run(
             [sys.executable, "-c", code, os.path.join(out_dir, "model.keras"),
              os.path.join(tmp, "x.npy"), out_npy],
-            env=env, capture_output=True, text=True, timeout=120)
+            check=False, env=env, capture_output=True, text=True,
+            timeout=300)
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
         self.assertEqual(int(run.stdout.split()[-1]), params["after"])
         small = keras.models.load_model(os.path.join(out_dir, "model.keras"))
         self.assertAllClose(np.load(out_npy), small.predict_on_batch(images),
                             atol=1e-6)
+
+    def test_masks_come_from_validation_never_test(self):
+        keras.utils.set_random_seed(0)
+        model = tiny_cct(num_classes=K)
+        snp = _splits(recipe="none", batch=10)
+        settings = PruneSettings(scope="readout", snp_epochs=1,
+                                 fine_tune=FineTune(epochs=0))
+        result, masks = choose_masks(model, snp.train, snp.validation,
+                                     settings)
+        self.assertEqual(list(result.taps), ["sequence_pool"])
+        self.assertEqual(list(masks), ["classifier"])
+        tmp = self.get_temp_dir()
+        kept = []
+        for seed in (0, 1):
+            # fresh splits: the same training order both times
+            keras.utils.set_random_seed(0)
+            snp = _splits(recipe="none", batch=10)
+            summary = run_pruning(
+                model, snp.train, _Relabelled(snp.test, seed),
+                os.path.join(tmp, str(seed)), settings, snp_train=snp.train,
+                snp_validation=snp.validation)
+            kept.append(summary["layers"]["classifier"]["kept_per_node"])
+            self.assertEqual(summary["masks_from"], "validation")
+        # other test labels, same masks
+        self.assertEqual(kept[0], kept[1])
+        self.assertEqual(kept[0], masks["classifier"].sum(axis=1).tolist())
