@@ -22,7 +22,6 @@ splits = keras_snp.data.load("cifar100", image_size=32, batch_size=128)
 import importlib
 import sys
 import threading
-import types
 import warnings
 
 __version__ = "0.1.0"
@@ -37,14 +36,13 @@ _EXPORTS = {
     "list_variants": "keras_snp.models",
     "ANDCPrune": "keras_snp.pruning",
     "build_cnn": "keras_snp.reproduce",
-    "reproduce": "keras_snp.reproduce",
     "write_report": "keras_snp.reproduce",
     "SNPCallback": "keras_snp.snp",
     "SNPResult": "keras_snp.snp",
     "compute_snp": "keras_snp.snp",
     "UsageError": "keras_snp.utils",
 }
-_SUBPACKAGES = ("data", "heads", "models", "pruning", "snp")
+_SUBPACKAGES = ("data", "heads", "models", "pruning", "reproduce", "snp")
 
 # The packages whose import registers Keras serializables: importing them
 # is what lets `keras.models.load_model` rebuild a keras_snp model.
@@ -53,6 +51,7 @@ REGISTERING = (
     "keras_snp.models.layers", "keras_snp.models.attention",
     "keras_snp.snp.optimizer", "keras_snp.heads.ablation",
     "keras_snp.pruning.wrapper", "keras_snp.training.augment.official",
+    "keras_snp.training.augmented",
 )
 
 __all__ = [
@@ -82,8 +81,6 @@ def __getattr__(name):
     if name in _SUBPACKAGES:
         return importlib.import_module(f"keras_snp.{name}")
     if name in _EXPORTS:
-        # `reproduce` is both a subpackage and its main function: the
-        # function is the public name.
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'keras_snp' has no attribute {name!r}")
 
@@ -163,24 +160,6 @@ class _KerasImportHook:
         if self in sys.meta_path:
             sys.meta_path.remove(self)
 
-
-class _Package(types.ModuleType):
-    """`keras_snp.reproduce` is the function, as it was when this package
-    imported it eagerly: the import system's binding of the subpackage
-    under that name is ignored (the subpackage stays in `sys.modules`)."""
-
-    @property
-    def reproduce(self):
-        from keras_snp.reproduce.runner import reproduce
-
-        return reproduce
-
-    @reproduce.setter
-    def reproduce(self, value):
-        del value
-
-
-sys.modules[__name__].__class__ = _Package
 
 if "keras" in sys.modules:
     register_serializables()
