@@ -49,6 +49,7 @@ _SUBPACKAGES = ("data", "heads", "models", "pruning", "reproduce", "snp")
 # `tests/cli/imports_test.py` checks that no registering module is missing.
 REGISTERING = (
     "keras_snp.models.layers", "keras_snp.models.attention",
+    "keras_snp.models.initializers",
     "keras_snp.snp.optimizer", "keras_snp.heads.ablation",
     "keras_snp.pruning.wrapper", "keras_snp.training.augment.official",
     "keras_snp.training.augmented",

@@ -17,6 +17,7 @@ from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import StochasticDepth
 from keras_snp.models.variants import POSITIONAL_EMBEDDINGS  # noqa: F401
 from keras_snp.models.variants import VARIANTS  # noqa: F401
+from keras_snp.models.initializers import AbsoluteTruncatedNormal
 from keras_snp.models.variants import CCTConfig  # noqa: F401
 from keras_snp.models.variants import get_config
 from keras_snp.models.variants import list_variants  # noqa: F401
@@ -28,7 +29,7 @@ def _dense(units, name, use_bias=True, activation=None, dtype=None):
         units,
         use_bias=use_bias,
         activation=activation,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        kernel_initializer=AbsoluteTruncatedNormal(stddev=0.02),
         name=name,
         dtype=dtype,
     )

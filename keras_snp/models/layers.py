@@ -9,6 +9,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.models.initializers import AbsoluteTruncatedNormal
+from keras_snp.models.initializers import kaiming_normal
+
 from keras_snp.constants import CIFAR_MEAN
 from keras_snp.constants import CIFAR_STD
 from keras_snp.models.variants import tokenizer_sizes
@@ -106,7 +109,7 @@ class ConvTokenizer(keras.layers.Layer):
         self.convs = [
             keras.layers.Conv2D(
                 width, self.kernel_size, strides=self.stride, use_bias=False,
-                kernel_initializer="he_normal", dtype=self.dtype_policy,
+                kernel_initializer=kaiming_normal(), dtype=self.dtype_policy,
                 name=f"conv_{i + 1}",
             )
             for i, width in enumerate(widths + [self.embed_dim])
@@ -201,7 +204,7 @@ class PositionEmbedding(keras.layers.Layer):
             self.embedding = self.add_weight(
                 name="embedding",
                 shape=(1, num_tokens, dim),
-                initializer=keras.initializers.TruncatedNormal(stddev=0.2),
+                initializer=AbsoluteTruncatedNormal(stddev=0.2),
             )
         else:
             self.table = sine_position_table(num_tokens, dim)
@@ -279,7 +282,7 @@ class SequencePooling(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(input_shape[-1], 1),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=AbsoluteTruncatedNormal(stddev=0.02),
         )
         self.bias = self.add_weight(
             name="bias", shape=(1,), initializer="zeros"
