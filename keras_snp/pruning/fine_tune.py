@@ -95,8 +95,10 @@ def fine_tune(model, train_data, settings, verbose=0):
 
     The model is compiled with the recipe's optimizer (AdamW, warm-up then
     cosine over the whole fine-tune, no decay on biases, norms and the
-    position embedding), its label-smoothed loss and metrics, then fit on
-    `train_data` (the training split, with its augmentation). `ANDCPrune`
+    position embedding), its loss and metrics, and fit on `train_data` (the
+    training split) as training does: for the official recipe through the
+    recipe's on-device augmentation (`augmented_for_recipe`, which also
+    applies the label smoothing). `ANDCPrune`
     layers multiply by their mask in every step, and their pruned kernel
     entries are 0 with zero gradient, so they stay exactly 0.
 
@@ -121,25 +123,44 @@ def fine_tune(model, train_data, settings, verbose=0):
     slice_steps = max(1, math.ceil(total / SCHEDULE_SLICES))
     recipe = settings.make_recipe()
     keras.utils.set_random_seed(settings.seed)
-    recipe_lib.compile_model(model, recipe, SCHEDULE_SLICES, slice_steps)
-    optimizer = _plain(keras.optimizers.serialize(model.optimizer))
+    # As training does (`run.fit`): the official recipe trains an
+    # `AugmentedModel` (augmentation and label smoothing on the device)
+    # around the bare model; other recipes train the model itself.
+    trained = recipe_lib.augmented_for_recipe(model, recipe, settings.seed)
+    data = train_data
+    if trained is model:
+        recipe_lib.compile_model(model, recipe, SCHEDULE_SLICES, slice_steps)
+    else:
+        # TensorFlow's image warp has no XLA kernel (as in `run.fit`).
+        recipe_lib.compile_model(
+            trained,
+            recipe_lib.device_recipe(recipe),
+            SCHEDULE_SLICES,
+            slice_steps,
+            jit_compile=keras.backend.backend() != "tensorflow",
+        )
+        from keras_snp.training.augmented import with_label_inputs
+
+        data = with_label_inputs(train_data)
+    optimizer = _plain(keras.optimizers.serialize(trained.optimizer))
     optimizer["config"].pop("name", None)  # a per-instance counter
     record = {
         "settings": dataclasses.asdict(settings),
         "recipe": dataclasses.asdict(recipe),
+        "augmented_on_device": trained is not model,
         "steps": total,
         "optimizer": optimizer,
-        "loss": _plain(keras.losses.serialize(model.loss)),
+        "loss": _plain(keras.losses.serialize(trained.loss)),
     }
     if settings.epochs > 0:
-        data = train_data
         if settings.steps_per_epoch:
-            data = _repeat(train_data)
-        model.fit(
+            data = _repeat(data)
+        trained.fit(
             data,
             epochs=settings.epochs,
             steps_per_epoch=settings.steps_per_epoch,
             verbose=verbose,
+            shuffle=False,  # every split shuffles itself, seeded
         )
     return record
 

@@ -141,6 +141,7 @@ class FineTuneTest(TestCase):
         self.assertEqual(records[0], records[2])
         record = records[0]
         self.assertEqual(record["recipe"]["label_smoothing"], 0.1)
+        self.assertTrue(record["augmented_on_device"])
         schedule = record["optimizer"]["config"]["learning_rate"]["config"]
         self.assertGreater(schedule["warmup_steps"], 0)
         self.assertEqual(
