@@ -270,17 +270,11 @@ def heads_stage(ctx):
 def prune_stage(ctx):
     """ANDC with its controls, then the SNP and head reports of the
     physically smaller model (in `pruned/snp`, `pruned/heads`)."""
-    from keras_snp.run.prune_stage import run_pruning
+    from keras_snp.run import prune_stage as prune_lib
 
     config = ctx.config
     pruned_dir = os.path.join(ctx.folder.path, "pruned")
-    summary = run_pruning(
-        ctx.model, _snp_result(ctx), ctx.splits.train, ctx.splits.test,
-        pruned_dir, scope=config.prune_scope, theta=config.theta,
-        fine_tune_epochs=config.fine_tune_epochs, seed=config.seed,
-        log_dir=fit_lib.log_dir(ctx.folder, "pruning"),
-        export_fn=export_lib.export_model,
-    )
+    summary = prune_lib.stage(ctx)
     metrics = {"accuracy": summary.get("accuracy"),
                "params": summary.get("params")}
     if "snp" in config.stages:
