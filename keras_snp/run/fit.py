@@ -12,6 +12,7 @@ import os
 import keras
 import numpy as np
 
+from keras_snp import data as data_lib
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
@@ -80,6 +81,12 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         path = os.path.join(directory, cls.POINTER)
         return read_json(path) if os.path.isfile(path) else None
 
+    def resume_epoch(self):
+        """The epoch to resume after (0: start afresh); pass it to
+        `fit(initial_epoch=...)`, the public way to continue a run."""
+        pointer = self.read_pointer(self.restore_dir)
+        return int(pointer["epoch"]) if pointer else 0
+
     def on_train_begin(self, logs=None):
         pointer = self.read_pointer(self.restore_dir)
         if pointer is None:
@@ -97,7 +104,6 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 "restart training, or resume from a copy."
             ) from error
         self.saved_epoch = int(pointer["epoch"])
-        self.model._initial_epoch = self.saved_epoch
         logger.info("resumed from the checkpoint of epoch %d",
                     self.saved_epoch)
 
@@ -159,9 +165,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     every batch would sync the device on every step.
     """
 
-    def __init__(self, checkpoint_dir):
+    def __init__(self):
         super().__init__()
-        self.checkpoint_dir = checkpoint_dir
         self.bad_epoch = None
 
     def on_train_begin(self, logs=None):
@@ -188,7 +193,8 @@ def steps_per_epoch(info, global_batch_size, override=None):
         )
     # The pipeline drops the last partial training batch (but keeps a
     # training set smaller than one batch).
-    return max(1, train_size // global_batch_size)
+    return max(1, data_lib.steps_per_epoch(train_size, global_batch_size,
+                                           drop_remainder=True))
 
 
 def fit(model, folder, config, splits, placement, recipe, steps,
@@ -197,7 +203,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
     checkpoint_dir = folder.sub("checkpoints", "backup")
     backup = AtomicBackupAndRestore(
         checkpoint_dir, folder.read_path("checkpoints", "backup"))
-    stop_on_nan = StopOnNonFiniteLoss(checkpoint_dir)
+    stop_on_nan = StopOnNonFiniteLoss()
     per_call = (getattr(config, "steps_per_execution", None)
                 or recipe_lib.default_steps_per_execution())
     with placement.scope():
@@ -206,6 +212,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         trained = recipe_lib.augmented_for_recipe(model, recipe, config.seed)
         recipe_lib.compile_model(
             model, recipe, config.epochs, steps,
+            jit_compile=recipe_lib.default_jit_compile(),
             steps_per_execution=per_call if trained is model else 1)
         if trained is not model:
             recipe_lib.compile_model(
@@ -234,6 +241,7 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         train,
         validation_data=splits.validation,
         epochs=config.epochs,
+        initial_epoch=backup.resume_epoch(),
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
         verbose=config.verbose,

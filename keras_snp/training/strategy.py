@@ -266,7 +266,8 @@ def check_batch_size(global_batch_size, placement):
 
 
 def default_precision():
-    """`mixed_bfloat16` on a GPU (JAX) / `mixed_float16` (TF), else float32."""
+    """`mixed_bfloat16` on a GPU with bfloat16 (JAX: any GPU; TF: compute
+    capability 8.0 and up, else `mixed_float16`), `float32` on a CPU."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -276,6 +277,12 @@ def default_precision():
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return ("mixed_float16" if tf.config.list_physical_devices("GPU")
-                else "float32")
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return "float32"
+        details = tf.config.experimental.get_device_details(gpus[0])
+        # bfloat16 from Ampere (compute capability 8.0) on: no loss scaling.
+        if tuple(details.get("compute_capability") or (0, 0)) >= (8, 0):
+            return "mixed_bfloat16"
+        return "mixed_float16"
     return "float32"

@@ -102,14 +102,14 @@ def test_checkpoint_write_failure_keeps_last_checkpoint(tmp_path,
     restore = training.AtomicBackupAndRestore(backup_dir)
     restore.set_model(fresh)
     restore.on_train_begin()
-    assert restore.saved_epoch == 1 and fresh._initial_epoch == 1
+    assert restore.saved_epoch == 1 and restore.resume_epoch() == 1
     for a, b in zip(saved, fresh.weights):
         np.testing.assert_array_equal(a, b.numpy())
 
 
 def test_nan_epoch_is_not_checkpointed(tmp_path):
     backup_dir = tmp_path / "backup"
-    stop = training.StopOnNonFiniteLoss(str(backup_dir))
+    stop = training.StopOnNonFiniteLoss()
     data = _Images()
     poison = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: setattr(data, "poison", True))

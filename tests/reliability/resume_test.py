@@ -77,7 +77,7 @@ def test_sigkill_then_resume_continues(tmp_path):
                       "--run-name", "k", "--resume")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed from the checkpoint of epoch {pointer['epoch']}" in \
-        done.stderr
+        done.stdout
     assert "Epoch 1/" not in done.stdout  # no restart from scratch
     state = json.loads((run / "run.json").read_text())
     history = state["history"]
@@ -100,7 +100,7 @@ def test_sigkill_then_resume_continues(tmp_path):
     again = run_script("train.py", *ARGS, "--output-dir",
                        str(tmp_path), "--run-name", "k", "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "stage train: done before, skipped" in again.stderr
+    assert "[train] done before, skipped" in again.stdout
     state = json.loads((run / "run.json").read_text())
     assert {k: v["finished_at"] for k, v in state["stages"].items()} == stamps
     assert os.path.getmtime(run / "model.keras") == mtime
