@@ -18,7 +18,11 @@ DATASET_HELP = (
     "a folder with train/ (optional val/, test/), one sub-folder per class "
     "| an .npz with x_train y_train x_test y_test (optional label_names)"
 )
-SCOPES = ("readout", "internal", "all")
+SCOPE_HELP = (
+    "ANDC pruning scope: readout (classifier), ff (the feed-forward Dense "
+    "layers), attn_proj (attention output projections), all (the three), "
+    "or a combination such as readout+ff"
+)
 # "keras-snp" when run through `keras-snp` (set by `keras_snp.cli.main`).
 PROGRAM = None
 
@@ -94,6 +98,18 @@ def _number(text, kind, minimum):
         raise argparse.ArgumentTypeError(
             f"must be {minimum} or more, got {text}")
     return value
+
+
+def scope(text):
+    """argparse type of `--scope`: its canonical name."""
+    from keras_snp.pruning.scopes import scope_name
+
+    try:
+        return scope_name(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope {text!r}: use readout, ff, attn_proj, all, or a "
+            "combination such as readout+ff") from None
 
 
 def add_alias(parser, flag, dest, **kwargs):

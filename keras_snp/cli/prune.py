@@ -4,7 +4,8 @@ run from its SNP results."""
 import dataclasses
 import os
 
-from keras_snp.cli.common import SCOPES
+from keras_snp.cli.common import SCOPE_HELP
+from keras_snp.cli.common import scope
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import fraction
@@ -22,10 +23,9 @@ def prune_parser():
     )
     parser.add_argument("run_dir", help="a run folder with model.keras and "
                                         "snp/")
-    parser.add_argument("--scope", choices=SCOPES, dest="prune_scope",
-                        help="ANDC pruning scope: readout (classifier "
-                             "inputs), internal (FF and heads) or all "
-                             "(default: the run's)")
+    parser.add_argument("--scope", type=scope, dest="prune_scope",
+                        metavar="SCOPE",
+                        help=SCOPE_HELP + " (default: the run's)")
     parser.add_argument("--theta", type=fraction,
                         help="SNP threshold between 0 and 1 (default: the "
                              "run's)")

@@ -79,8 +79,10 @@ def reproduce_parser():
                         default=DEFAULT_NULL_SAMPLES, metavar="N",
                         help="label shuffles of the head null model")
     parser.add_argument("--fine-tune-epochs", type=non_negative_int,
-                        default=1, metavar="N",
-                        help="fine-tuning epochs after each pruning")
+                        metavar="N",
+                        help="epochs of the recipe fine-tune given to every "
+                             "pruned row and to the unpruned control "
+                             "(default: a tenth of --epochs, at least 1)")
     parser.add_argument("--bootstrap", type=positive_int, default=1000,
                         metavar="N", help="bootstrap resamples of every CI")
     parser.add_argument("--output-dir", default="saved_models", metavar="DIR",

@@ -2,7 +2,8 @@
 
 import os
 
-from keras_snp.cli.common import SCOPES
+from keras_snp.cli.common import SCOPE_HELP
+from keras_snp.cli.common import scope
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_alias
 from keras_snp.cli.common import add_common_options
@@ -90,14 +91,14 @@ def train_parser():
     parser.add_argument("--taps", nargs="+", metavar="LAYER",
                         help="SNP layer names (default: every encoder's "
                              "mha, ff_hidden and out)")
-    parser.add_argument("--scope", default="all", choices=SCOPES,
-                        dest="prune_scope",
-                        help="ANDC pruning scope: readout (classifier "
-                             "inputs), internal (FF and heads) or all")
-    add_alias(parser, "--prune-scope", "prune_scope", choices=SCOPES)
+    parser.add_argument("--scope", default="all", type=scope,
+                        dest="prune_scope", metavar="SCOPE", help=SCOPE_HELP)
+    add_alias(parser, "--prune-scope", "prune_scope", type=scope)
     parser.add_argument("--fine-tune-epochs", type=non_negative_int,
-                        default=1, metavar="N",
-                        help="fine-tuning epochs after each pruning")
+                        metavar="N",
+                        help="epochs of the recipe fine-tune given to every "
+                             "pruned row and to the unpruned control "
+                             "(default: a tenth of --epochs, at least 1)")
     return parser
 
 

@@ -1,40 +1,41 @@
 """ANDC pruning (METHOD.md section 4): masks from SNP, controls, shrinking,
-the recipe fine-tune, sweeps, and the structured variant (ours)."""
+the recipe fine-tune, sweeps, and the structured variant (ours).
 
-from keras_snp.pruning.andc import SCOPES
-from keras_snp.pruning.andc import connection_masks
-from keras_snp.pruning.andc import dilution_by_scope
-from keras_snp.pruning.andc import magnitude_masks
-from keras_snp.pruning.andc import mask_report
-from keras_snp.pruning.andc import parse_scope
-from keras_snp.pruning.andc import prune
-from keras_snp.pruning.andc import pruning_taps
-from keras_snp.pruning.andc import random_masks
-from keras_snp.pruning.andc import strip
-from keras_snp.pruning.fine_tune import FineTune
-from keras_snp.pruning.fine_tune import fine_tune
-from keras_snp.pruning.shrink import count_flops
-from keras_snp.pruning.shrink import shrink
-from keras_snp.pruning.structured import structured_masks
-from keras_snp.pruning.sweep import sensitivity
-from keras_snp.pruning.wrapper import ANDCPrune
+The names below are imported on first use (PEP 562), so `scopes` (plain
+Python) answers the command line without starting Keras.
+"""
 
-__all__ = [
-    "SCOPES",
-    "ANDCPrune",
-    "FineTune",
-    "connection_masks",
-    "count_flops",
-    "dilution_by_scope",
-    "fine_tune",
-    "magnitude_masks",
-    "mask_report",
-    "parse_scope",
-    "prune",
-    "pruning_taps",
-    "random_masks",
-    "sensitivity",
-    "shrink",
-    "strip",
-    "structured_masks",
-]
+import importlib
+
+_EXPORTS = {
+    "SCOPES": "scopes",
+    "parse_scope": "scopes",
+    "scope_name": "scopes",
+    "connection_masks": "andc",
+    "dilution_by_scope": "andc",
+    "magnitude_masks": "andc",
+    "prune": "andc",
+    "pruning_taps": "andc",
+    "random_masks": "andc",
+    "strip": "andc",
+    "FineTune": "fine_tune",
+    "fine_tune": "fine_tune",
+    "count_flops": "shrink",
+    "shrink": "shrink",
+    "structured_masks": "structured",
+    "sensitivity": "sweep",
+    "ANDCPrune": "wrapper",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -28,61 +28,13 @@ import keras
 import numpy as np
 
 from keras_snp.models.cct import num_encoders
+from keras_snp.pruning.scopes import LAYER_SCOPES
+from keras_snp.pruning.scopes import SCOPES  # noqa: F401 (re-export)
+from keras_snp.pruning.scopes import parse_scope
+from keras_snp.pruning.scopes import scope_name
 from keras_snp.pruning.wrapper import ANDCPrune
 
 logger = logging.getLogger(__name__)
-
-LAYER_SCOPES = ("readout", "ff", "attn_proj")
-SCOPES = LAYER_SCOPES + ("all",)
-_ALIASES = {"all": LAYER_SCOPES, "internal": ("ff", "attn_proj")}
-
-
-def parse_scope(scope):
-    """The layer scopes of `scope`, in the canonical order.
-
-    Args:
-        scope: `"readout"`, `"ff"`, `"attn_proj"`, `"all"`, `"internal"`
-            (`ff` and `attn_proj`), a combination joined by `+` or `,`, or
-            a list of those.
-
-    Returns:
-        A non-empty tuple, a subset of `LAYER_SCOPES` in its order.
-
-    Example:
-    >>> parse_scope("ff+readout")
-    ('readout', 'ff')
-    >>> parse_scope("all")
-    ('readout', 'ff', 'attn_proj')
-    """
-    parts = scope
-    if isinstance(scope, str):
-        parts = scope.replace(",", "+").split("+")
-    chosen = set()
-    for part in parts:
-        part = str(part).strip()
-        if part in _ALIASES:
-            chosen.update(_ALIASES[part])
-        elif part in LAYER_SCOPES:
-            chosen.add(part)
-        else:
-            raise ValueError(
-                f"`scope` must be one of {SCOPES} (or `internal`), or a "
-                "combination joined by `+` such as `readout+ff`. Received: "
-                f"scope={scope!r}"
-            )
-    return tuple(s for s in LAYER_SCOPES if s in chosen)
-
-
-def scope_name(scope):
-    """The canonical name of a scope: `"all"` or parts joined by `+`.
-
-    Example:
-    >>> scope_name("ff,readout"), scope_name(["readout", "ff", "attn_proj"])
-    ('readout+ff', 'all')
-    """
-    parts = parse_scope(scope)
-    return "all" if parts == LAYER_SCOPES else "+".join(parts)
-
 
 def layer_scope(name):
     """The scope of a prunable layer name (`classifier` is `readout`)."""
@@ -375,17 +327,3 @@ def strip(model):
             new.set_weights(layer.get_weights())
 
     return _clone(model, clone, load)
-
-
-def mask_report(model):
-    """`{layer: {kept, total, sparsity}}` for every `ANDCPrune` layer."""
-    report = {}
-    for layer in model.layers:
-        if isinstance(layer, ANDCPrune):
-            total = int(np.prod(layer.mask.shape))
-            report[layer.name] = {
-                "kept": layer.kept,
-                "total": total,
-                "sparsity": layer.sparsity,
-            }
-    return report

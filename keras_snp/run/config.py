@@ -49,7 +49,7 @@ class RunConfig:
     null_samples: int = 100
     ablation: bool = True
     prune_scope: str = "all"
-    fine_tune_epochs: int = 1
+    fine_tune_epochs: int | None = None  # None: a tenth of epochs, >= 1
     verbose: int = 1
 
     def resolved_run_name(self):

@@ -50,16 +50,25 @@ class Context:
     def info(self):
         return self.splits.info
 
-    def snp_data(self):
-        """Train and test splits for the readouts: batch 100, no recipe
-        (the readouts apply their own flip + shift). Loaded once."""
+    def _snp_loaded(self):
         if self._snp_splits is None:
             self._snp_splits = data_lib.load(
                 self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
                 recipe="none", seed=self.config.seed,
                 **source_kwargs(self.config)
             )
-        return self._snp_splits.train, self._snp_splits.test
+        return self._snp_splits
+
+    def snp_data(self):
+        """Train and test splits for the readouts: batch 100, no recipe
+        (the readouts apply their own flip + shift). Loaded once."""
+        splits = self._snp_loaded()
+        return splits.train, splits.test
+
+    def snp_validation(self):
+        """The validation split, batched as `snp_data` (ANDC's masks are
+        chosen on it, never on test)."""
+        return self._snp_loaded().validation
 
 
 def source_kwargs(config):

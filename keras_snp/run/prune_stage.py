@@ -504,9 +504,7 @@ def settings_from_config(config):
 def _snp_splits(ctx):
     """Readout training data and the validation split (batch 100, no
     recipe), as the SNP stage loads them."""
-    train, _ = ctx.snp_data()
-    # TODO(pipeline): a public `Context.snp_validation()`.
-    return train, ctx._snp_splits.validation
+    return ctx.snp_data()[0], ctx.snp_validation()
 
 
 def stage(ctx, settings=None):
