@@ -5,8 +5,8 @@ import time
 import numpy as np
 
 from keras_snp.pruning.andc import prune
-from keras_snp.pruning.shrink import count_flops
-from keras_snp.pruning.shrink import shrink
+from keras_snp.pruning.shrinking import count_flops
+from keras_snp.pruning.shrinking import shrink
 
 
 def throughput(model, images, steps):

@@ -18,7 +18,7 @@ from keras_snp.pruning.andc import layer_scope
 from keras_snp.pruning.andc import magnitude_masks
 from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import random_masks
-from keras_snp.pruning.fine_tune import fine_tune
+from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scoring import accuracy
 
 logger = logging.getLogger(__name__)

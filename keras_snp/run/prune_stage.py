@@ -36,19 +36,30 @@ from keras_snp.pruning.andc import dilution_by_scope
 from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import pruning_taps
 from keras_snp.pruning.andc import scope_name
-from keras_snp.pruning.fine_tune import FineTune
-from keras_snp.pruning.fine_tune import default_fine_tune_epochs
-from keras_snp.pruning.fine_tune import fine_tune
+from keras_snp.pruning.fine_tuning import FineTune
+from keras_snp.pruning.fine_tuning import default_fine_tune_epochs
+from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scoring import accuracy
 from keras_snp.pruning.scoring import correctness
-from keras_snp.pruning.shrink import count_flops
-from keras_snp.pruning.shrink import shrink
+from keras_snp.pruning.shrinking import count_flops
+from keras_snp.pruning.shrinking import shrink
 from keras_snp.pruning.structured import structured_masks
 from keras_snp.pruning.structured import structured_taps
 from keras_snp.pruning.sweep import control_masks
+from keras_snp.run.progress import Steps
+from keras_snp.run.pruning_board import log_pruning
 from keras_snp.utils import atomic_path
 from keras_snp.utils import read_json
 from keras_snp.utils import write_json
+
+DETAIL_NOTES = {
+    "dilution": "share of the prunable connections (masked Dense kernels) "
+    "that ANDC removes; per scope in dilution_by_scope",
+    "sparsity": "in accuracy_table: the dilution of that row's masks (0 "
+    "for the unpruned rows)",
+    "pruning_detail.json": "per masked layer: kept connections (per input "
+    "node), the controls' counts and overlap, parameters before / after",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -166,11 +177,17 @@ def evaluate(
         all_masks["structured"] = structured_masks(
             model, snp_result, settings.structured_fraction, settings.theta
         )
+    steps = Steps("prune", total=2 + 1 + len(all_masks))
+    steps.start("scoring the unpruned model")
     hits = {"unpruned": correctness(model, test_data)}
+    steps.done("accuracy %.4f", hits["unpruned"].mean())
+    steps.start("scoring ANDC right after masking")
     andc = prune(model, masks=masks)
     hits["andc_masked"] = correctness(andc, test_data)
+    steps.done("accuracy %.4f", hits["andc_masked"].mean())
     records, models = {}, {}
     for name in ("unpruned", *all_masks):
+        steps.start(f"fine-tuning {name}")
         tuned = (
             _clone(model)
             if name == "unpruned"
@@ -180,11 +197,7 @@ def evaluate(
         )
         records[name] = fine_tune(tuned, train_data, tune, verbose=verbose)
         hits[f"{name}_fine_tuned"] = correctness(tuned, test_data)
-        logger.info(
-            "%s_fine_tuned: accuracy %.4f",
-            name,
-            hits[f"{name}_fine_tuned"].mean(),
-        )
+        steps.done("accuracy %.4f", hits[f"{name}_fine_tuned"].mean())
         if name in ("andc", "structured"):
             models[name] = tuned
     return {
@@ -360,13 +373,17 @@ def write(
             ratio[key] = sizes["pruned"][key] / sizes["unpruned"][key]
     sizes["pruned_over_unpruned"] = ratio
     summary["sizes"] = sizes
-    write_json(os.path.join(out_dir, "pruning.json"), summary)
+    head = {k: v for k, v in summary.items() if k != "layers"}
+    head["notes"] = DETAIL_NOTES
+    write_json(os.path.join(out_dir, "pruning.json"), head)
+    write_json(os.path.join(out_dir, "pruning_detail.json"),
+               {"layers": summary["layers"]})
     # Per-example correctness of every row, for bootstrap CIs over images.
     with atomic_path(os.path.join(out_dir, "predictions.npz")) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{k: v.astype(bool) for k, v in hits.items()})
     if log_dir:
-        _log(summary, log_dir)
+        log_pruning(summary, log_dir)
     return summary
 
 
@@ -609,43 +626,6 @@ def run_sweep(
     write_json(path, summary)
     _log_image(fit_lib.log_dir(ctx.folder, "pruning"), figure)
     return summary
-
-
-def accuracy_markdown(summary):
-    """The accuracy table of a `run_pruning` summary, as markdown."""
-    lines = [
-        "| model | accuracy | sparsity | what |",
-        "| --- | --- | --- | --- |",
-    ]
-    for row in summary["accuracy_table"]:
-        lines.append(
-            f"| {row['name']} | {row['accuracy']:.4f} | "
-            f"{row['sparsity']:.4f} | {row['description']} |"
-        )
-    return "\n".join(lines)
-
-
-def _log(summary, log_dir):
-    from keras_snp.run import tensorboard
-
-    scalars = {
-        f"sparsity/{name}": entry["dilution"]
-        for name, entry in summary["layers"].items()
-        if "dilution" in entry
-    }
-    scalars.update(
-        {
-            f"dilution_by_scope/{k}": v
-            for k, v in summary["dilution_by_scope"].items()
-        }
-    )
-    scalars.update({f"accuracy/{k}": v for k, v in summary["accuracy"].items()})
-    scalars["params/after"] = summary["params"]["after"]
-    scalars["flops/after"] = summary["flops"]["after"]
-    tensorboard.write_scalars(log_dir, scalars, step=0)
-    tensorboard.write_text(
-        log_dir, "accuracy_table", accuracy_markdown(summary), step=0
-    )
 
 
 def _log_image(log_dir, png):

@@ -12,9 +12,9 @@ from keras_snp import data as data_lib
 from keras_snp.pruning import ANDCPrune
 from keras_snp.pruning import prune
 from keras_snp.pruning import strip
-from keras_snp.pruning.fine_tune import FineTune
-from keras_snp.pruning.fine_tune import default_fine_tune_epochs
-from keras_snp.pruning.fine_tune import fine_tune
+from keras_snp.pruning.fine_tuning import FineTune
+from keras_snp.pruning.fine_tuning import default_fine_tune_epochs
+from keras_snp.pruning.fine_tuning import fine_tune
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 
@@ -29,7 +29,7 @@ import numpy as np
 import keras
 from keras_snp import data as data_lib
 from keras_snp.pruning import ANDCPrune, prune, strip
-from keras_snp.pruning.fine_tune import FineTune, fine_tune
+from keras_snp.pruning.fine_tuning import FineTune, fine_tune
 from tests.helpers import tiny_cct
 keras.utils.set_random_seed(0)
 model = tiny_cct(num_classes=5)
@@ -40,7 +40,8 @@ masks = {n: rng.random(tuple(model.get_layer(n).kernel.shape)) < 0.5
 pruned = prune(model, masks=masks)
 before = {n: np.array(pruned.get_layer(n).layer.kernel) for n in masks}
 splits = data_lib.load("synthetic", 16, 8, recipe="official",
-                       num_classes=5, examples_per_class=4)
+                       num_classes=5, examples_per_class=4,
+                       drop_remainder=True)
 fine_tune(pruned, splits.train, FineTune(epochs=2))
 plain = strip(pruned)
 out = {"backend": keras.backend.backend(), "nonzero": 0, "moved": 0}
@@ -82,7 +83,8 @@ def _splits():
         recipe="official",
         num_classes=K,
         examples_per_class=4,
-    )
+        drop_remainder=True,  # as training: the augmentation needs full
+    )                         # batches
 
 
 class FineTuneTest(TestCase):
