@@ -48,10 +48,13 @@ _SUBPACKAGES = ("data", "heads", "models", "pruning", "reproduce", "snp")
 # is what lets `keras.models.load_model` rebuild a keras_snp model.
 # `tests/cli/imports_test.py` checks that no registering module is missing.
 REGISTERING = (
-    "keras_snp.models.layers", "keras_snp.models.attention",
+    "keras_snp.models.layers",
+    "keras_snp.models.attention",
     "keras_snp.models.initializers",
-    "keras_snp.snp.optimizer", "keras_snp.heads.ablation",
-    "keras_snp.pruning.wrapper", "keras_snp.training.augment.official",
+    "keras_snp.snp.optimizer",
+    "keras_snp.heads.ablation",
+    "keras_snp.pruning.wrapper",
+    "keras_snp.training.augment.official",
     "keras_snp.training.augmented",
 )
 

@@ -17,8 +17,9 @@ from keras_snp.models.layers import StochasticDepth
 
 def build_plain_cct(variant, num_classes, image_size, **overrides):
     """The plain-Keras CCT of the same size as `build_cct(variant, ...)`."""
-    config = get_config(variant, num_classes=num_classes,
-                        image_size=image_size, **overrides)
+    config = get_config(
+        variant, num_classes=num_classes, image_size=image_size, **overrides
+    )
     kernel = config.kernel_size
     stride, padding = max(1, kernel // 2 - 1), max(1, kernel // 2)
     images = keras.Input((image_size, image_size, 3))
@@ -26,22 +27,27 @@ def build_plain_cct(variant, num_classes, image_size, **overrides):
     widths = [config.intermediate_dim] * (config.num_convs - 1)
     for width in widths + [config.embed_dim]:
         x = keras.layers.ZeroPadding2D(padding)(x)
-        x = keras.layers.Conv2D(width, kernel, strides=stride,
-                                use_bias=False, activation="relu")(x)
+        x = keras.layers.Conv2D(
+            width, kernel, strides=stride, use_bias=False, activation="relu"
+        )(x)
         x = keras.layers.MaxPooling2D(3, 2, padding="same")(x)
     x = keras.layers.Reshape((-1, config.embed_dim))(x)
     x = PositionEmbedding("learnable")(x)
     dim, heads = config.embed_dim, config.num_heads
-    rates = [config.stochastic_depth * i / max(1, config.num_layers - 1)
-             for i in range(config.num_layers)]
+    rates = [
+        config.stochastic_depth * i / max(1, config.num_layers - 1)
+        for i in range(config.num_layers)
+    ]
     for rate in rates:
         h = keras.layers.LayerNormalization(epsilon=1e-5)(x)
         h = keras.layers.MultiHeadAttention(
-            heads, dim // heads, dropout=config.attention_dropout)(h, h)
+            heads, dim // heads, dropout=config.attention_dropout
+        )(h, h)
         x = keras.layers.Add()([x, StochasticDepth(rate)(h)])
         x = keras.layers.LayerNormalization(epsilon=1e-5)(x)
-        h = keras.layers.Dense(int(dim * config.mlp_ratio),
-                               activation="gelu")(x)
+        h = keras.layers.Dense(int(dim * config.mlp_ratio), activation="gelu")(
+            x
+        )
         h = keras.layers.Dense(dim)(h)
         x = keras.layers.Add()([x, StochasticDepth(rate)(h)])
     x = keras.layers.LayerNormalization(epsilon=1e-5)(x)

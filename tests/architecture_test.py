@@ -9,8 +9,10 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "keras_snp")
 
 # Left to right; a package may import only from its own rank or lower.
 RANKS = {
-    "utils": 0, "constants": 0,
-    "models": 1, "data": 1,
+    "utils": 0,
+    "constants": 0,
+    "models": 1,
+    "data": 1,
     "training": 2,
     "snp": 3,
     "heads": 4,
@@ -78,8 +80,7 @@ class ArchitectureTest(unittest.TestCase):
                 dest = package_of(target)
                 if dest is None or dest == source or dest not in RANKS:
                     continue
-                if (RANKS[dest] > RANKS[source]
-                        or (source, dest) in STRANGERS):
+                if RANKS[dest] > RANKS[source] or (source, dest) in STRANGERS:
                     wrong.append(f"{module} imports {target}")
         self.assertEqual(wrong, [])
 
@@ -90,10 +91,13 @@ class ArchitectureTest(unittest.TestCase):
             targets = {t for t, _ in imports_of(path)}
             # `from pkg import submodule` depends on the submodule only.
             graph[module] = {
-                t for t in targets
-                if t in modules and t != module
-                and not any(o.startswith(t + ".") and o in modules
-                            for o in targets)
+                t
+                for t in targets
+                if t in modules
+                and t != module
+                and not any(
+                    o.startswith(t + ".") and o in modules for o in targets
+                )
             }
         state = {}
 
@@ -101,7 +105,7 @@ class ArchitectureTest(unittest.TestCase):
             state[node] = "open"
             for nxt in graph[node]:
                 if state.get(nxt) == "open":
-                    cycle = stack[stack.index(nxt):] + [nxt]
+                    cycle = stack[stack.index(nxt) :] + [nxt]
                     self.fail("import cycle: " + " -> ".join(cycle))
                 if nxt not in state:
                     visit(nxt, stack + [nxt])
@@ -114,12 +118,12 @@ class ArchitectureTest(unittest.TestCase):
     def test_checker_catches_a_reverse_import(self):
         import tempfile
 
-        with tempfile.NamedTemporaryFile("w", suffix=".py",
-                                         delete=False) as f:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
             f.write("def f():\n    from keras_snp.run import pipeline\n")
         try:
-            self.assertEqual(imports_of(f.name),
-                             [("keras_snp.run", False),
-                              ("keras_snp.run.pipeline", False)])
+            self.assertEqual(
+                imports_of(f.name),
+                [("keras_snp.run", False), ("keras_snp.run.pipeline", False)],
+            )
         finally:
             os.remove(f.name)

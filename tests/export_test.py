@@ -20,8 +20,11 @@ def exported(tmp_path_factory):
 
 
 def images(n=3):
-    return np.random.default_rng(1).uniform(0, 255, (n, 16, 16, 3)).astype(
-        "float32")
+    return (
+        np.random.default_rng(1)
+        .uniform(0, 255, (n, 16, 16, 3))
+        .astype("float32")
+    )
 
 
 def test_keras_file_round_trip_in_safe_mode(exported):

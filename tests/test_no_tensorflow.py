@@ -32,8 +32,9 @@ def _import_all():
     import keras_snp
 
     failures = {}
-    names = [m.name for m in pkgutil.walk_packages(keras_snp.__path__,
-                                                   "keras_snp.")]
+    names = [
+        m.name for m in pkgutil.walk_packages(keras_snp.__path__, "keras_snp.")
+    ]
     for name in ["keras_snp"] + names:
         try:
             importlib.import_module(name)
@@ -45,9 +46,17 @@ def _import_all():
 def _tiny_cct():
     from keras_snp.models import build_cct
 
-    return build_cct("cct_2_3x2", num_classes=3, image_size=16,
-                     num_layers=2, num_heads=2, embed_dim=16, mlp_ratio=2,
-                     num_convs=1, intermediate_dim=8)
+    return build_cct(
+        "cct_2_3x2",
+        num_classes=3,
+        image_size=16,
+        num_layers=2,
+        num_heads=2,
+        embed_dim=16,
+        mlp_ratio=2,
+        num_convs=1,
+        intermediate_dim=8,
+    )
 
 
 def _train_and_save(workdir):
@@ -58,21 +67,27 @@ def _train_and_save(workdir):
     images = rng.uniform(0, 255, (24, 16, 16, 3)).astype("float32")
     labels = rng.integers(0, 3, 24)
     model = _tiny_cct()
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = [np.array(w) for w in model.get_weights()]
     history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
-    changed = sum(not np.allclose(a, np.array(b))
-                  for a, b in zip(before, model.get_weights()))
+    changed = sum(
+        not np.allclose(a, np.array(b))
+        for a, b in zip(before, model.get_weights())
+    )
     path = os.path.join(workdir, "tiny.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    diff = np.abs(np.asarray(model.predict(images, verbose=0))
-                  - np.asarray(loaded.predict(images, verbose=0))).max()
+    diff = np.abs(
+        np.asarray(model.predict(images, verbose=0))
+        - np.asarray(loaded.predict(images, verbose=0))
+    ).max()
     return model, {
         "loss": float(history.history["loss"][-1]),
-        "weights_changed": int(changed), "weights": len(before),
+        "weights_changed": int(changed),
+        "weights": len(before),
         "reload_max_diff": float(diff),
         "loaded_class": type(loaded.get_layer("encoder_1_mha")).__name__,
     }
@@ -84,30 +99,37 @@ def _data_snp_heads_pruning(model):
     from keras_snp import pruning
     from keras_snp import snp
 
-    splits = data.load("synthetic", 16, 8, num_classes=3,
-                       examples_per_class=8)
+    splits = data.load("synthetic", 16, 8, num_classes=3, examples_per_class=8)
     train_type = type(splits.train).__name__
     images, labels = next(iter(splits.train))
-    result = snp.compute_snp(model, splits.train, splits.test, epochs=1,
-                             batch_size=8, verbose=0)
+    result = snp.compute_snp(
+        model, splits.train, splits.test, epochs=1, batch_size=8, verbose=0
+    )
     summary = result.summary()
     tap = result.taps["encoder_1_mha"]
     report = heads.analyze_heads(result, null_samples=5, ablation=False)
     pruned = pruning.prune(model, result, scope="all")
     small = pruning.shrink(pruning.strip(pruned))
     x = np.asarray(images)
-    diff = np.abs(np.asarray(pruned.predict(x, verbose=0))
-                  - np.asarray(small.predict(x, verbose=0))).max()
+    diff = np.abs(
+        np.asarray(pruned.predict(x, verbose=0))
+        - np.asarray(small.predict(x, verbose=0))
+    ).max()
     return {
-        "train_type": train_type, "images_type": type(images).__name__,
+        "train_type": train_type,
+        "images_type": type(images).__name__,
         "batch_shape": list(np.shape(images)),
         "label_shape": list(np.shape(labels)),
-        "taps": sorted(result.taps), "V_shape": list(tap.V.shape),
+        "taps": sorted(result.taps),
+        "V_shape": list(tap.V.shape),
         "V_finite": bool(np.isfinite(tap.V).all()),
         "summary_taps": len(summary["taps"]),
         "heads_type": type(report).__name__,
-        "params": [model.count_params(), pruned.count_params(),
-                   small.count_params()],
+        "params": [
+            model.count_params(),
+            pruned.count_params(),
+            small.count_params(),
+        ],
         "shrink_max_diff": float(diff),
     }
 
@@ -120,9 +142,11 @@ def _clusters():
     V[3, 3] = 0.5
     V[2, 0] = 0.4
     stats = clusters.node_stats(V, 0.3)
-    return {"diag": list(stats.diag),
-            "clusters": [list(c) for c in stats.clusters],
-            "noise": int(stats.noise)}
+    return {
+        "diag": list(stats.diag),
+        "clusters": [list(c) for c in stats.clusters],
+        "noise": int(stats.noise),
+    }
 
 
 def _tf_only_features_fail_clearly(model, workdir):
@@ -135,7 +159,8 @@ def _tf_only_features_fail_clearly(model, workdir):
     calls = {
         "tfds": lambda: data.load("cifar100", 32, 8),
         "saved_model": lambda: export.export_saved_model(
-            model, os.path.join(workdir, "saved_model")),
+            model, os.path.join(workdir, "saved_model")
+        ),
     }
     messages = {}
     for name, call in calls.items():
@@ -145,10 +170,12 @@ def _tf_only_features_fail_clearly(model, workdir):
         except UsageError as error:
             messages[name] = str(error)
     # TensorBoard is optional: writes are skipped with one warning.
-    skipped = tensorboard.write_scalars(os.path.join(workdir, "logs"),
-                                        {"loss": 1.0})
-    messages["tensorboard_skipped"] = (
-        skipped is None and not os.path.exists(os.path.join(workdir, "logs")))
+    skipped = tensorboard.write_scalars(
+        os.path.join(workdir, "logs"), {"loss": 1.0}
+    )
+    messages["tensorboard_skipped"] = skipped is None and not os.path.exists(
+        os.path.join(workdir, "logs")
+    )
     return messages
 
 
@@ -157,16 +184,40 @@ def _train_script(workdir):
     from keras_snp.cli import guarded
     from keras_snp.cli.train import train_main
 
-    status = guarded(train_main, [
-        "--dataset", "synthetic", "--variant", "cct_2_3x2",
-        "--image-size", "16", "--examples-per-class", "8",
-        "--num-classes", "3", "--batch-size", "8", "--epochs", "1",
-        "--output-dir", workdir, "--run-name", "jax", "--null-samples", "3",
-        "--readout-epochs", "1", "--quiet"])
+    status = guarded(
+        train_main,
+        [
+            "--dataset",
+            "synthetic",
+            "--variant",
+            "cct_2_3x2",
+            "--image-size",
+            "16",
+            "--examples-per-class",
+            "8",
+            "--num-classes",
+            "3",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+            "--output-dir",
+            workdir,
+            "--run-name",
+            "jax",
+            "--null-samples",
+            "3",
+            "--readout-epochs",
+            "1",
+            "--quiet",
+        ],
+    )
     run = os.path.join(workdir, "jax")
     files = sorted(
         os.path.relpath(os.path.join(root, name), run)
-        for root, _, names in os.walk(run) for name in names)
+        for root, _, names in os.walk(run)
+        for name in names
+    )
     with open(os.path.join(run, "run.json")) as f:
         stages = sorted(json.load(f)["stages"])
     return {"status": status, "files": files, "stages": stages}
@@ -176,9 +227,11 @@ def run_checks():
     """Runs every check; returns a JSON-able report (used by the tests)."""
     import keras
 
-    report = {"backend": keras.backend.backend(),
-              "tensorflow_loaded": "tensorflow" in sys.modules
-              and sys.modules["tensorflow"] is not None}
+    report = {
+        "backend": keras.backend.backend(),
+        "tensorflow_loaded": "tensorflow" in sys.modules
+        and sys.modules["tensorflow"] is not None,
+    }
     report["imports"] = _import_all()
     with tempfile.TemporaryDirectory() as workdir:
         model, report["train"] = _train_and_save(workdir)
@@ -187,7 +240,8 @@ def run_checks():
     report["pipeline"] = _data_snp_heads_pruning(model)
     report["clusters"] = _clusters()
     report["tensorflow_loaded_after"] = (
-        "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None)
+        "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None
+    )
     return report
 
 
@@ -211,19 +265,30 @@ def report():
         if not _tf_available() and keras.backend.backend() == "jax":
             _REPORT = run_checks()
         else:
-            env = dict(os.environ, KERAS_BACKEND="jax",
-                       TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
+            env = dict(
+                os.environ,
+                KERAS_BACKEND="jax",
+                TF_CPP_MIN_LOG_LEVEL="3",
+                JAX_PLATFORMS="cpu",
+            )
             done = subprocess.run(
                 [sys.executable, "-c", _CHILD.format(root=ROOT)],
-                capture_output=True, text=True, env=env, timeout=600,
-                cwd=ROOT)
-            lines = [x for x in done.stdout.splitlines()
-                     if x.startswith("REPORT=")]
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=600,
+                cwd=ROOT,
+            )
+            lines = [
+                x for x in done.stdout.splitlines() if x.startswith("REPORT=")
+            ]
             if done.returncode or not lines:
-                raise AssertionError("no-TF subprocess failed:\n"
-                                     + done.stdout[-3000:]
-                                     + done.stderr[-5000:])
-            _REPORT = json.loads(lines[-1][len("REPORT="):])
+                raise AssertionError(
+                    "no-TF subprocess failed:\n"
+                    + done.stdout[-3000:]
+                    + done.stderr[-5000:]
+                )
+            _REPORT = json.loads(lines[-1][len("REPORT=") :])
     return _REPORT
 
 
@@ -271,17 +336,24 @@ class NoTensorFlowTest(unittest.TestCase):
         self.assertEqual(sorted(messages), ["saved_model", "tfds"])
         for name, message in messages.items():
             self.assertIsNotNone(message, name)
-            self.assertIn("TensorFlow", message.replace("tensorflow",
-                                                        "TensorFlow"))
+            self.assertIn(
+                "TensorFlow", message.replace("tensorflow", "TensorFlow")
+            )
             self.assertNotIn("\n", message)
 
     def test_train_script_runs_every_stage(self):
         r = report()["script"]
         self.assertEqual(r["status"], 0)
-        self.assertEqual(r["stages"],
-                         ["export", "heads", "prune", "snp", "train"])
-        for path in ("model.keras", "snp/snp.npz", "heads/heads.json",
-                     "pruned/model.keras", "pruned/pruning.json"):
+        self.assertEqual(
+            r["stages"], ["export", "heads", "prune", "snp", "train"]
+        )
+        for path in (
+            "model.keras",
+            "snp/snp.npz",
+            "heads/heads.json",
+            "pruned/model.keras",
+            "pruned/pruning.json",
+        ):
             self.assertIn(path, r["files"])
         self.assertFalse(any(p.startswith("saved_model") for p in r["files"]))
 

@@ -25,14 +25,21 @@ __all__ = ["COMMANDS", "command_main", "guarded", "main", "usage"]
 
 def usage():
     """The text of `keras-snp --help`."""
-    lines = ["usage: keras-snp COMMAND [flags]", "",
-             "Train Compact Convolutional Transformers and read them node "
-             "by node.", "", "commands:"]
+    lines = [
+        "usage: keras-snp COMMAND [flags]",
+        "",
+        "Train Compact Convolutional Transformers and read them node by node.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
-    lines += ["", "keras-snp COMMAND --help lists the flags of a command.",
-              "A first run (about a minute on a laptop):",
-              "  keras-snp train --dataset synthetic --variant cct_2_3x2 "
-              "--epochs 1 --limit 20"]
+    lines += [
+        "",
+        "keras-snp COMMAND --help lists the flags of a command.",
+        "A first run (about a minute on a laptop):",
+        "  keras-snp train --dataset synthetic --variant cct_2_3x2 "
+        "--epochs 1 --limit 20",
+    ]
     return "\n".join(lines)
 
 
@@ -57,8 +64,11 @@ def main(argv=None):
         print(f"keras-snp {__version__}")
         return 0
     if argv[0] not in COMMANDS:
-        print(f"error: unknown command {argv[0]!r}: use one of "
-              f"{', '.join(COMMANDS)} (keras-snp --help)", file=sys.stderr)
+        print(
+            f"error: unknown command {argv[0]!r}: use one of "
+            f"{', '.join(COMMANDS)} (keras-snp --help)",
+            file=sys.stderr,
+        )
         return 2
     common.PROGRAM = "keras-snp"
     return guarded(command_main(argv[0]), argv[1:])

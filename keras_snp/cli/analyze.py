@@ -15,17 +15,27 @@ def analyze_parser():
     parser = Parser(
         "analyze",
         description="SNP and per-head label-expert reports of a saved "
-                    "model: writes OUT/snp/ and OUT/heads/.",
+        "model: writes OUT/snp/ and OUT/heads/.",
     )
     parser.add_argument("model", help="a .keras file written by keras_snp")
     add_common_options(parser)
-    parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default: the model's folder)")
-    parser.add_argument("--taps", nargs="+", metavar="LAYER",
-                        help="layer names to measure (default: every "
-                             "encoder's mha, ff_hidden and out)")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="allow models that need safe_mode=False")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default: the model's folder)",
+    )
+    parser.add_argument(
+        "--taps",
+        nargs="+",
+        metavar="LAYER",
+        help="layer names to measure (default: every "
+        "encoder's mha, ff_hidden and out)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow models that need safe_mode=False",
+    )
     return parser
 
 
@@ -67,8 +77,10 @@ def check_taps(model, taps):
 def analyze_main(argv=None):
     args = analyze_parser().parse_args(argv)
     if not os.path.isfile(args.model):
-        raise UsageError(f"No model file {args.model}: give the path of a "
-                         ".keras file (e.g. saved_models/RUN/model.keras).")
+        raise UsageError(
+            f"No model file {args.model}: give the path of a "
+            ".keras file (e.g. saved_models/RUN/model.keras)."
+        )
     check_data(args)
     setup_logging(args.verbose)
     from keras_snp import data as data_lib
@@ -81,19 +93,35 @@ def analyze_main(argv=None):
     image_size = args.image_size or model.input_shape[1]
     config = config_from_args(args)
     splits = data_lib.load(
-        args.dataset, image_size, pipeline.SNP_BATCH_SIZE, recipe="none",
-        seed=args.seed, **pipeline.source_kwargs(config),
+        args.dataset,
+        image_size,
+        pipeline.SNP_BATCH_SIZE,
+        recipe="none",
+        seed=args.seed,
+        **pipeline.source_kwargs(config),
     )
     check_model_matches(model, splits.info, image_size)
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     names = splits.info.label_names
     result = pipeline.measure_snp(
-        model, splits.train, splits.test, config, names,
-        os.path.join(out, "snp"), os.path.join(out, "logs", "snp"),
-        taps=args.taps)
+        model,
+        splits.train,
+        splits.test,
+        config,
+        names,
+        os.path.join(out, "snp"),
+        os.path.join(out, "logs", "snp"),
+        taps=args.taps,
+    )
     if any(t.kind == "mha" for t in result.taps.values()):
         pipeline.measure_heads(
-            model, result, splits.test, config, names,
-            os.path.join(out, "heads"), os.path.join(out, "logs", "heads"))
+            model,
+            result,
+            splits.test,
+            config,
+            names,
+            os.path.join(out, "heads"),
+            os.path.join(out, "logs", "heads"),
+        )
     print_summary(out)
     return 0

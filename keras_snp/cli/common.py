@@ -34,10 +34,15 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if ("default" in text or default is None or default is False
-                or default in ((), [])
-                or default is argparse.SUPPRESS or not action.option_strings
-                or action.nargs == 0):
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default in ((), [])
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+            or action.nargs == 0
+        ):
             return text
         if isinstance(default, (list, tuple)):
             default = " ".join(map(str, default))
@@ -83,7 +88,8 @@ def fraction(text):
     value = _number(text, float, None)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(
-            f"must be between 0 and 1 (exclusive), got {text}; try 0.3")
+            f"must be between 0 and 1 (exclusive), got {text}; try 0.3"
+        )
     return value
 
 
@@ -93,10 +99,12 @@ def _number(text, kind, minimum):
     except ValueError:
         word = "a whole number" if kind is int else "a number"
         raise argparse.ArgumentTypeError(
-            f"must be {word}, got {text!r}") from None
+            f"must be {word}, got {text!r}"
+        ) from None
     if minimum is not None and value < minimum:
         raise argparse.ArgumentTypeError(
-            f"must be {minimum} or more, got {text}")
+            f"must be {minimum} or more, got {text}"
+        )
     return value
 
 
@@ -109,79 +117,134 @@ def scope(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"unknown scope {text!r}: use readout, ff, attn_proj, all, or a "
-            "combination such as readout+ff") from None
+            "combination such as readout+ff"
+        ) from None
 
 
 def add_alias(parser, flag, dest, **kwargs):
     """A hidden old name of a flag (kept so old commands still run)."""
-    parser.add_argument(flag, dest=dest, help=argparse.SUPPRESS,
-                        default=argparse.SUPPRESS, **kwargs)
+    parser.add_argument(
+        flag,
+        dest=dest,
+        help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
+        **kwargs,
+    )
 
 
 def add_data_options(parser, dataset_default="synthetic"):
     """The dataset flags every command that reads data shares."""
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default=dataset_default,
-                       help=DATASET_HELP)
-    group.add_argument("--image-size", type=positive_int, metavar="PX",
-                       help="input side in pixels (default: per dataset: "
-                            "32 for cifar100 / synthetic, 224 for "
-                            "flowers102 and folders)")
-    group.add_argument("--data-dir", metavar="DIR",
-                       help="tensorflow-datasets folder for cifar100 / "
-                            "flowers102, e.g. a copy prepared on a "
-                            "machine with network (default: "
-                            "$TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    group.add_argument("--no-download", dest="download",
-                       action="store_false",
-                       help="never download: fail at once when the tfds "
-                            "data is not prepared in --data-dir")
-    group.add_argument("--label-names", metavar="FILE",
-                       help="class names for a folder or an .npz: a JSON "
-                            "list, or one name per line")
-    group.add_argument("--num-classes", type=positive_int, metavar="K",
-                       help="classes of the synthetic dataset (default: "
-                            "10)")
-    group.add_argument("--limit", type=positive_int,
-                       dest="examples_per_class", metavar="N",
-                       help="keep N training images per class of any "
-                            "dataset, for a quick look (synthetic: "
-                            "images generated per class; default: all)")
-    group.add_argument("--seed", type=int, default=0,
-                       help="seed of data order, augmentation and weights")
-    add_alias(group, "--examples-per-class", "examples_per_class",
-              type=positive_int)
+    group.add_argument("--dataset", default=dataset_default, help=DATASET_HELP)
+    group.add_argument(
+        "--image-size",
+        type=positive_int,
+        metavar="PX",
+        help="input side in pixels (default: per dataset: "
+        "32 for cifar100 / synthetic, 224 for "
+        "flowers102 and folders)",
+    )
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="tensorflow-datasets folder for cifar100 / "
+        "flowers102, e.g. a copy prepared on a "
+        "machine with network (default: "
+        "$TFDS_DATA_DIR or ~/tensorflow_datasets)",
+    )
+    group.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never download: fail at once when the tfds "
+        "data is not prepared in --data-dir",
+    )
+    group.add_argument(
+        "--label-names",
+        metavar="FILE",
+        help="class names for a folder or an .npz: a JSON "
+        "list, or one name per line",
+    )
+    group.add_argument(
+        "--num-classes",
+        type=positive_int,
+        metavar="K",
+        help="classes of the synthetic dataset (default: 10)",
+    )
+    group.add_argument(
+        "--limit",
+        type=positive_int,
+        dest="examples_per_class",
+        metavar="N",
+        help="keep N training images per class of any "
+        "dataset, for a quick look (synthetic: "
+        "images generated per class; default: all)",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of data order, augmentation and weights",
+    )
+    add_alias(
+        group, "--examples-per-class", "examples_per_class", type=positive_int
+    )
 
 
 def add_snp_options(parser):
     """The SNP and head-report flags."""
     group = parser.add_argument_group("SNP and head reports")
-    group.add_argument("--theta", type=fraction, default=0.3,
-                       help="SNP threshold on the normalised matrix, "
-                            "between 0 and 1")
-    group.add_argument("--readout", choices=("flatten", "pooled"),
-                       default="flatten",
-                       help="SNP readout: on the flattened tap, or on its "
-                            "mean over tokens (cheap)")
-    group.add_argument("--readout-epochs", type=positive_int, default=3,
-                       dest="snp_epochs", metavar="N",
-                       help="epochs of readout training per SNP pass")
+    group.add_argument(
+        "--theta",
+        type=fraction,
+        default=0.3,
+        help="SNP threshold on the normalised matrix, between 0 and 1",
+    )
+    group.add_argument(
+        "--readout",
+        choices=("flatten", "pooled"),
+        default="flatten",
+        help="SNP readout: on the flattened tap, or on its "
+        "mean over tokens (cheap)",
+    )
+    group.add_argument(
+        "--readout-epochs",
+        type=positive_int,
+        default=3,
+        dest="snp_epochs",
+        metavar="N",
+        help="epochs of readout training per SNP pass",
+    )
     add_alias(group, "--snp-epochs", "snp_epochs", type=positive_int)
-    group.add_argument("--save-readouts", action="store_true",
-                       help="also store the readout weights T.W in "
-                            "snp/snp.npz")
-    group.add_argument("--null-samples", type=positive_int, default=100,
-                       metavar="N",
-                       help="label shuffles of the head null model")
-    group.add_argument("--no-ablation", dest="ablation",
-                       action="store_false",
-                       help="skip the head-silencing causal check")
+    group.add_argument(
+        "--save-readouts",
+        action="store_true",
+        help="also store the readout weights T.W in snp/snp.npz",
+    )
+    group.add_argument(
+        "--null-samples",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="label shuffles of the head null model",
+    )
+    group.add_argument(
+        "--no-ablation",
+        dest="ablation",
+        action="store_false",
+        help="skip the head-silencing causal check",
+    )
 
 
 def add_quiet_option(parser):
-    parser.add_argument("--quiet", dest="verbose", action="store_const",
-                        const=0, default=1,
-                        help="print only warnings, errors and the results")
+    parser.add_argument(
+        "--quiet",
+        dest="verbose",
+        action="store_const",
+        const=0,
+        default=1,
+        help="print only warnings, errors and the results",
+    )
 
 
 def add_common_options(parser):
@@ -199,12 +262,14 @@ def check_variant(variant, image_size):
     if variant not in VARIANTS:
         raise UsageError(
             f"Unknown CCT variant {variant!r}: choose --variant among "
-            f"{', '.join(VARIANTS)}.")
+            f"{', '.join(VARIANTS)}."
+        )
     smallest = min_image_size(VARIANTS[variant])
     if image_size is not None and image_size < smallest:
         raise UsageError(
             f"--image-size {image_size} is too small for {variant}: its "
-            f"tokenizer needs --image-size {smallest} or more.")
+            f"tokenizer needs --image-size {smallest} or more."
+        )
 
 
 def check_data(args):
@@ -218,8 +283,9 @@ def check_data(args):
     if getattr(args, "label_names", None):
         names = read_label_names(args.label_names)
     try:
-        check_source(args.dataset, names, data_dir=args.data_dir,
-                     download=args.download)
+        check_source(
+            args.dataset, names, data_dir=args.data_dir, download=args.download
+        )
     except UsageError as error:
         text = str(error)
         if text.startswith("Label names are"):

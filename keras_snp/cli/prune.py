@@ -5,11 +5,11 @@ import dataclasses
 import os
 
 from keras_snp.cli.common import SCOPE_HELP
-from keras_snp.cli.common import scope
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import fraction
 from keras_snp.cli.common import non_negative_int
+from keras_snp.cli.common import scope
 from keras_snp.cli.common import setup_logging
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
@@ -19,22 +19,34 @@ def prune_parser():
     parser = Parser(
         "prune",
         description="ANDC pruning of a finished run from its SNP results: "
-                    "writes RUN_DIR/pruned/.",
+        "writes RUN_DIR/pruned/.",
     )
-    parser.add_argument("run_dir", help="a run folder with model.keras and "
-                                        "snp/")
-    parser.add_argument("--scope", type=scope, dest="prune_scope",
-                        metavar="SCOPE",
-                        help=SCOPE_HELP + " (default: the run's)")
-    parser.add_argument("--theta", type=fraction,
-                        help="SNP threshold between 0 and 1 (default: the "
-                             "run's)")
-    parser.add_argument("--fine-tune-epochs", type=non_negative_int,
-                        metavar="N",
-                        help="fine-tuning epochs after each pruning "
-                             "(default: the run's)")
-    parser.add_argument("--unsafe", action="store_true",
-                        help="allow models that need safe_mode=False")
+    parser.add_argument(
+        "run_dir", help="a run folder with model.keras and snp/"
+    )
+    parser.add_argument(
+        "--scope",
+        type=scope,
+        dest="prune_scope",
+        metavar="SCOPE",
+        help=SCOPE_HELP + " (default: the run's)",
+    )
+    parser.add_argument(
+        "--theta",
+        type=fraction,
+        help="SNP threshold between 0 and 1 (default: the run's)",
+    )
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="fine-tuning epochs after each pruning (default: the run's)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow models that need safe_mode=False",
+    )
     add_quiet_option(parser)
     return parser
 
@@ -58,21 +70,32 @@ def prune_main(argv=None):
 
     state = read_json(run_json)
     fields = RunConfig.__dataclass_fields__
-    config = RunConfig(**{k: v for k, v in state["config"].items()
-                          if k in fields})
-    overrides = {"prune_scope": args.prune_scope, "theta": args.theta,
-                 "fine_tune_epochs": args.fine_tune_epochs}
+    config = RunConfig(
+        **{k: v for k, v in state["config"].items() if k in fields}
+    )
+    overrides = {
+        "prune_scope": args.prune_scope,
+        "theta": args.theta,
+        "fine_tune_epochs": args.fine_tune_epochs,
+    }
     config = dataclasses.replace(
-        config, **{k: v for k, v in overrides.items() if v is not None})
+        config, **{k: v for k, v in overrides.items() if v is not None}
+    )
     config = pipeline.resolve_config(config)
-    model = export_lib.load_model(os.path.join(args.run_dir, "model.keras"),
-                                  safe_mode=not args.unsafe)
+    model = export_lib.load_model(
+        os.path.join(args.run_dir, "model.keras"), safe_mode=not args.unsafe
+    )
     splits = pipeline.load_data(config)
     from keras_snp.training import strategy as strategy_lib
 
     folder = RunFolder(args.run_dir, state)
-    ctx = pipeline.Context(config, folder, strategy_lib.Placement(
-        "single", 1, ["default"]), splits, model)
+    ctx = pipeline.Context(
+        config,
+        folder,
+        strategy_lib.Placement("single", 1, ["default"]),
+        splits,
+        model,
+    )
     pipeline.run_stages(ctx, ("prune",), redo=("prune",))
     print_summary(args.run_dir)
     return 0

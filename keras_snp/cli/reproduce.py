@@ -30,76 +30,147 @@ def reproduce_parser():
     parser = Parser(
         "reproduce",
         description="Test the paper's four claims on one dataset: train a "
-                    "CCT (or a small CNN), SNP, head experts, ANDC pruning "
-                    "with controls, then OUTPUT_DIR/RUN_NAME/REPORT.md.",
+        "CCT (or a small CNN), SNP, head experts, ANDC pruning "
+        "with controls, then OUTPUT_DIR/RUN_NAME/REPORT.md.",
     )
     add_data_options(parser)
     for action in parser._actions:
         if action.dest == "dataset":
             action.help = DATASET_HELP + " (e.g. data/cifar100.npz)"
         if action.dest == "image_size":
-            action.help = ("input side in pixels (default: 32 for .npz / "
-                           "cifar100, else the dataset's)")
-    parser.add_argument("--model", choices=("cct", "cnn"), default="cct",
-                        help="the network: a CCT, or the small VGG-style "
-                             "CNN to compare with")
-    parser.add_argument("--variant", default=None, metavar="NAME",
-                        help=f"CCT variant (default: {DEFAULT_VARIANT}); "
-                             "ignored for --model cnn")
-    parser.add_argument("--epochs", type=positive_int,
-                        default=DEFAULT_EPOCHS, metavar="N",
-                        help="training epochs")
-    parser.add_argument("--batch-size", type=positive_int, metavar="N",
-                        help="global batch (default: per dataset)")
-    parser.add_argument("--steps-per-epoch", type=positive_int, metavar="N",
-                        help="cap the training steps of an epoch (smoke "
-                             "tests; default: the whole split)")
-    parser.add_argument("--recipe", choices=("official", "light", "none"),
-                        default=DEFAULT_RECIPE,
-                        help="light (flip + crop): MixUp/CutMix of the "
-                             "official recipe slow short runs down")
-    parser.add_argument("--learning-rate", type=positive_float, metavar="LR",
-                        help="peak learning rate (default: per dataset)")
-    parser.add_argument("--warmup-epochs", type=non_negative_int,
-                        metavar="N",
-                        help="linear warm-up epochs (default: per dataset)")
-    parser.add_argument("--readout-epochs", type=positive_int,
-                        default=DEFAULT_SNP_EPOCHS, dest="snp_epochs",
-                        metavar="N",
-                        help="epochs of readout training per SNP pass")
+            action.help = (
+                "input side in pixels (default: 32 for .npz / "
+                "cifar100, else the dataset's)"
+            )
+    parser.add_argument(
+        "--model",
+        choices=("cct", "cnn"),
+        default="cct",
+        help="the network: a CCT, or the small VGG-style CNN to compare with",
+    )
+    parser.add_argument(
+        "--variant",
+        default=None,
+        metavar="NAME",
+        help=f"CCT variant (default: {DEFAULT_VARIANT}); "
+        "ignored for --model cnn",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=DEFAULT_EPOCHS,
+        metavar="N",
+        help="training epochs",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="global batch (default: per dataset)",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        metavar="N",
+        help="cap the training steps of an epoch (smoke "
+        "tests; default: the whole split)",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=("official", "light", "none"),
+        default=DEFAULT_RECIPE,
+        help="light (flip + crop): MixUp/CutMix of the "
+        "official recipe slow short runs down",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        metavar="LR",
+        help="peak learning rate (default: per dataset)",
+    )
+    parser.add_argument(
+        "--warmup-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="linear warm-up epochs (default: per dataset)",
+    )
+    parser.add_argument(
+        "--readout-epochs",
+        type=positive_int,
+        default=DEFAULT_SNP_EPOCHS,
+        dest="snp_epochs",
+        metavar="N",
+        help="epochs of readout training per SNP pass",
+    )
     add_alias(parser, "--snp-epochs", "snp_epochs", type=positive_int)
-    parser.add_argument("--readout", choices=("flatten", "pooled"),
-                        default="flatten",
-                        help="SNP readout: on the flattened tap, or on its "
-                             "mean over tokens (cheap)")
-    parser.add_argument("--theta", type=fraction, default=0.3,
-                        help="SNP threshold on the normalised matrix, "
-                             "between 0 and 1")
-    parser.add_argument("--null-samples", type=positive_int,
-                        default=DEFAULT_NULL_SAMPLES, metavar="N",
-                        help="label shuffles of the head null model")
-    parser.add_argument("--fine-tune-epochs", type=non_negative_int,
-                        metavar="N",
-                        help="epochs of the recipe fine-tune given to every "
-                             "pruned row and to the unpruned control "
-                             "(default: a tenth of --epochs, at least 1)")
-    parser.add_argument("--bootstrap", type=positive_int, default=1000,
-                        metavar="N", help="bootstrap resamples of every CI")
-    parser.add_argument("--output-dir", default="saved_models", metavar="DIR",
-                        help="where run folders are made")
-    parser.add_argument("--run-name", default=None, metavar="NAME",
-                        help="run folder name (default: "
-                             "dataset-variant-date-time)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue RUN_NAME (start it when absent); "
-                             "with every stage done, rewrite the report")
-    parser.add_argument("--compare", default=None, metavar="RUN_DIR",
-                        help="another reproduce run (e.g. the CNN) to set "
-                             "beside this one in the report")
-    parser.add_argument("--publish", default=None, metavar="PATH.md",
-                        help="also copy REPORT.md to PATH.md and its "
-                             "figures into PATH/ (e.g. docs/results/"
-                             "cifar100-cct_2_3x2.md)")
+    parser.add_argument(
+        "--readout",
+        choices=("flatten", "pooled"),
+        default="flatten",
+        help="SNP readout: on the flattened tap, or on its "
+        "mean over tokens (cheap)",
+    )
+    parser.add_argument(
+        "--theta",
+        type=fraction,
+        default=0.3,
+        help="SNP threshold on the normalised matrix, between 0 and 1",
+    )
+    parser.add_argument(
+        "--null-samples",
+        type=positive_int,
+        default=DEFAULT_NULL_SAMPLES,
+        metavar="N",
+        help="label shuffles of the head null model",
+    )
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="epochs of the recipe fine-tune given to every "
+        "pruned row and to the unpruned control "
+        "(default: a tenth of --epochs, at least 1)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of every CI",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="saved_models",
+        metavar="DIR",
+        help="where run folders are made",
+    )
+    parser.add_argument(
+        "--run-name",
+        default=None,
+        metavar="NAME",
+        help="run folder name (default: dataset-variant-date-time)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN_NAME (start it when absent); "
+        "with every stage done, rewrite the report",
+    )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="RUN_DIR",
+        help="another reproduce run (e.g. the CNN) to set "
+        "beside this one in the report",
+    )
+    parser.add_argument(
+        "--publish",
+        default=None,
+        metavar="PATH.md",
+        help="also copy REPORT.md to PATH.md and its "
+        "figures into PATH/ (e.g. docs/results/"
+        "cifar100-cct_2_3x2.md)",
+    )
     add_quiet_option(parser)
     return parser
 
@@ -108,7 +179,8 @@ def command_line(argv):
     """The command that reproduces the run (without `--resume`)."""
     args = [a for a in argv if a != "--resume"]
     return "python scripts/reproduce.py " + " ".join(
-        shlex.quote(a) for a in args)
+        shlex.quote(a) for a in args
+    )
 
 
 def make_config(args):
@@ -116,8 +188,9 @@ def make_config(args):
     from keras_snp.run.config import RunConfig
 
     image_size = args.image_size
-    if image_size is None and (args.dataset == "cifar100"
-                               or args.dataset.endswith(".npz")):
+    if image_size is None and (
+        args.dataset == "cifar100" or args.dataset.endswith(".npz")
+    ):
         image_size = 32
     if args.model == "cnn":
         variant = CNN_VARIANT
@@ -126,18 +199,30 @@ def make_config(args):
         variant = args.variant or DEFAULT_VARIANT
         stages = ("train", "export", "snp", "heads", "prune")
     return RunConfig(
-        dataset=args.dataset, variant=variant, image_size=image_size,
-        epochs=args.epochs, batch_size=args.batch_size,
-        output_dir=args.output_dir, run_name=args.run_name, seed=args.seed,
-        recipe=args.recipe, learning_rate=args.learning_rate,
-        warmup_epochs=args.warmup_epochs, num_classes=args.num_classes,
+        dataset=args.dataset,
+        variant=variant,
+        image_size=image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        output_dir=args.output_dir,
+        run_name=args.run_name,
+        seed=args.seed,
+        recipe=args.recipe,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
+        num_classes=args.num_classes,
         examples_per_class=args.examples_per_class,
-        data_dir=args.data_dir, download=args.download,
+        data_dir=args.data_dir,
+        download=args.download,
         label_names=args.label_names,
-        steps_per_epoch=args.steps_per_epoch, stages=stages,
-        theta=args.theta, readout=args.readout, snp_epochs=args.snp_epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        stages=stages,
+        theta=args.theta,
+        readout=args.readout,
+        snp_epochs=args.snp_epochs,
         null_samples=args.null_samples,
-        fine_tune_epochs=args.fine_tune_epochs, verbose=args.verbose,
+        fine_tune_epochs=args.fine_tune_epochs,
+        verbose=args.verbose,
     )
 
 
@@ -150,7 +235,8 @@ def reproduce_main(argv=None):
             "docs/results/cifar100-cct_2_3x2.md."
         )
     if args.compare and not os.path.isfile(
-            os.path.join(args.compare, "run.json")):
+        os.path.join(args.compare, "run.json")
+    ):
         raise UsageError(
             f"--compare {args.compare}: no run.json there; give the folder "
             "of a finished reproduce.py run."
@@ -161,8 +247,13 @@ def reproduce_main(argv=None):
     from keras_snp.cli.train import check_run_folder
 
     # --resume starts a run that is not there yet.
-    resume = args.resume and config.run_name is not None and os.path.isfile(
-        os.path.join(config.output_dir, config.run_name, "run.json"))
+    resume = (
+        args.resume
+        and config.run_name is not None
+        and os.path.isfile(
+            os.path.join(config.output_dir, config.run_name, "run.json")
+        )
+    )
     if args.model == "cct":
         config = check_config(config, resume=resume)
     else:
@@ -170,10 +261,15 @@ def reproduce_main(argv=None):
     setup_logging(args.verbose)
     from keras_snp.reproduce.runner import reproduce
 
-    path = reproduce(config, model=args.model,
-                     resume=args.resume, command=command_line(argv),
-                     compare=args.compare, bootstrap=args.bootstrap,
-                     publish=args.publish)
+    path = reproduce(
+        config,
+        model=args.model,
+        resume=args.resume,
+        command=command_line(argv),
+        compare=args.compare,
+        bootstrap=args.bootstrap,
+        publish=args.publish,
+    )
     print_summary(os.path.dirname(path))
     print(f"report: {path}")
     return 0

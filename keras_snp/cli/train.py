@@ -3,7 +3,6 @@
 import os
 
 from keras_snp.cli.common import SCOPE_HELP
-from keras_snp.cli.common import scope
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_alias
 from keras_snp.cli.common import add_common_options
@@ -12,14 +11,14 @@ from keras_snp.cli.common import check_variant
 from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
+from keras_snp.cli.common import scope
 from keras_snp.cli.common import setup_logging
 from keras_snp.run.config import STAGES
 from keras_snp.run.config import RunConfig
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device",
-              "data_parallel")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device", "data_parallel")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -27,78 +26,151 @@ def train_parser():
     parser = Parser(
         "train",
         description="Train a CCT, measure SNP, report head experts, prune "
-                    "with ANDC and export; every stage lands in "
-                    "OUTPUT_DIR/RUN_NAME.",
+        "with ANDC and export; every stage lands in "
+        "OUTPUT_DIR/RUN_NAME.",
         epilog="A first look (a minute on a laptop): --dataset synthetic "
-               "--variant cct_2_3x2 --epochs 1 --limit 20",
+        "--variant cct_2_3x2 --epochs 1 --limit 20",
     )
     add_common_options(parser)
-    parser.add_argument("--variant", metavar="NAME",
-                        help="CCT variant: cct_2_3x2, cct_4_3x2, cct_6_3x1, "
-                             "cct_6_3x2, cct_7_3x1, cct_7_3x2, cct_7_7x2, "
-                             "cct_14_7x2 (default: per dataset, cct_7_3x1 "
-                             "at 32 px, cct_7_7x2 at 224 px)")
-    parser.add_argument("--epochs", type=positive_int, metavar="N",
-                        help="training epochs (default: per dataset, 300 "
-                             "for cifar100 / flowers102 as the official "
-                             "recipe)")
-    parser.add_argument("--batch-size", type=positive_int, metavar="N",
-                        help="global batch, split over replicas (default: "
-                             "per dataset, 128 for cifar100)")
-    parser.add_argument("--steps-per-epoch", type=positive_int, metavar="N",
-                        help="cap the training steps of an epoch (quick "
-                             "runs; default: the whole training split)")
-    parser.add_argument("--output-dir", default="saved_models", metavar="DIR",
-                        help="where run folders are made")
-    parser.add_argument("--run-name", metavar="NAME",
-                        help="run folder name (default: "
-                             "dataset-variant-date-time)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run folder RUN_NAME")
-    parser.add_argument("--redo", nargs="*", default=(), choices=STAGES,
-                        metavar="STAGE",
-                        help="stages to run again on --resume: "
-                             + ", ".join(STAGES))
-    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                        help="auto: MirroredStrategy over all GPUs (TF) or "
-                             "DataParallel (JAX)")
-    parser.add_argument("--cpu-replicas", type=positive_int, metavar="N",
-                        help="split the CPU into N logical devices (TF; "
-                             "default: one)")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto: mixed_float16 on GPU, float32 on CPU")
-    parser.add_argument("--recipe", choices=("official", "light", "none"),
-                        help="augmentation + loss recipe (default: official "
-                             "for real datasets, light for synthetic)")
-    parser.add_argument("--learning-rate", type=positive_float, metavar="LR",
-                        help="peak learning rate (default: per dataset, "
-                             "6e-4 for cifar100)")
-    parser.add_argument("--weight-decay", type=float, metavar="WD",
-                        help="AdamW weight decay (default: per dataset, "
-                             "0.06 for cifar100)")
-    parser.add_argument("--warmup-epochs", type=non_negative_int,
-                        metavar="N",
-                        help="linear warm-up epochs (default: per dataset)")
-    parser.add_argument("--positional-embedding", default="learnable",
-                        choices=("learnable", "sine", "none"),
-                        help="the CCT's token position embedding")
-    parser.add_argument("--stages", nargs="+", default=list(STAGES),
-                        choices=STAGES, metavar="STAGE",
-                        help="stages to run, in order: " + ", ".join(STAGES))
-    parser.add_argument("--snp-every", type=positive_int, metavar="N",
-                        help="also measure SNP during training every N "
-                             "epochs (logs/snp; default: never)")
-    parser.add_argument("--taps", nargs="+", metavar="LAYER",
-                        help="SNP layer names (default: every encoder's "
-                             "mha, ff_hidden and out)")
-    parser.add_argument("--scope", default="all", type=scope,
-                        dest="prune_scope", metavar="SCOPE", help=SCOPE_HELP)
+    parser.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="CCT variant: cct_2_3x2, cct_4_3x2, cct_6_3x1, "
+        "cct_6_3x2, cct_7_3x1, cct_7_3x2, cct_7_7x2, "
+        "cct_14_7x2 (default: per dataset, cct_7_3x1 "
+        "at 32 px, cct_7_7x2 at 224 px)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="training epochs (default: per dataset, 300 "
+        "for cifar100 / flowers102 as the official "
+        "recipe)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="global batch, split over replicas (default: "
+        "per dataset, 128 for cifar100)",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        metavar="N",
+        help="cap the training steps of an epoch (quick "
+        "runs; default: the whole training split)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="saved_models",
+        metavar="DIR",
+        help="where run folders are made",
+    )
+    parser.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="run folder name (default: dataset-variant-date-time)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run folder RUN_NAME"
+    )
+    parser.add_argument(
+        "--redo",
+        nargs="*",
+        default=(),
+        choices=STAGES,
+        metavar="STAGE",
+        help="stages to run again on --resume: " + ", ".join(STAGES),
+    )
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="auto: MirroredStrategy over all GPUs (TF) or DataParallel (JAX)",
+    )
+    parser.add_argument(
+        "--cpu-replicas",
+        type=positive_int,
+        metavar="N",
+        help="split the CPU into N logical devices (TF; default: one)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: mixed_float16 on GPU, float32 on CPU",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=("official", "light", "none"),
+        help="augmentation + loss recipe (default: official "
+        "for real datasets, light for synthetic)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        metavar="LR",
+        help="peak learning rate (default: per dataset, 6e-4 for cifar100)",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="WD",
+        help="AdamW weight decay (default: per dataset, 0.06 for cifar100)",
+    )
+    parser.add_argument(
+        "--warmup-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="linear warm-up epochs (default: per dataset)",
+    )
+    parser.add_argument(
+        "--positional-embedding",
+        default="learnable",
+        choices=("learnable", "sine", "none"),
+        help="the CCT's token position embedding",
+    )
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=list(STAGES),
+        choices=STAGES,
+        metavar="STAGE",
+        help="stages to run, in order: " + ", ".join(STAGES),
+    )
+    parser.add_argument(
+        "--snp-every",
+        type=positive_int,
+        metavar="N",
+        help="also measure SNP during training every N "
+        "epochs (logs/snp; default: never)",
+    )
+    parser.add_argument(
+        "--taps",
+        nargs="+",
+        metavar="LAYER",
+        help="SNP layer names (default: every encoder's "
+        "mha, ff_hidden and out)",
+    )
+    parser.add_argument(
+        "--scope",
+        default="all",
+        type=scope,
+        dest="prune_scope",
+        metavar="SCOPE",
+        help=SCOPE_HELP,
+    )
     add_alias(parser, "--prune-scope", "prune_scope", type=scope)
-    parser.add_argument("--fine-tune-epochs", type=non_negative_int,
-                        metavar="N",
-                        help="epochs of the recipe fine-tune given to every "
-                             "pruned row and to the unpruned control "
-                             "(default: a tenth of --epochs, at least 1)")
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="epochs of the recipe fine-tune given to every "
+        "pruned row and to the unpruned control "
+        "(default: a tenth of --epochs, at least 1)",
+    )
     return parser
 
 
@@ -119,11 +191,15 @@ def check_run_folder(config, resume):
         return
     path = os.path.join(config.output_dir, config.run_name)
     if resume and not os.path.isfile(os.path.join(path, "run.json")):
-        raise UsageError(f"--resume: no run at {path} (no run.json): drop "
-                         "--resume to start it, or check --run-name.")
+        raise UsageError(
+            f"--resume: no run at {path} (no run.json): drop "
+            "--resume to start it, or check --run-name."
+        )
     if not resume and os.path.exists(path):
-        raise UsageError(f"Run folder {path} already exists: pass --resume "
-                         "to continue it, or choose another --run-name.")
+        raise UsageError(
+            f"Run folder {path} already exists: pass --resume "
+            "to continue it, or choose another --run-name."
+        )
 
 
 def check_config(config, resume=False):
@@ -142,8 +218,9 @@ def train_main(argv=None):
     parser = train_parser()
     args = parser.parse_args(argv)
     if args.redo and not args.resume:
-        raise UsageError("--redo needs --resume (it re-runs stages of an "
-                         "existing run).")
+        raise UsageError(
+            "--redo needs --resume (it re-runs stages of an existing run)."
+        )
     check_data(args)
     config = check_config(config_from_args(args), resume=args.resume)
     setup_logging(args.verbose)

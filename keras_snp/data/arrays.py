@@ -26,7 +26,8 @@ def resize_pil(image, image_size):
     from PIL import Image
 
     if image.mode in ("RGBA", "LA") or (
-            image.mode == "P" and "transparency" in image.info):
+        image.mode == "P" and "transparency" in image.info
+    ):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
@@ -36,8 +37,7 @@ def resize_pil(image, image_size):
         scale = image_size / min(width, height)
         new_w = max(image_size, round(width * scale))
         new_h = max(image_size, round(height * scale))
-        image = image.resize((new_w, new_h), Image.BILINEAR,
-                             reducing_gap=None)
+        image = image.resize((new_w, new_h), Image.BILINEAR, reducing_gap=None)
         left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
         image = image.crop((left, top, left + image_size, top + image_size))
     return image
@@ -53,12 +53,14 @@ def to_rgb_uint8(images, image_size, what="x"):
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
         raise UsageError(
             f"`{what}` must hold images shaped (N, H, W), (N, H, W, 1), "
-            f"(N, H, W, 3) or (N, H, W, 4); got shape {images.shape}.")
+            f"(N, H, W, 3) or (N, H, W, 4); got shape {images.shape}."
+        )
     if images.dtype != np.uint8:
         images = images.astype("float32")
         if images.size and float(images.max()) <= 1.0:
-            logger.warning("`%s` looks scaled to 0..1: multiplying by 255.",
-                           what)
+            logger.warning(
+                "`%s` looks scaled to 0..1: multiplying by 255.", what
+            )
             images = images * 255.0
         images = np.clip(np.rint(images), 0, 255).astype("uint8")
     if images.shape[-1] == 1:
@@ -68,8 +70,9 @@ def to_rgb_uint8(images, image_size, what="x"):
     out = np.empty((len(images), image_size, image_size, 3), "uint8")
     for i, image in enumerate(images):
         mode = "RGBA" if image.shape[-1] == 4 else "RGB"
-        out[i] = np.asarray(resize_pil(Image.fromarray(image, mode),
-                                       image_size))
+        out[i] = np.asarray(
+            resize_pil(Image.fromarray(image, mode), image_size)
+        )
     return out
 
 
@@ -80,11 +83,14 @@ def to_int_labels(labels, what="y"):
         labels = labels.argmax(axis=1)
     labels = labels.reshape(-1) if labels.ndim == 2 else labels
     if labels.ndim != 1:
-        raise UsageError(f"`{what}` must be labels shaped (N,) or one-hot "
-                         f"(N, K); got shape {labels.shape}.")
+        raise UsageError(
+            f"`{what}` must be labels shaped (N,) or one-hot "
+            f"(N, K); got shape {labels.shape}."
+        )
     if labels.size and not np.all(np.equal(np.mod(labels, 1), 0)):
-        raise UsageError(f"`{what}` holds non-integer labels; give class "
-                         "indices 0..K-1.")
+        raise UsageError(
+            f"`{what}` holds non-integer labels; give class indices 0..K-1."
+        )
     return labels.astype("int64")
 
 
@@ -93,7 +99,8 @@ def check_labels(labels, num_classes, what):
         raise UsageError(
             f"Labels of {what} span {labels.min()}..{labels.max()} but "
             f"there are {num_classes} classes (valid 0..{num_classes - 1}); "
-            "fix the labels or pass num_classes / label_names.")
+            "fix the labels or pass num_classes / label_names."
+        )
 
 
 def split_off(labels, fraction, seed):
@@ -117,16 +124,20 @@ def open_npz(path):
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise UsageError(f"Cannot read {path} as an .npz file ({error}); "
-                         "save it with numpy.savez.") from None
+        raise UsageError(
+            f"Cannot read {path} as an .npz file ({error}); "
+            "save it with numpy.savez."
+        ) from None
     missing = [k for k in NPZ_REQUIRED if k not in data.files]
     if missing:
         raise UsageError(
             f"{path} lacks {', '.join(missing)}: an .npz needs x_train "
-            "y_train x_test y_test (optional x_val y_val label_names).")
+            "y_train x_test y_test (optional x_val y_val label_names)."
+        )
     if ("x_val" in data.files) != ("y_val" in data.files):
-        raise UsageError(f"{path} has only one of x_val / y_val: give both "
-                         "or neither.")
+        raise UsageError(
+            f"{path} has only one of x_val / y_val: give both or neither."
+        )
     return data
 
 
@@ -140,8 +151,10 @@ def load_npz(path, image_size):
     for split, (xk, yk) in splits.items():
         x, y = data[xk], to_int_labels(data[yk], yk)
         if len(x) != len(y):
-            raise UsageError(f"{path}: {xk} has {len(x)} images but {yk} "
-                             f"has {len(y)} labels; they must match.")
+            raise UsageError(
+                f"{path}: {xk} has {len(x)} images but {yk} "
+                f"has {len(y)} labels; they must match."
+            )
         arrays[split] = (to_rgb_uint8(x, image_size, xk), y)
     names = None
     if "label_names" in data.files:
@@ -149,10 +162,26 @@ def load_npz(path, image_size):
     return arrays, names
 
 
-def array_splits(arrays, *, name, source, label_names, num_classes,
-                 image_size, batch_size, recipe, validation_fraction, seed,
-                 examples_per_class, drop_remainder, shuffle_buffer,
-                 use_tf, skipped_files=0, corrupt_files=(), notes=()):
+def array_splits(
+    arrays,
+    *,
+    name,
+    source,
+    label_names,
+    num_classes,
+    image_size,
+    batch_size,
+    recipe,
+    validation_fraction,
+    seed,
+    examples_per_class,
+    drop_remainder,
+    shuffle_buffer,
+    use_tf,
+    skipped_files=0,
+    corrupt_files=(),
+    notes=(),
+):
     """Checks labels and builds the three splits from numpy arrays.
 
     Args:
@@ -168,7 +197,8 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
     if label_names is not None and len(label_names) != num_classes:
         raise UsageError(
             f"There are {len(label_names)} label names for {num_classes} "
-            "classes; give one name per class.")
+            "classes; give one name per class."
+        )
     for split, (_, y) in arrays.items():
         check_labels(y, num_classes, f"the {split} split")
     if label_names is None:
@@ -182,14 +212,18 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
         kept, held = split_off(y, validation_fraction, seed)
         arrays["validation"] = (x[held], y[held])
         x, y = x[kept], y[kept]
-        notes.append(f"validation = a seeded {validation_fraction:.0%} of "
-                     "train")
+        notes.append(
+            f"validation = a seeded {validation_fraction:.0%} of train"
+        )
     arrays["train"] = (x, y)
     if "test" not in arrays:
         arrays["test"] = arrays.get("validation")
         notes.append("no test split: test = validation")
-        logger.warning("%s has no test split: test metrics are computed on "
-                       "the validation split.", source)
+        logger.warning(
+            "%s has no test split: test metrics are computed on "
+            "the validation split.",
+            source,
+        )
     if len(arrays["train"][1]) == 0:
         raise UsageError(f"{source}: the train split is empty; add images.")
 
@@ -199,9 +233,13 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
         if arrays.get(split) is None:
             return None
         x, y = arrays[split]
-        kwargs = dict(train=train, recipe=recipe if train else "none",
-                      batch_size=batch_size, seed=seed,
-                      drop_remainder=drop_remainder and train)
+        kwargs = dict(
+            train=train,
+            recipe=recipe if train else "none",
+            batch_size=batch_size,
+            seed=seed,
+            drop_remainder=drop_remainder and train,
+        )
         if not use_tf:
             return pipeline.NumpySplit(x, y, num_classes, **kwargs)
         import tensorflow as tf
@@ -212,18 +250,32 @@ def array_splits(arrays, *, name, source, label_names, num_classes,
             ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
         return pipeline.tf_split(
-            ds, size=len(y), image_size=image_size, num_classes=num_classes,
-            shuffle_buffer=shuffle_buffer, shuffle=False, **kwargs)
+            ds,
+            size=len(y),
+            image_size=image_size,
+            num_classes=num_classes,
+            shuffle_buffer=shuffle_buffer,
+            shuffle=False,
+            **kwargs,
+        )
 
     info = DatasetInfo(
-        name=name, num_classes=int(num_classes),
+        name=name,
+        num_classes=int(num_classes),
         label_names=list(label_names),
-        split_sizes={s: (None if arrays.get(s) is None
-                         else int(len(arrays[s][1])))
-                     for s in ("train", "validation", "test")},
-        image_size=int(image_size), source=os.fspath(source),
-        skipped_files=int(skipped_files), corrupt_files=tuple(corrupt_files),
-        notes=tuple(notes))
-    return DataSplits(train=make("train", True),
-                      validation=make("validation", False),
-                      test=make("test", False), info=info)
+        split_sizes={
+            s: (None if arrays.get(s) is None else int(len(arrays[s][1])))
+            for s in ("train", "validation", "test")
+        },
+        image_size=int(image_size),
+        source=os.fspath(source),
+        skipped_files=int(skipped_files),
+        corrupt_files=tuple(corrupt_files),
+        notes=tuple(notes),
+    )
+    return DataSplits(
+        train=make("train", True),
+        validation=make("validation", False),
+        test=make("test", False),
+        info=info,
+    )

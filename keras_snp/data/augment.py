@@ -22,7 +22,6 @@ import numpy as np
 RECIPES = ("none", "light", "official")
 
 
-
 def shift_pixels(image_size):
     """The light recipe's maximal shift: 4 px at 32 px, scaled with size."""
     return max(1, int(round(4 * image_size / 32)))
@@ -49,7 +48,8 @@ def light_tf(image, seed, image_size):
     seeds = tf.random.experimental.stateless_split(seed, 2)
     padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
     image = tf.image.stateless_random_crop(
-        padded, [image_size, image_size, 3], seed=seeds[0])
+        padded, [image_size, image_size, 3], seed=seeds[0]
+    )
     return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
 
 
@@ -62,6 +62,6 @@ def light_numpy(images, rng):
     flips = rng.random(len(images)) < 0.5
     out = np.empty_like(images)
     for i, (dy, dx) in enumerate(offsets):
-        crop = padded[i, dy:dy + size, dx:dx + images.shape[2]]
+        crop = padded[i, dy : dy + size, dx : dx + images.shape[2]]
         out[i] = crop[:, ::-1] if flips[i] else crop
     return out

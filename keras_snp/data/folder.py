@@ -22,14 +22,18 @@ from keras_snp.utils import UsageError
 
 logger = logging.getLogger(__name__)
 
-SPLIT_FOLDERS = {"train": ("train",), "validation": ("val", "validation"),
-                 "test": ("test",)}
+SPLIT_FOLDERS = {
+    "train": ("train",),
+    "validation": ("val", "validation"),
+    "test": ("test",),
+}
 
 
 def natural_key(name):
     """Sort key that orders digit runs by value: '2' before '10'."""
-    return [int(t) if t.isdigit() else t.lower()
-            for t in re.split(r"(\d+)", name)]
+    return [
+        int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)
+    ]
 
 
 def image_extensions():
@@ -39,9 +43,14 @@ def image_extensions():
 
 
 def list_classes(split_dir):
-    return sorted((e.name for e in os.scandir(split_dir)
-                   if e.is_dir() and not e.name.startswith(".")),
-                  key=natural_key)
+    return sorted(
+        (
+            e.name
+            for e in os.scandir(split_dir)
+            if e.is_dir() and not e.name.startswith(".")
+        ),
+        key=natural_key,
+    )
 
 
 def decode(path, image_size):
@@ -66,7 +75,8 @@ def scan_split(split_dir, classes, extensions):
     if extra:
         raise UsageError(
             f"{split_dir} has class folders not in train/: "
-            f"{', '.join(extra[:5])}; every split must use train/'s classes.")
+            f"{', '.join(extra[:5])}; every split must use train/'s classes."
+        )
     paths, labels, skipped = [], [], 0
     for name in found:
         class_dir = os.path.join(split_dir, name)
@@ -84,7 +94,8 @@ def scan_split(split_dir, classes, extensions):
         if count == 0:
             raise UsageError(
                 f"Class folder {class_dir} has no images; add images or "
-                "remove the folder.")
+                "remove the folder."
+            )
     return paths, labels, skipped
 
 
@@ -92,18 +103,22 @@ def check_folder(path):
     """The class names of a folder source, after checking its layout
     (reads no image: fast)."""
     if not os.path.isdir(path):
-        raise UsageError(f"Dataset folder {path} does not exist; give a "
-                         "folder with train/<class>/<images>.")
+        raise UsageError(
+            f"Dataset folder {path} does not exist; give a "
+            "folder with train/<class>/<images>."
+        )
     train_dir = os.path.join(path, "train")
     if not os.path.isdir(train_dir):
         raise UsageError(
             f"Dataset folder {path} has no train/ sub-folder; expected "
-            f"{path}/train/<class>/<images> (optional val/, test/).")
+            f"{path}/train/<class>/<images> (optional val/, test/)."
+        )
     classes = list_classes(train_dir)
     if not classes:
         raise UsageError(
             f"{train_dir} has no class sub-folders; put each class's images "
-            f"in {train_dir}/<class name>/.")
+            f"in {train_dir}/<class name>/."
+        )
     return classes
 
 
@@ -134,25 +149,39 @@ def load_folder(path, image_size, workers=None):
         for split, (paths, labels) in todo.items():
             images = list(pool.map(lambda p: decode(p, image_size), paths))
             good = [i for i, image in enumerate(images) if image is not None]
-            corrupt += [os.path.relpath(paths[i], path)
-                        for i, image in enumerate(images) if image is None]
-            x = (np.stack([images[i] for i in good]) if good else
-                 np.zeros((0, image_size, image_size, 3), "uint8"))
+            corrupt += [
+                os.path.relpath(paths[i], path)
+                for i, image in enumerate(images)
+                if image is None
+            ]
+            x = (
+                np.stack([images[i] for i in good])
+                if good
+                else np.zeros((0, image_size, image_size, 3), "uint8")
+            )
             arrays[split] = (x, np.asarray(labels, "int64")[good])
-    logger.info("Decoded %d images from %s in %.1f s.",
-                sum(len(y) for _, y in arrays.values()), path,
-                time.time() - start)
+    logger.info(
+        "Decoded %d images from %s in %.1f s.",
+        sum(len(y) for _, y in arrays.values()),
+        path,
+        time.time() - start,
+    )
     if skipped:
         logger.warning("Skipped %d non-image files in %s.", skipped, path)
     if corrupt:
-        logger.warning("Skipped %d unreadable images in %s: %s%s", len(corrupt),
-                       path, ", ".join(corrupt[:5]),
-                       " ..." if len(corrupt) > 5 else "")
+        logger.warning(
+            "Skipped %d unreadable images in %s: %s%s",
+            len(corrupt),
+            path,
+            ", ".join(corrupt[:5]),
+            " ..." if len(corrupt) > 5 else "",
+        )
     for split, (_, y) in arrays.items():
         counts = np.bincount(y, minlength=len(classes))
         if split == "train" and not counts.all():
             empty = [classes[c] for c in np.flatnonzero(counts == 0)]
             raise UsageError(
                 f"Class folder {train_dir}/{empty[0]} has no readable "
-                "images; add images or remove the folder.")
+                "images; add images or remove the folder."
+            )
     return arrays, classes, skipped, corrupt

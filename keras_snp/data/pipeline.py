@@ -16,8 +16,20 @@ import numpy as np
 from keras_snp.data import augment
 
 
-def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
-             seed, drop_remainder, shuffle_buffer, shuffle=True):
+def tf_split(
+    ds,
+    *,
+    size,
+    train,
+    recipe,
+    image_size,
+    batch_size,
+    num_classes,
+    seed,
+    drop_remainder,
+    shuffle_buffer,
+    shuffle=True,
+):
     """Finishes a tf.data split of `(image (S, S, 3), int label)` examples.
 
     Args:
@@ -44,7 +56,8 @@ def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if train and recipe == "light":
         seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True)
+            seed=seed, rerandomize_each_iteration=True
+        )
 
         def light(example, draw):
             image, label = example
@@ -52,7 +65,8 @@ def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
             return augment.light_tf(image, pair, image_size), label
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            light, num_parallel_calls=tf.data.AUTOTUNE)
+            light, num_parallel_calls=tf.data.AUTOTUNE
+        )
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def one_hot(images, labels):
@@ -60,8 +74,11 @@ def tf_split(ds, *, size, train, recipe, image_size, batch_size, num_classes,
 
     ds = ds.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
     if size is not None:
-        batches = (size // batch_size if drop_remainder
-                   else math.ceil(size / batch_size))
+        batches = (
+            size // batch_size
+            if drop_remainder
+            else math.ceil(size / batch_size)
+        )
         ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -93,8 +110,18 @@ class NumpySplit(keras.utils.PyDataset):
     (3, (1, 8, 8, 3), (1, 5))
     """
 
-    def __init__(self, images, labels, num_classes, batch_size, train=False,
-                 recipe="none", seed=0, drop_remainder=False, **kwargs):
+    def __init__(
+        self,
+        images,
+        labels,
+        num_classes,
+        batch_size,
+        train=False,
+        recipe="none",
+        seed=0,
+        drop_remainder=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels, "int64")
         self.num_classes, self.batch_size = int(num_classes), int(batch_size)
@@ -118,8 +145,9 @@ class NumpySplit(keras.utils.PyDataset):
     def __getitem__(self, index):
         if index < 0 or index >= len(self):
             raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
-        rows = self._order[index * self.batch_size:
-                           (index + 1) * self.batch_size]
+        rows = self._order[
+            index * self.batch_size : (index + 1) * self.batch_size
+        ]
         labels = np.eye(self.num_classes, dtype="float32")[self.labels[rows]]
         if self.train and self.recipe == "official":
             # Augmented on the device (keras_snp.training.augment).

@@ -24,25 +24,34 @@ BACKEND_FORMATS = ("auto", "tf", "numpy")
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or value < minimum:
-        raise UsageError(f"`{name}` must be an integer >= {minimum}. "
-                         f"Received: {name}={value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
+        raise UsageError(
+            f"`{name}` must be an integer >= {minimum}. "
+            f"Received: {name}={value!r}"
+        )
 
 
 def _use_tf(backend_format):
     if backend_format not in BACKEND_FORMATS:
-        raise UsageError(f"`backend_format` must be one of "
-                         f"{', '.join(BACKEND_FORMATS)}. "
-                         f"Received: backend_format={backend_format!r}")
+        raise UsageError(
+            f"`backend_format` must be one of "
+            f"{', '.join(BACKEND_FORMATS)}. "
+            f"Received: backend_format={backend_format!r}"
+        )
     if backend_format == "numpy":
         return False
     try:
         import tensorflow  # noqa: F401
     except ImportError:
         if backend_format == "tf":
-            raise UsageError("backend_format='tf' needs TensorFlow; install "
-                             "it or use backend_format='numpy'.") from None
+            raise UsageError(
+                "backend_format='tf' needs TensorFlow; install "
+                "it or use backend_format='numpy'."
+            ) from None
         return False
     if backend_format == "tf":
         return True
@@ -63,12 +72,15 @@ def source_kind(source):
     if os.path.isdir(text):
         return "folder"
     if os.sep in text or text.startswith("."):
-        raise UsageError(f"Dataset folder {text} does not exist; give a "
-                         "folder with train/<class>/<images>.")
+        raise UsageError(
+            f"Dataset folder {text} does not exist; give a "
+            "folder with train/<class>/<images>."
+        )
     raise UsageError(
         f"Unknown dataset {text!r}: use one of {', '.join(NAMED_SOURCES)}, "
         "a folder (train/<class>/<images>, optional val/, test/) or an .npz "
-        "file (x_train y_train x_test y_test).")
+        "file (x_train y_train x_test y_test)."
+    )
 
 
 def check_source(source, label_names=None, data_dir=None, download=True):
@@ -94,10 +106,13 @@ def check_source(source, label_names=None, data_dir=None, download=True):
         if label_names is not None and len(label_names) != len(classes):
             raise UsageError(
                 f"{len(label_names)} label names for the {len(classes)} "
-                f"class folders of {source}: give one name per class.")
+                f"class folders of {source}: give one name per class."
+            )
     if label_names is not None and kind not in ("npz", "folder"):
-        raise UsageError(f"Label names are for .npz and folder datasets; "
-                         f"{kind} names its classes itself.")
+        raise UsageError(
+            f"Label names are for .npz and folder datasets; "
+            f"{kind} names its classes itself."
+        )
     return kind
 
 
@@ -107,21 +122,26 @@ def read_label_names(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as error:
-        raise UsageError(f"Cannot read the label names file {path} "
-                         f"({error.strerror}).") from None
+        raise UsageError(
+            f"Cannot read the label names file {path} ({error.strerror})."
+        ) from None
     if text.lstrip().startswith("["):
         import json
 
         try:
             names = json.loads(text)
         except ValueError as error:
-            raise UsageError(f"{path} is not a JSON list of names ({error})"
-                             "; or write one name per line.") from None
+            raise UsageError(
+                f"{path} is not a JSON list of names ({error})"
+                "; or write one name per line."
+            ) from None
     else:
         names = [line.strip() for line in text.splitlines() if line.strip()]
     if not isinstance(names, list) or len(names) < 2:
-        raise UsageError(f"{path} must list at least two class names (a "
-                         "JSON list or one name per line).")
+        raise UsageError(
+            f"{path} must list at least two class names (a "
+            "JSON list or one name per line)."
+        )
     return [str(n) for n in names]
 
 
@@ -130,10 +150,23 @@ def defaults_for(source):
     return DATASET_DEFAULTS.get(os.fspath(source), GENERIC_DEFAULTS)
 
 
-def load(source, image_size, batch_size, *, recipe="light",
-         validation_fraction=0.1, seed=0, data_dir=None, download=True,
-         num_classes=None, examples_per_class=None, shuffle_buffer=None,
-         drop_remainder=False, backend_format="auto", label_names=None):
+def load(
+    source,
+    image_size,
+    batch_size,
+    *,
+    recipe="light",
+    validation_fraction=0.1,
+    seed=0,
+    data_dir=None,
+    download=True,
+    num_classes=None,
+    examples_per_class=None,
+    shuffle_buffer=None,
+    drop_remainder=False,
+    backend_format="auto",
+    label_names=None,
+):
     """Loads a dataset as train / validation / test splits of batches.
 
     Every split yields `(images, labels)`: float32 images
@@ -195,37 +228,53 @@ def load(source, image_size, batch_size, *, recipe="light",
     _check_int("batch_size", batch_size, 1)
     augment.check_recipe(recipe)
     if not 0 <= validation_fraction < 1:
-        raise UsageError("`validation_fraction` must be in [0, 1). "
-                         f"Received: validation_fraction={validation_fraction}")
+        raise UsageError(
+            "`validation_fraction` must be in [0, 1). "
+            f"Received: validation_fraction={validation_fraction}"
+        )
     if num_classes is not None:
         _check_int("num_classes", num_classes, 2)
     if examples_per_class is not None:
         _check_int("examples_per_class", examples_per_class, 1)
     kind = check_source(source, label_names, data_dir, download)
     use_tf = _use_tf(backend_format)
-    common = dict(image_size=image_size, batch_size=batch_size,
-                  recipe=recipe, validation_fraction=validation_fraction,
-                  seed=seed, drop_remainder=drop_remainder,
-                  shuffle_buffer=shuffle_buffer)
+    common = dict(
+        image_size=image_size,
+        batch_size=batch_size,
+        recipe=recipe,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        drop_remainder=drop_remainder,
+        shuffle_buffer=shuffle_buffer,
+    )
     if kind in ("cifar100", "flowers102"):
         if not use_tf:
-            raise UsageError(f"{kind} is read through tensorflow-datasets: "
-                             "install TensorFlow and use backend_format="
-                             "'auto' or 'tf', or pass an .npz / folder.")
+            raise UsageError(
+                f"{kind} is read through tensorflow-datasets: "
+                "install TensorFlow and use backend_format="
+                "'auto' or 'tf', or pass an .npz / folder."
+            )
         from keras_snp.data.tfds_source import load_tfds
 
-        return load_tfds(kind, data_dir=data_dir, download=download,
-                         num_classes=num_classes,
-                         examples_per_class=examples_per_class, **common)
+        return load_tfds(
+            kind,
+            data_dir=data_dir,
+            download=download,
+            num_classes=num_classes,
+            examples_per_class=examples_per_class,
+            **common,
+        )
     extra = {}
     if kind == "synthetic":
         k = num_classes or synthetic.DEFAULT_CLASSES
         per_class = examples_per_class or synthetic.DEFAULT_TRAIN_PER_CLASS
         evals = max(2, min(synthetic.DEFAULT_EVAL_PER_CLASS, per_class))
-        data = {split: synthetic.generate(k, n, image_size, seed, stream)
-                for stream, (split, n) in enumerate(
-                    [("train", per_class), ("validation", evals),
-                     ("test", evals)])}
+        data = {
+            split: synthetic.generate(k, n, image_size, seed, stream)
+            for stream, (split, n) in enumerate(
+                [("train", per_class), ("validation", evals), ("test", evals)]
+            )
+        }
         names, name = [f"class_{c}" for c in range(k)], "synthetic"
         examples_per_class = None
     elif kind == "npz":
@@ -235,19 +284,28 @@ def load(source, image_size, batch_size, *, recipe="light",
     else:
         from keras_snp.data.folder import load_folder
 
-        data, names, skipped, corrupt = load_folder(os.fspath(source),
-                                                    image_size)
+        data, names, skipped, corrupt = load_folder(
+            os.fspath(source), image_size
+        )
         if num_classes is not None and num_classes != len(names):
             raise UsageError(
                 f"{source} has {len(names)} class folders, not num_classes="
-                f"{num_classes}; drop num_classes or fix the folders.")
+                f"{num_classes}; drop num_classes or fix the folders."
+            )
         name = os.path.basename(os.path.normpath(os.fspath(source)))
         extra = dict(skipped_files=skipped, corrupt_files=corrupt)
         names = label_names or names
     return arrays_lib.array_splits(
-        data, name=name, source=os.fspath(source), label_names=names,
-        num_classes=num_classes, examples_per_class=examples_per_class,
-        use_tf=use_tf, **common, **extra)
+        data,
+        name=name,
+        source=os.fspath(source),
+        label_names=names,
+        num_classes=num_classes,
+        examples_per_class=examples_per_class,
+        use_tf=use_tf,
+        **common,
+        **extra,
+    )
 
 
 def num_batches(split):
@@ -273,8 +331,9 @@ def as_numpy(split, max_batches=None):
     import keras
 
     if isinstance(split, keras.utils.PyDataset):
-        total = len(split) if max_batches is None else min(max_batches,
-                                                           len(split))
+        total = (
+            len(split) if max_batches is None else min(max_batches, len(split))
+        )
         batches = (split[i] for i in range(total))
     elif hasattr(split, "as_numpy_iterator"):
         batches = split.as_numpy_iterator()
@@ -283,13 +342,16 @@ def as_numpy(split, max_batches=None):
     for i, (images, labels) in enumerate(batches):
         if max_batches is not None and i >= max_batches:
             return
-        yield (np.asarray(keras.ops.convert_to_numpy(images)),
-               np.asarray(keras.ops.convert_to_numpy(labels)))
+        yield (
+            np.asarray(keras.ops.convert_to_numpy(images)),
+            np.asarray(keras.ops.convert_to_numpy(labels)),
+        )
 
 
 def steps_per_epoch(size, batch_size, drop_remainder=False):
     """Batches in a split of `size` examples."""
     if size is None:
         return None
-    return size // batch_size if drop_remainder else math.ceil(
-        size / batch_size)
+    return (
+        size // batch_size if drop_remainder else math.ceil(size / batch_size)
+    )

@@ -21,8 +21,10 @@ def class_styles(num_classes):
     rng = np.random.default_rng(20250101)
     background = rng.uniform(30, 200, size=(num_classes, 3))
     square = rng.uniform(0, 255, size=(num_classes, 3))
-    cells = [(c % 9) // 3 for c in range(num_classes)], [
-        c % 3 for c in range(num_classes)]
+    cells = (
+        [(c % 9) // 3 for c in range(num_classes)],
+        [c % 3 for c in range(num_classes)],
+    )
     return background, square, np.stack(cells, axis=1)
 
 
@@ -43,11 +45,13 @@ def generate(num_classes, per_class, image_size, seed, stream):
     for i, c in enumerate(labels):
         row, col = cells[c]
         top = int(row * s / 3 + (s / 3 - side) / 2) + rng.integers(
-            -jitter, jitter + 1)
+            -jitter, jitter + 1
+        )
         left = int(col * s / 3 + (s / 3 - side) / 2) + rng.integers(
-            -jitter, jitter + 1)
+            -jitter, jitter + 1
+        )
         top, left = np.clip([top, left], 0, s - side)
-        images[i, top:top + side, left:left + side] = square[c]
+        images[i, top : top + side, left : left + side] = square[c]
     images *= rng.uniform(0.8, 1.2, size=(n, 1, 1, 1))
     images += rng.normal(0.0, NOISE_STD, size=images.shape)
     return np.clip(np.rint(images), 0, 255).astype("uint8"), labels

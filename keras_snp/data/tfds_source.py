@@ -28,11 +28,14 @@ logger = logging.getLogger(__name__)
 
 TFDS_NAMES = {"cifar100": "cifar100", "flowers102": "oxford_flowers102"}
 # Where tfds downloads each dataset from: probed before a download.
-DOWNLOAD_HOSTS = {"cifar100": ("www.cs.toronto.edu", 443),
-                  "flowers102": ("www.robots.ox.ac.uk", 443)}
+DOWNLOAD_HOSTS = {
+    "cifar100": ("www.cs.toronto.edu", 443),
+    "flowers102": ("www.robots.ox.ac.uk", 443),
+}
 PROBE_TIMEOUT = 5.0
-CIFAR100_LABELS = os.path.join(os.path.dirname(__file__),
-                               "cifar100_labels.json")
+CIFAR100_LABELS = os.path.join(
+    os.path.dirname(__file__), "cifar100_labels.json"
+)
 
 
 def cifar100_label_names():
@@ -44,7 +47,8 @@ def cifar100_label_names():
 def default_data_dir():
     """tfds's data folder: `$TFDS_DATA_DIR` or ~/tensorflow_datasets."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.join(
-        os.path.expanduser("~"), "tensorflow_datasets")
+        os.path.expanduser("~"), "tensorflow_datasets"
+    )
 
 
 def is_prepared(name, data_dir=None):
@@ -55,9 +59,10 @@ def is_prepared(name, data_dir=None):
     if "://" in data_dir:
         return True
     root = os.path.join(os.path.expanduser(data_dir), TFDS_NAMES[name])
-    return bool(glob.glob(os.path.join(root, "*", "dataset_info.json"))
-                or glob.glob(os.path.join(root, "*", "*",
-                                          "dataset_info.json")))
+    return bool(
+        glob.glob(os.path.join(root, "*", "dataset_info.json"))
+        or glob.glob(os.path.join(root, "*", "*", "dataset_info.json"))
+    )
 
 
 def host_reachable(host, port, timeout=PROBE_TIMEOUT):
@@ -76,19 +81,24 @@ def check_tfds(name, data_dir=None, download=True):
     if is_prepared(name, data_dir):
         return
     where = data_dir or default_data_dir()
-    ways = ("point --data-dir at a tfds folder where it was prepared "
-            "(e.g. copied from a machine with network), or give a folder "
-            "of images / an .npz as --dataset")
+    ways = (
+        "point --data-dir at a tfds folder where it was prepared "
+        "(e.g. copied from a machine with network), or give a folder "
+        "of images / an .npz as --dataset"
+    )
     if not download:
-        raise UsageError(f"{name} (tfds {TFDS_NAMES[name]}) is not prepared "
-                         f"in {where} and downloads are off (--no-download):"
-                         f" {ways}.")
+        raise UsageError(
+            f"{name} (tfds {TFDS_NAMES[name]}) is not prepared "
+            f"in {where} and downloads are off (--no-download):"
+            f" {ways}."
+        )
     host, port = DOWNLOAD_HOSTS[name]
     if not host_reachable(host, port):
         raise UsageError(
             f"{name} (tfds {TFDS_NAMES[name]}) is not in {where} and its "
             f"download host {host} cannot be reached: {ways}; or pass "
-            "--no-download to fail at once without trying.")
+            "--no-download to fail at once without trying."
+        )
 
 
 def resize_tf(image, image_size):
@@ -122,16 +132,23 @@ def count(ds):
 
 def _load(tfds, tfds_name, split, data_dir, download):
     try:
-        return tfds.load(tfds_name, split=split, data_dir=data_dir,
-                         download=download, as_supervised=True,
-                         with_info=True, shuffle_files=False)
+        return tfds.load(
+            tfds_name,
+            split=split,
+            data_dir=data_dir,
+            download=download,
+            as_supervised=True,
+            with_info=True,
+            shuffle_files=False,
+        )
     except Exception as error:  # tfds raises many kinds; keep one line
         if type(error).__name__ in ("DatasetNotFoundError", "AssertionError"):
             raise UsageError(
                 f"tfds dataset {tfds_name} is not prepared in "
                 f"{data_dir or default_data_dir()}: allow the download "
                 "(needs network) or point --data-dir at the folder where "
-                "it was prepared.") from None
+                "it was prepared."
+            ) from None
         raise
 
 
@@ -146,12 +163,25 @@ def _limit_per_class(ds, examples_per_class, num_classes):
 
     ds = ds.scan(tf.zeros([num_classes], "int32"), step)
     return ds.filter(lambda example, keep: keep).map(
-        lambda example, keep: example)
+        lambda example, keep: example
+    )
 
 
-def load_tfds(name, *, image_size, batch_size, recipe, validation_fraction,
-              seed, data_dir, download, num_classes, examples_per_class,
-              shuffle_buffer, drop_remainder):
+def load_tfds(
+    name,
+    *,
+    image_size,
+    batch_size,
+    recipe,
+    validation_fraction,
+    seed,
+    data_dir,
+    download,
+    num_classes,
+    examples_per_class,
+    shuffle_buffer,
+    drop_remainder,
+):
     """Loads a named tfds dataset into `DataSplits` (tf.data splits)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -173,8 +203,8 @@ def load_tfds(name, *, image_size, batch_size, recipe, validation_fraction,
 
         def pick(wanted):
             return marked.filter(
-                lambda i, ex: tf.equal(table[tf.minimum(i, total - 1)],
-                                       wanted)).map(lambda i, ex: ex)
+                lambda i, ex: tf.equal(table[tf.minimum(i, total - 1)], wanted)
+            ).map(lambda i, ex: ex)
 
         raw["train"], sizes["train"] = pick(False), int(total - held.sum())
         if held.any():
@@ -184,17 +214,17 @@ def load_tfds(name, *, image_size, batch_size, recipe, validation_fraction,
         label_names = cifar100_label_names()
     else:
         for split in ("train", "validation", "test"):
-            raw[split], info = _load(tfds, tfds_name, split, data_dir,
-                                     download)
+            raw[split], info = _load(tfds, tfds_name, split, data_dir, download)
             sizes[split] = _known_size(info, split) or count(raw[split])
         label_names = list(info.features["label"].names)
     found = info.features["label"].num_classes
     if num_classes is not None and num_classes != found:
-        raise UsageError(f"{name} has {found} classes, not num_classes="
-                         f"{num_classes}; drop num_classes or fix it.")
+        raise UsageError(
+            f"{name} has {found} classes, not num_classes="
+            f"{num_classes}; drop num_classes or fix it."
+        )
     if examples_per_class:
-        raw["train"] = _limit_per_class(raw["train"], examples_per_class,
-                                        found)
+        raw["train"] = _limit_per_class(raw["train"], examples_per_class, found)
         sizes["train"] = count(raw["train"])
 
     def prepare(image, label):
@@ -209,21 +239,35 @@ def load_tfds(name, *, image_size, batch_size, recipe, validation_fraction,
         if train:
             ds = ds.cache()
         splits[split] = pipeline.tf_split(
-            ds, size=sizes[split], train=train,
-            recipe=recipe if train else "none", image_size=image_size,
-            batch_size=batch_size, num_classes=found, seed=seed,
+            ds,
+            size=sizes[split],
+            train=train,
+            recipe=recipe if train else "none",
+            image_size=image_size,
+            batch_size=batch_size,
+            num_classes=found,
+            seed=seed,
             drop_remainder=drop_remainder and train,
-            shuffle_buffer=shuffle_buffer or min(sizes[split] or 10000, 10000))
+            shuffle_buffer=shuffle_buffer or min(sizes[split] or 10000, 10000),
+        )
     notes = ()
     if "validation" in raw and name == "cifar100":
         notes = (f"validation = a seeded {validation_fraction:.0%} of train",)
     info_out = DatasetInfo(
-        name=name, num_classes=int(found), label_names=label_names,
+        name=name,
+        num_classes=int(found),
+        label_names=label_names,
         split_sizes={s: sizes.get(s) for s in ("train", "validation", "test")},
-        image_size=int(image_size), source=name, notes=notes)
-    return DataSplits(train=splits["train"],
-                      validation=splits.get("validation"),
-                      test=splits["test"], info=info_out)
+        image_size=int(image_size),
+        source=name,
+        notes=notes,
+    )
+    return DataSplits(
+        train=splits["train"],
+        validation=splits.get("validation"),
+        test=splits["test"],
+        info=info_out,
+    )
 
 
 def _known_size(info, split):

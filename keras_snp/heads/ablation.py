@@ -48,7 +48,9 @@ class HeadMask(keras.layers.Layer):
 
     def build(self, input_shape):
         self.mask = self.add_weight(
-            name="mask", shape=(self.units,), initializer="ones",
+            name="mask",
+            shape=(self.units,),
+            initializer="ones",
             trainable=False,
         )
 
@@ -112,8 +114,10 @@ def batches(data):
 def reusable(data):
     """`data` if it can be iterated again, else a list of its batches."""
     if iter(data) is data:
-        logger.warning("test data is a one-shot iterator: keeping it in "
-                       "memory to read it several times")
+        logger.warning(
+            "test data is a one-shot iterator: keeping it in "
+            "memory to read it several times"
+        )
         return list(data)
     return data
 
@@ -127,8 +131,9 @@ def per_label_accuracy(correct, labels, num_classes):
     one_hot = np.eye(num_classes)[labels]  # (B, K)
     hits = correct @ one_hot
     totals = one_hot.sum(axis=0)
-    return np.divide(hits, totals, out=np.full(hits.shape, np.nan),
-                     where=totals > 0)
+    return np.divide(
+        hits, totals, out=np.full(hits.shape, np.nan), where=totals > 0
+    )
 
 
 def _logits(model, images):
@@ -162,8 +167,9 @@ def ablation_accuracies(model, data, tap_heads, num_classes):
         for images, y in batches(data):
             correct.append(_logits(ablated, images).argmax(axis=-1) == y)
             labels.append(y)
-        return per_label_accuracy(np.concatenate(correct),
-                                  np.concatenate(labels), num_classes)
+        return per_label_accuracy(
+            np.concatenate(correct), np.concatenate(labels), num_classes
+        )
 
     base = accuracy()
     totals = np.bincount(np.concatenate(labels), minlength=num_classes)
@@ -201,8 +207,10 @@ def head_only_accuracies(model, data, taps, num_classes):
     tap_model = keras.Model(
         inputs, [model.get_layer(t.name).output for t in taps]
     )
-    heads = [np.asarray(t.head)[None] == np.arange(max(t.head) + 1)[:, None]
-             for t in taps]  # (H, n) node masks
+    heads = [
+        np.asarray(t.head)[None] == np.arange(max(t.head) + 1)[:, None]
+        for t in taps
+    ]  # (H, n) node masks
     correct = [[] for _ in taps]
     labels = []
     for images, y in batches(data):
@@ -215,8 +223,9 @@ def head_only_accuracies(model, data, taps, num_classes):
         labels.append(y)
     labels = np.concatenate(labels)
     result = {
-        tap.name: per_label_accuracy(np.concatenate(c, axis=1), labels,
-                                     num_classes)
+        tap.name: per_label_accuracy(
+            np.concatenate(c, axis=1), labels, num_classes
+        )
         for tap, c in zip(taps, correct)
     }
     return result, np.bincount(labels, minlength=num_classes)

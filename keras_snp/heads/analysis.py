@@ -36,8 +36,7 @@ def _weighted(per_label, totals):
     valid = ~np.isnan(per_label) & (totals > 0)
     if not valid.any():
         return float("nan")
-    return float((per_label[valid] * totals[valid]).sum()
-                 / totals[valid].sum())
+    return float((per_label[valid] * totals[valid]).sum() / totals[valid].sum())
 
 
 def _per_label_block(accuracy, values, L, totals, keys):
@@ -106,8 +105,9 @@ class HeadsReport:
             "n_h": [int(v) for v in enc.counts[h]],
             "diag_strength": _floats(enc.diag_strength[h]),
             "expertise": _floats(enc.expertise[h]),
-            "null_num_labels": (enc.head_null[h].to_dict()
-                                if enc.head_null else None),
+            "null_num_labels": (
+                enc.head_null[h].to_dict() if enc.head_null else None
+            ),
             "head_only": None,
             "ablation": None,
         }
@@ -115,15 +115,26 @@ class HeadsReport:
         if enc.tap in self.head_only:
             acc = self.head_only[enc.tap][h]
             out["head_only"] = _per_label_block(
-                acc, acc, L, totals,
-                ("per_label", "mean_on_labels", "mean_on_others"))
+                acc,
+                acc,
+                L,
+                totals,
+                ("per_label", "mean_on_labels", "mean_on_others"),
+            )
         if enc.tap in self.ablation:
             acc = self.ablation[enc.tap][h]
             drop = self.ablation_base - acc
             block = _per_label_block(
-                acc, drop, L, totals,
-                ("per_label_drop", "mean_drop_on_labels",
-                 "mean_drop_on_others"))
+                acc,
+                drop,
+                L,
+                totals,
+                (
+                    "per_label_drop",
+                    "mean_drop_on_labels",
+                    "mean_drop_on_others",
+                ),
+            )
             on, off = _split_mean(drop, L)
             block["contrast"] = _float(on - off)
             out["ablation"] = block
@@ -133,14 +144,19 @@ class HeadsReport:
         heads = [self._head_dict(enc, h) for h in range(enc.num_heads)]
         ablation = None
         if enc.tap in self.ablation:
-            contrasts = [h["ablation"]["contrast"] for h in heads
-                         if h["ablation"]["contrast"] is not None]
+            contrasts = [
+                h["ablation"]["contrast"]
+                for h in heads
+                if h["ablation"]["contrast"] is not None
+            ]
             ablation = {
-                "base_accuracy": _float(_weighted(self.ablation_base,
-                                                  self.label_totals)),
+                "base_accuracy": _float(
+                    _weighted(self.ablation_base, self.label_totals)
+                ),
                 "base_per_label": _floats(self.ablation_base),
-                "mean_contrast": (_float(np.mean(contrasts))
-                                  if contrasts else None),
+                "mean_contrast": (
+                    _float(np.mean(contrasts)) if contrasts else None
+                ),
             }
         no_expert = np.flatnonzero(enc.counts.sum(axis=0) == 0)
         return {
@@ -148,10 +164,16 @@ class HeadsReport:
             "tap": enc.tap,
             "num_heads": enc.num_heads,
             "metrics": {k: _float(v) for k, v in enc.metrics.items()},
-            "null": {k: {**s.to_dict(), **{
-                f: _float(getattr(s, f))
-                for f in ("observed", "null_mean", "null_std", "z", "p")}}
-                for k, s in enc.null.items()},
+            "null": {
+                k: {
+                    **s.to_dict(),
+                    **{
+                        f: _float(getattr(s, f))
+                        for f in ("observed", "null_mean", "null_std", "z", "p")
+                    },
+                }
+                for k, s in enc.null.items()
+            },
             "symmetry_breaking": bool(enc.symmetry_breaking),
             "jaccard": [_floats(row) for row in enc.jaccard],
             "heads_per_label": [int(v) for v in enc.heads_per_label],
@@ -191,9 +213,18 @@ def _label_names(names, K):
     return names
 
 
-def analyze_heads(snp_result, model=None, test_data=None, *, theta=None,
-                  null_samples=100, seed=0, ablation=True, label_names=None,
-                  p_threshold=0.05):
+def analyze_heads(
+    snp_result,
+    model=None,
+    test_data=None,
+    *,
+    theta=None,
+    null_samples=100,
+    seed=0,
+    ablation=True,
+    label_names=None,
+    p_threshold=0.05,
+):
     """Which labels each attention head is expert in (METHOD.md section 3).
 
     For each MHA tap (`kind == "mha"`) of `snp_result`: the head matrices,
@@ -233,34 +264,41 @@ def analyze_heads(snp_result, model=None, test_data=None, *, theta=None,
             f"{list(snp_result.taps)}"
         )
     if not 0 < p_threshold < 1:
-        raise ValueError(f"`p_threshold` must be in (0, 1). "
-                         f"Received: p_threshold={p_threshold}")
+        raise ValueError(
+            f"`p_threshold` must be in (0, 1). "
+            f"Received: p_threshold={p_threshold}"
+        )
     taps.sort(key=lambda t: (t.encoder is None, t.encoder or 0, t.name))
-    theta = clusters.check_theta(snp_result.theta if theta is None
-                                 else theta)
+    theta = clusters.check_theta(snp_result.theta if theta is None else theta)
     K = snp_result.num_classes
-    names = _label_names(label_names if label_names is not None
-                         else snp_result.label_names, K)
-    encoders = [experts.analyze_encoder(t, theta, null_samples, seed + i,
-                                        p_threshold)
-                for i, t in enumerate(taps)]
-    report = HeadsReport(encoders, names, theta, null_samples, seed,
-                         p_threshold)
+    names = _label_names(
+        label_names if label_names is not None else snp_result.label_names, K
+    )
+    encoders = [
+        experts.analyze_encoder(t, theta, null_samples, seed + i, p_threshold)
+        for i, t in enumerate(taps)
+    ]
+    report = HeadsReport(
+        encoders, names, theta, null_samples, seed, p_threshold
+    )
     if model is None or test_data is None:
-        logger.info("no model or test data: head-only accuracy and "
-                    "ablation skipped")
+        logger.info(
+            "no model or test data: head-only accuracy and ablation skipped"
+        )
         return report
     test_data = ablation_lib.reusable(test_data)
     with_w = [t for t in taps if t.W is not None]
     if with_w:
         report.head_only, report.label_totals = (
-            ablation_lib.head_only_accuracies(model, test_data, with_w, K))
+            ablation_lib.head_only_accuracies(model, test_data, with_w, K)
+        )
     else:
         logger.info("no readout weights W: head-only accuracy skipped")
     if ablation:
         tap_heads = {e.tap: e.head_nodes for e in encoders}
         base, dropped, totals = ablation_lib.ablation_accuracies(
-            model, test_data, tap_heads, K)
+            model, test_data, tap_heads, K
+        )
         report.ablation_base, report.ablation = base, dropped
         report.label_totals = totals
     return report

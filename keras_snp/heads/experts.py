@@ -67,8 +67,12 @@ def _entropy(counts):
     expert node (or with a single head, where entropy is undefined).
     """
     total = counts.sum(axis=-2, keepdims=True)
-    E = np.divide(counts, total, out=np.zeros_like(counts, dtype=np.float64),
-                  where=total > 0)
+    E = np.divide(
+        counts,
+        total,
+        out=np.zeros_like(counts, dtype=np.float64),
+        where=total > 0,
+    )
     logs = np.log(np.where(E > 0, E, 1.0))
     num_heads = counts.shape[-2]
     entropy = -(E * logs).sum(axis=-2)
@@ -95,8 +99,9 @@ def jaccard_matrix(L):
     inter = L @ np.swapaxes(L, -1, -2)
     sizes = L.sum(axis=-1)
     union = sizes[..., :, None] + sizes[..., None, :] - inter
-    return np.divide(inter, union, out=np.full(inter.shape, np.nan),
-                     where=union > 0)
+    return np.divide(
+        inter, union, out=np.full(inter.shape, np.nan), where=union > 0
+    )
 
 
 def set_metrics(L, counts):
@@ -120,12 +125,18 @@ def set_metrics(L, counts):
     n_covered = covered.sum(axis=-1)
     return {
         "coverage": n_covered / K,
-        "mean_jaccard": (_nanmean(pairs) if pairs.shape[-1]
-                         else np.full(L.shape[:-2], np.nan)),
+        "mean_jaccard": (
+            _nanmean(pairs)
+            if pairs.shape[-1]
+            else np.full(L.shape[:-2], np.nan)
+        ),
         "mean_labels_per_head": L.sum(axis=-1).mean(axis=-1),
         "mean_heads_per_label": np.divide(
-            heads_per_label.sum(axis=-1), n_covered,
-            out=np.full(L.shape[:-2], np.nan), where=n_covered > 0),
+            heads_per_label.sum(axis=-1),
+            n_covered,
+            out=np.full(L.shape[:-2], np.nan),
+            where=n_covered > 0,
+        ),
         "mean_entropy": _nanmean(entropy),
     }
 
@@ -166,8 +177,15 @@ def null_stat(observed, samples, direction):
     samples = samples[~np.isnan(samples)]
     observed = float(observed)
     if not samples.size or np.isnan(observed):
-        return NullStat(observed, float("nan"), float("nan"), float("nan"),
-                        float("nan"), direction, int(samples.size))
+        return NullStat(
+            observed,
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            direction,
+            int(samples.size),
+        )
     mean, std = float(samples.mean()), float(samples.std())
     z = (observed - mean) / std if std > 0 else float("nan")
     if direction == "lower":
@@ -200,8 +218,7 @@ class EncoderExperts:
     symmetry_breaking: bool
 
 
-def null_samples_of(V, D, head, num_heads, theta, samples, seed,
-                    chunk=16):
+def null_samples_of(V, D, head, num_heads, theta, samples, seed, chunk=16):
     """Shuffles nodes among heads (sizes kept) `samples` times.
 
     Returns `(L (S, H, K) bool, counts (S, H, K))`. Each chunk of samples
@@ -220,17 +237,20 @@ def null_samples_of(V, D, head, num_heads, theta, samples, seed,
         rows = np.repeat(np.arange(size), n)
         one_hot[rows, np.tile(head, size), perm.ravel()] = 1.0
         VH = (one_hot.reshape(size * num_heads, n) @ flat).reshape(
-            size, num_heads, K, K)
+            size, num_heads, K, K
+        )
         L_all.append(_normalised_diagonal(VH) > theta)
         counts_all.append(one_hot @ D)
     return np.concatenate(L_all), np.concatenate(counts_all)
 
 
-def analyze_encoder(tap, theta=None, null_samples=100, seed=0,
-                    p_threshold=0.05):
+def analyze_encoder(
+    tap, theta=None, null_samples=100, seed=0, p_threshold=0.05
+):
     """`EncoderExperts` of one MHA `TapResult` (see METHOD.md section 3)."""
-    theta = clusters.check_theta(theta if theta is not None
-                                 else clusters.DEFAULT_THETA)
+    theta = clusters.check_theta(
+        theta if theta is not None else clusters.DEFAULT_THETA
+    )
     if null_samples < 0:
         raise ValueError(
             "`null_samples` must be >= 0 (e.g. --null-samples 100). "
@@ -249,21 +269,28 @@ def analyze_encoder(tap, theta=None, null_samples=100, seed=0,
     metrics = {k: float(v) for k, v in set_metrics(L, counts).items()}
     null, head_null = {}, []
     if null_samples:
-        L0, counts0 = null_samples_of(V, D, head, num_heads, theta,
-                                      null_samples, seed)
+        L0, counts0 = null_samples_of(
+            V, D, head, num_heads, theta, null_samples, seed
+        )
         sampled = set_metrics(L0, counts0)
-        null = {k: null_stat(metrics[k], sampled[k], METRIC_DIRECTIONS[k])
-                for k in METRIC_DIRECTIONS}
-        head_null = [null_stat(L[h].sum(), L0[:, h].sum(axis=-1), "lower")
-                     for h in range(num_heads)]
-    claim = bool(null) and all(null[k].beats(p_threshold)
-                               for k in CLAIM_METRICS)
+        null = {
+            k: null_stat(metrics[k], sampled[k], METRIC_DIRECTIONS[k])
+            for k in METRIC_DIRECTIONS
+        }
+        head_null = [
+            null_stat(L[h].sum(), L0[:, h].sum(axis=-1), "lower")
+            for h in range(num_heads)
+        ]
+    claim = bool(null) and all(
+        null[k].beats(p_threshold) for k in CLAIM_METRICS
+    )
     return EncoderExperts(
         tap=tap.name,
         encoder=tap.encoder,
         num_heads=num_heads,
-        head_nodes=[np.flatnonzero(head == h).tolist()
-                    for h in range(num_heads)],
+        head_nodes=[
+            np.flatnonzero(head == h).tolist() for h in range(num_heads)
+        ],
         V_heads=VH,
         diag_strength=diag,
         L=L,

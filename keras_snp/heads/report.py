@@ -14,8 +14,13 @@ from keras_snp.utils import write_text
 
 logger = logging.getLogger(__name__)
 
-TB_SCALARS = ("coverage", "mean_jaccard", "mean_entropy",
-              "mean_labels_per_head", "mean_heads_per_label")
+TB_SCALARS = (
+    "coverage",
+    "mean_jaccard",
+    "mean_entropy",
+    "mean_labels_per_head",
+    "mean_heads_per_label",
+)
 
 
 def _fmt(value, digits=3):
@@ -36,8 +41,10 @@ def _null_text(encoder, key, label):
     if not stat:
         return f"{label} {value}"
     z = "" if stat["z"] is None else f", z = {_fmt(stat['z'], 2)}"
-    return (f"{label} {value} (null {_fmt(stat['null_mean'])} ± "
-            f"{_fmt(stat['null_std'])}{z}, p = {_fmt(stat['p'])})")
+    return (
+        f"{label} {value} (null {_fmt(stat['null_mean'])} ± "
+        f"{_fmt(stat['null_std'])}{z}, p = {_fmt(stat['p'])})"
+    )
 
 
 def _points(value):
@@ -51,34 +58,44 @@ def verdict(encoder, report):
     K = report["num_classes"]
     sizes = [h["num_labels"] for h in encoder["heads"]]
     covered = sum(1 for v in encoder["heads_per_label"] if v)
-    span = (f"{min(sizes)}" if min(sizes) == max(sizes)
-            else f"{min(sizes)} to {max(sizes)}")
+    span = (
+        f"{min(sizes)}"
+        if min(sizes) == max(sizes)
+        else f"{min(sizes)} to {max(sizes)}"
+    )
     parts = [
         f"{encoder['num_heads']} heads, each an expert in {span} labels; "
         f"together they cover {covered} of {K} labels, and a covered label "
         f"has {_fmt(m['mean_heads_per_label'], 1)} expert heads on average.",
         "Specialisation: "
-        + _null_text(encoder, "mean_entropy", "expertise entropy") + " and "
-        + _null_text(encoder, "mean_jaccard", "overlap between heads "
-                     "(Jaccard)") + "; lower than the null means more "
+        + _null_text(encoder, "mean_entropy", "expertise entropy")
+        + " and "
+        + _null_text(encoder, "mean_jaccard", "overlap between heads (Jaccard)")
+        + "; lower than the null means more "
         "specialised.",
     ]
     missing = encoder["labels_without_expert"]
     if missing:
-        parts.append(f"{len(missing)} labels have no expert node and are "
-                     "left out of the entropy.")
+        parts.append(
+            f"{len(missing)} labels have no expert node and are "
+            "left out of the entropy."
+        )
     threshold = report["p_threshold"]
     if not encoder["null"]:
         parts.append("Symmetry breaking: not tested (no null samples).")
     elif encoder["symmetry_breaking"]:
-        parts.append(f"Symmetry breaking: **yes**: the heads are more "
-                     f"specialised than random groupings of their nodes "
-                     f"(p < {threshold} on entropy and on overlap).")
+        parts.append(
+            f"Symmetry breaking: **yes**: the heads are more "
+            f"specialised than random groupings of their nodes "
+            f"(p < {threshold} on entropy and on overlap)."
+        )
     else:
-        parts.append(f"Symmetry breaking: **no**: the heads are not more "
-                     f"specialised than random groupings of their nodes "
-                     f"(p < {threshold} is not reached on both entropy and "
-                     "overlap).")
+        parts.append(
+            f"Symmetry breaking: **no**: the heads are not more "
+            f"specialised than random groupings of their nodes "
+            f"(p < {threshold} is not reached on both entropy and "
+            "overlap)."
+        )
     ablation = encoder["ablation"]
     if ablation:
         on = [h["ablation"]["mean_drop_on_labels"] for h in encoder["heads"]]
@@ -93,8 +110,10 @@ def verdict(encoder, report):
             pieces.append(f"by {_points(-np.mean(off))} on the others")
         if pieces:
             text += " " + " and ".join(pieces) + " (mean over heads)"
-        text += f"; with every head, accuracy is " \
-                f"{_pct(ablation['base_accuracy'])} %."
+        text += (
+            f"; with every head, accuracy is "
+            f"{_pct(ablation['base_accuracy'])} %."
+        )
         parts.append(text)
     return " ".join(parts)
 
@@ -124,16 +143,20 @@ def _alone(only):
     own, other = only["mean_on_labels"], only["mean_on_others"]
     detail = [f"own {_pct(own)}" for _ in [0] if own is not None]
     detail += [f"others {_pct(other)}" for _ in [0] if other is not None]
-    return f"{_pct(only['accuracy'])} ({', '.join(detail)})" if detail \
+    return (
+        f"{_pct(only['accuracy'])} ({', '.join(detail)})"
+        if detail
         else _pct(only["accuracy"])
+    )
 
 
 def _silenced(abl):
     if not abl:
         return "–"
     values = [abl["mean_drop_on_labels"], abl["mean_drop_on_others"]]
-    return " / ".join(f"{0.0 - 100 * v:+.1f}" if v is not None else "–"
-                      for v in values)
+    return " / ".join(
+        f"{0.0 - 100 * v:+.1f}" if v is not None else "–" for v in values
+    )
 
 
 def to_markdown(report):
@@ -148,16 +171,21 @@ def to_markdown(report):
         LEGEND,
     ]
     for enc in report["encoders"]:
-        lines += ["", f"## Encoder {enc['encoder']} (`{enc['tap']}`)", "",
-                  "| head | nodes | expert labels | alone (%) | "
-                  "silenced (points) |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## Encoder {enc['encoder']} (`{enc['tap']}`)",
+            "",
+            "| head | nodes | expert labels | alone (%) | silenced (points) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for h in enc["heads"]:
             names = ", ".join(h["label_names"]) or "(none)"
             names = f"{h['num_labels']}: {names}".replace("|", "\\|")
-            lines.append(f"| {h['head']} | {h['num_nodes']} | {names} | "
-                         f"{_alone(h['head_only'])} | "
-                         f"{_silenced(h['ablation'])} |")
+            lines.append(
+                f"| {h['head']} | {h['num_nodes']} | {names} | "
+                f"{_alone(h['head_only'])} | "
+                f"{_silenced(h['ablation'])} |"
+            )
         lines += ["", verdict(enc, report)]
     return "\n".join(lines) + "\n"
 
@@ -171,26 +199,36 @@ def heatmap_figure(encoder, label_names):
     heads = encoder["heads"]
     H, K = len(heads), len(label_names)
     diag = np.array([h["diag_strength"] for h in heads], dtype=float)
-    E = np.array([[np.nan if v is None else v for v in h["expertise"]]
-                  for h in heads], dtype=float)
+    E = np.array(
+        [[np.nan if v is None else v for v in h["expertise"]] for h in heads],
+        dtype=float,
+    )
     width = max(8.0, 0.15 * K + 2.5)
     row = max(1.6, 0.35 * H + 1.0)
     fig = Figure(figsize=(width, 2 * row + 2.2), dpi=140)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 1, sharex=True)
     font = 6 if K > 40 else 8
-    panels = [(diag, "normalised diagonal of V_h (dots: L_h)"),
-              (E, "expertise E[h, c] = n_h(c) / sum_h' n_h'(c)")]
+    panels = [
+        (diag, "normalised diagonal of V_h (dots: L_h)"),
+        (E, "expertise E[h, c] = n_h(c) / sum_h' n_h'(c)"),
+    ]
     for ax, (values, title) in zip(axes, panels):
-        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto",
-                          cmap="viridis", vmin=0, vmax=1,
-                          interpolation="nearest")
+        image = ax.imshow(
+            np.ma.masked_invalid(values),
+            aspect="auto",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_title(f"encoder {encoder['encoder']}: {title}", fontsize=9)
         ax.set_yticks(range(H), [f"head {h}" for h in range(H)], fontsize=7)
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
     for h, head in enumerate(heads):
-        axes[0].scatter(head["labels"], [h] * len(head["labels"]), s=4,
-                        c="red", marker="o")
+        axes[0].scatter(
+            head["labels"], [h] * len(head["labels"]), s=4, c="red", marker="o"
+        )
     axes[1].set_xticks(range(K), label_names, rotation=90, fontsize=font)
     axes[1].set_xlim(-0.5, K - 0.5)
     fig.tight_layout()
@@ -212,8 +250,11 @@ def write_heads_report(report, out_dir):
     data = report.to_dict() if hasattr(report, "to_dict") else report
     validate_heads_json(data)
     os.makedirs(out_dir, exist_ok=True)
-    paths = {"json": os.path.join(out_dir, "heads.json"),
-             "markdown": os.path.join(out_dir, "heads.md"), "png": []}
+    paths = {
+        "json": os.path.join(out_dir, "heads.json"),
+        "markdown": os.path.join(out_dir, "heads.md"),
+        "png": [],
+    }
     write_json(paths["json"], data)
     markdown = to_markdown(data)
     write_text(paths["markdown"], markdown)

@@ -5,8 +5,13 @@ Floats that are undefined (NaN) are written as `null`.
 """
 
 SCHEMA_VERSION = 1
-METRICS = ("coverage", "mean_jaccard", "mean_labels_per_head",
-           "mean_heads_per_label", "mean_entropy")
+METRICS = (
+    "coverage",
+    "mean_jaccard",
+    "mean_labels_per_head",
+    "mean_heads_per_label",
+    "mean_entropy",
+)
 
 _INT = (int,)
 _NUM = (int, float)
@@ -59,42 +64,81 @@ def _value(value, where, kind):
         raise AssertionError(kind)
 
 
-_NULL_STAT = {"observed": ("null", "num"), "null_mean": ("null", "num"),
-              "null_std": ("null", "num"), "z": ("null", "num"),
-              "p": ("null", "num"), "direction": "str", "samples": "int"}
+_NULL_STAT = {
+    "observed": ("null", "num"),
+    "null_mean": ("null", "num"),
+    "null_std": ("null", "num"),
+    "z": ("null", "num"),
+    "p": ("null", "num"),
+    "direction": "str",
+    "samples": "int",
+}
 _FLOATS = [("null", "num")]
 _HEAD = {
-    "head": "int", "nodes": ["int"], "num_nodes": "int", "labels": ["int"],
-    "label_names": ["str"], "num_labels": "int", "n_h": ["int"],
-    "diag_strength": _FLOATS, "expertise": _FLOATS,
+    "head": "int",
+    "nodes": ["int"],
+    "num_nodes": "int",
+    "labels": ["int"],
+    "label_names": ["str"],
+    "num_labels": "int",
+    "n_h": ["int"],
+    "diag_strength": _FLOATS,
+    "expertise": _FLOATS,
     "null_num_labels": ("null", _NULL_STAT),
-    "head_only": ("null", {"accuracy": ("null", "num"),
-                           "per_label": _FLOATS,
-                           "mean_on_labels": ("null", "num"),
-                           "mean_on_others": ("null", "num")}),
-    "ablation": ("null", {"accuracy": ("null", "num"),
-                          "per_label_drop": _FLOATS,
-                          "mean_drop_on_labels": ("null", "num"),
-                          "mean_drop_on_others": ("null", "num"),
-                          "contrast": ("null", "num")}),
+    "head_only": (
+        "null",
+        {
+            "accuracy": ("null", "num"),
+            "per_label": _FLOATS,
+            "mean_on_labels": ("null", "num"),
+            "mean_on_others": ("null", "num"),
+        },
+    ),
+    "ablation": (
+        "null",
+        {
+            "accuracy": ("null", "num"),
+            "per_label_drop": _FLOATS,
+            "mean_drop_on_labels": ("null", "num"),
+            "mean_drop_on_others": ("null", "num"),
+            "contrast": ("null", "num"),
+        },
+    ),
 }
 _ENCODER = {
-    "encoder": ("null", "int"), "tap": "str", "num_heads": "int",
+    "encoder": ("null", "int"),
+    "tap": "str",
+    "num_heads": "int",
     "metrics": {m: ("null", "num") for m in METRICS},
-    "null": "any", "symmetry_breaking": "bool", "jaccard": [_FLOATS],
-    "heads_per_label": ["int"], "entropy": _FLOATS,
+    "null": "any",
+    "symmetry_breaking": "bool",
+    "jaccard": [_FLOATS],
+    "heads_per_label": ["int"],
+    "entropy": _FLOATS,
     "labels_without_expert": ["int"],
-    "ablation": ("null", {"base_accuracy": ("null", "num"),
-                          "base_per_label": _FLOATS,
-                          "mean_contrast": ("null", "num")}),
+    "ablation": (
+        "null",
+        {
+            "base_accuracy": ("null", "num"),
+            "base_per_label": _FLOATS,
+            "mean_contrast": ("null", "num"),
+        },
+    ),
     "heads": [_HEAD],
 }
 _TOP = {
-    "schema_version": "int", "theta": "num", "num_classes": "int",
-    "label_names": ["str"], "null_samples": "int", "seed": "int",
-    "p_threshold": "num", "claim_metrics": ["str"],
-    "metric_directions": "any", "head_only_available": "bool",
-    "ablation_available": "bool", "encoders": [_ENCODER],
+    "schema_version": "int",
+    "theta": "num",
+    "num_classes": "int",
+    "label_names": ["str"],
+    "null_samples": "int",
+    "seed": "int",
+    "p_threshold": "num",
+    "claim_metrics": ["str"],
+    "metric_directions": "any",
+    "head_only_available": "bool",
+    "ablation_available": "bool",
+    "encoders": [_ENCODER],
 }
 
 
@@ -116,7 +160,8 @@ be 1, got 2
     if not isinstance(obj, dict) or obj.get("schema_version") != 1:
         got = obj.get("schema_version") if isinstance(obj, dict) else obj
         raise SchemaError(
-            f"heads.json: `schema_version` must be {SCHEMA_VERSION}, got {got}")
+            f"heads.json: `schema_version` must be {SCHEMA_VERSION}, got {got}"
+        )
     _check(obj, "", _TOP)
     K = obj["num_classes"]
     names = obj["label_names"]
@@ -127,8 +172,7 @@ be 1, got 2
         H = enc["num_heads"]
         if len(enc["heads"]) != H:
             _fail(where, f"num_heads={H} but {len(enc['heads'])} heads")
-        if len(enc["jaccard"]) != H or any(len(r) != H
-                                           for r in enc["jaccard"]):
+        if len(enc["jaccard"]) != H or any(len(r) != H for r in enc["jaccard"]):
             _fail(where + ".jaccard", f"expected {H} x {H}")
         for key in ("heads_per_label", "entropy"):
             if len(enc[key]) != K:
@@ -156,13 +200,17 @@ be 1, got 2
                 _fail(f"{hw}.label_names", "names do not match `labels`")
             if head["num_nodes"] != len(head["nodes"]):
                 _fail(hw, "`num_nodes` != len(nodes)")
-            for block, key in (("head_only", "per_label"),
-                               ("ablation", "per_label_drop")):
+            for block, key in (
+                ("head_only", "per_label"),
+                ("ablation", "per_label_drop"),
+            ):
                 if head[block] and len(head[block][key]) != K:
                     _fail(f"{hw}.{block}.{key}", f"expected {K} values")
             for c in labels:
                 per_label[c] += 1
         if per_label != enc["heads_per_label"]:
-            _fail(f"{where}.heads_per_label",
-                  "does not count the heads' label sets")
+            _fail(
+                f"{where}.heads_per_label",
+                "does not count the heads' label sets",
+            )
     return obj

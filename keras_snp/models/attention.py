@@ -57,8 +57,15 @@ class PerHeadAttention(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_heads, key_dim, value_dims=None, dropout=0.0, seed=None,
-        implementation="auto", softmax_dtype="float32", **kwargs,
+        self,
+        num_heads,
+        key_dim,
+        value_dims=None,
+        dropout=0.0,
+        seed=None,
+        implementation="auto",
+        softmax_dtype="float32",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1:
@@ -142,8 +149,9 @@ class PerHeadAttention(keras.layers.Layer):
         # materialise (as keras.layers.MultiHeadAttention), and the scale
         # goes on the queries, the smaller tensor.
         queries, keys, values = self._split(qkv)
-        queries = queries * ops.cast(1.0 / math.sqrt(self.key_dim),
-                                     queries.dtype)
+        queries = queries * ops.cast(
+            1.0 / math.sqrt(self.key_dim), queries.dtype
+        )
         scores = ops.einsum("bqhd,bkhd->bhqk", queries, keys)
         if self.softmax_dtype == "float32":
             scores = ops.cast(scores, "float32")

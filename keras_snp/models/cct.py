@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from keras_snp.models.attention import PerHeadAttention
+from keras_snp.models.initializers import AbsoluteTruncatedNormal
 from keras_snp.models.layers import ConvTokenizer
 from keras_snp.models.layers import ImageNormalization
 from keras_snp.models.layers import PositionEmbedding
@@ -17,7 +18,6 @@ from keras_snp.models.layers import SequencePooling
 from keras_snp.models.layers import StochasticDepth
 from keras_snp.models.variants import POSITIONAL_EMBEDDINGS  # noqa: F401
 from keras_snp.models.variants import VARIANTS  # noqa: F401
-from keras_snp.models.initializers import AbsoluteTruncatedNormal
 from keras_snp.models.variants import CCTConfig  # noqa: F401
 from keras_snp.models.variants import get_config
 from keras_snp.models.variants import list_variants  # noqa: F401
@@ -46,9 +46,12 @@ def encoder_block(x, index, config, drop_path_rate):
     h = keras.layers.LayerNormalization(epsilon=1e-5, name=p + "pre_norm")(x)
     qkv = _dense(3 * dim, p + "qkv", use_bias=False)(h)
     h = PerHeadAttention(
-        heads, key_dim, dropout=config.attention_dropout,
+        heads,
+        key_dim,
+        dropout=config.attention_dropout,
         implementation=config.attention,
-        softmax_dtype=config.softmax_dtype, name=p + "mha"
+        softmax_dtype=config.softmax_dtype,
+        name=p + "mha",
     )(qkv)
     h = _dense(dim, p + "attn_proj")(h)
     h = StochasticDepth(drop_path_rate, name=p + "attn_drop_path")(h)
@@ -61,8 +64,14 @@ def encoder_block(x, index, config, drop_path_rate):
     return keras.layers.Add(name=p + "out")([x, h])
 
 
-def build_cct(variant="cct_7_3x1", num_classes=None, image_size=None,
-              positional_embedding=None, name=None, **overrides):
+def build_cct(
+    variant="cct_7_3x1",
+    num_classes=None,
+    image_size=None,
+    positional_embedding=None,
+    name=None,
+    **overrides,
+):
     """Builds a CCT as a functional model with named tap layers.
 
     Args:

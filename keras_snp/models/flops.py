@@ -13,12 +13,15 @@ from keras_snp.models.layers import tokenizer_sizes
 
 def _conv_sizes(config):
     """Per conv: `(out_rows, out_cols, in_channels, out_channels)`."""
-    steps = tokenizer_sizes(config.image_size, config.kernel_size,
-                            config.num_convs)
+    steps = tokenizer_sizes(
+        config.image_size, config.kernel_size, config.num_convs
+    )
     widths = [config.intermediate_dim] * (config.num_convs - 1)
     widths.append(config.embed_dim)
-    sizes = [(conv, conv, channels, width) for (conv, _), channels, width
-             in zip(steps, [3] + widths[:-1], widths)]
+    sizes = [
+        (conv, conv, channels, width)
+        for (conv, _), channels, width in zip(steps, [3] + widths[:-1], widths)
+    ]
     return sizes, steps[-1][1] ** 2
 
 
@@ -45,8 +48,7 @@ def cct_forward_flops(variant, **overrides):
         config = get_config(variant, **overrides)
     kernel = config.kernel_size
     convs, tokens = _conv_sizes(config)
-    tokenizer = sum(2 * r * c * kernel * kernel * i * o
-                    for r, c, i, o in convs)
+    tokenizer = sum(2 * r * c * kernel * kernel * i * o for r, c, i, o in convs)
     dim = config.embed_dim
     hidden = int(dim * config.mlp_ratio)
     layers = config.num_layers
@@ -58,8 +60,13 @@ def cct_forward_flops(variant, **overrides):
     mlp = layers * 2 * 2 * tokens * dim * hidden
     head = 2 * 2 * tokens * dim + 2 * dim * config.num_classes
     total = tokenizer + attention + mlp + head
-    return {"tokenizer": tokenizer, "attention": attention, "mlp": mlp,
-            "head": head, "total": total}
+    return {
+        "tokenizer": tokenizer,
+        "attention": attention,
+        "mlp": mlp,
+        "head": head,
+        "total": total,
+    }
 
 
 def cct_training_flops(variant, **overrides):

@@ -34,7 +34,8 @@ class AbsoluteTruncatedNormal(keras.initializers.RandomNormal):
     def __init__(self, stddev=0.02, bound=2.0, mean=0.0, seed=None):
         if bound <= 0:
             raise ValueError(
-                f"`bound` must be positive. Received: bound={bound}")
+                f"`bound` must be positive. Received: bound={bound}"
+            )
         super().__init__(mean=mean, stddev=stddev, seed=seed)
         self.bound = float(bound)
 
@@ -50,4 +51,5 @@ def kaiming_normal():
     """PyTorch's `kaiming_normal_` (fan-in, gain sqrt(2), not truncated);
     Keras's `he_normal` is truncated at 2 standard deviations."""
     return keras.initializers.VarianceScaling(
-        scale=2.0, mode="fan_in", distribution="untruncated_normal")
+        scale=2.0, mode="fan_in", distribution="untruncated_normal"
+    )

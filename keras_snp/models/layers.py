@@ -9,11 +9,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_snp.models.initializers import AbsoluteTruncatedNormal
-from keras_snp.models.initializers import kaiming_normal
-
 from keras_snp.constants import CIFAR_MEAN
 from keras_snp.constants import CIFAR_STD
+from keras_snp.models.initializers import AbsoluteTruncatedNormal
+from keras_snp.models.initializers import kaiming_normal
 from keras_snp.models.variants import tokenizer_sizes
 
 
@@ -52,8 +51,9 @@ class ImageNormalization(keras.layers.Layer):
         images = ops.cast(images, self.compute_dtype)
         # Constants in the compute dtype: a float32 numpy constant would
         # promote bfloat16 / float16 inputs to float32 on JAX.
-        scale = ops.cast(1.0 / (np.asarray(self.std) * 255.0),
-                         self.compute_dtype)
+        scale = ops.cast(
+            1.0 / (np.asarray(self.std) * 255.0), self.compute_dtype
+        )
         offset = ops.cast(np.asarray(self.mean) * 255.0, self.compute_dtype)
         return (images - offset) * scale
 
@@ -90,7 +90,11 @@ class ConvTokenizer(keras.layers.Layer):
     """
 
     def __init__(
-        self, embed_dim, kernel_size=3, num_convs=1, intermediate_dim=64,
+        self,
+        embed_dim,
+        kernel_size=3,
+        num_convs=1,
+        intermediate_dim=64,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -108,8 +112,12 @@ class ConvTokenizer(keras.layers.Layer):
         widths = [self.intermediate_dim] * (self.num_convs - 1)
         self.convs = [
             keras.layers.Conv2D(
-                width, self.kernel_size, strides=self.stride, use_bias=False,
-                kernel_initializer=kaiming_normal(), dtype=self.dtype_policy,
+                width,
+                self.kernel_size,
+                strides=self.stride,
+                use_bias=False,
+                kernel_initializer=kaiming_normal(),
+                dtype=self.dtype_policy,
                 name=f"conv_{i + 1}",
             )
             for i, width in enumerate(widths + [self.embed_dim])
@@ -193,8 +201,7 @@ class PositionEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         if kind not in ("learnable", "sine"):
             raise ValueError(
-                "`kind` must be 'learnable' or 'sine'. "
-                f"Received: kind={kind!r}"
+                f"`kind` must be 'learnable' or 'sine'. Received: kind={kind!r}"
             )
         self.kind = kind
 
@@ -239,9 +246,7 @@ class StochasticDepth(keras.layers.Layer):
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
-            raise ValueError(
-                f"`rate` must be in [0, 1). Received: rate={rate}"
-            )
+            raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
         self.rate = float(rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -106,13 +106,15 @@ def _variant(layers, heads, mlp_ratio, dim, kernel, convs, **params):
 # `official_params` maps "image_size/num_classes" to the parameter count of
 # the official SHI-Labs model (METHOD.md section 5).
 VARIANTS = {
-    "cct_2_3x2": _variant(2, 2, 1, 128, 3, 2, **{
-        "32/10": 283_723, "32/100": 295_333}),
+    "cct_2_3x2": _variant(
+        2, 2, 1, 128, 3, 2, **{"32/10": 283_723, "32/100": 295_333}
+    ),
     "cct_4_3x2": _variant(4, 2, 1, 128, 3, 2, **{"32/100": 493_733}),
     "cct_6_3x1": _variant(6, 4, 2, 256, 3, 1, **{"32/100": 3_256_933}),
     "cct_6_3x2": _variant(6, 4, 2, 256, 3, 2, **{"32/100": 3_350_053}),
-    "cct_7_3x1": _variant(7, 4, 2, 256, 3, 1, **{
-        "32/10": 3_760_139, "32/100": 3_783_269}),
+    "cct_7_3x1": _variant(
+        7, 4, 2, 256, 3, 1, **{"32/10": 3_760_139, "32/100": 3_783_269}
+    ),
     "cct_7_3x2": _variant(7, 4, 2, 256, 3, 2, **{"32/100": 3_876_389}),
     "cct_7_7x2": _variant(7, 4, 2, 256, 7, 2, **{"224/102": 4_573_735}),
     "cct_14_7x2": _variant(14, 6, 3, 384, 7, 2, **{"224/1000": 22_367_273}),

@@ -36,6 +36,7 @@ from keras_snp.pruning.wrapper import ANDCPrune
 
 logger = logging.getLogger(__name__)
 
+
 def layer_scope(name):
     """The scope of a prunable layer name (`classifier` is `readout`)."""
     if name == "classifier":

@@ -67,6 +67,14 @@ class RunConfig:
         return config
 
     # Settings that must match for `--resume` to continue a run.
-    IDENTITY = ("dataset", "variant", "image_size", "batch_size", "seed",
-                "recipe", "positional_embedding", "num_classes",
-                "examples_per_class")
+    IDENTITY = (
+        "dataset",
+        "variant",
+        "image_size",
+        "batch_size",
+        "seed",
+        "recipe",
+        "positional_embedding",
+        "num_classes",
+        "examples_per_class",
+    )

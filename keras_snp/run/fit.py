@@ -69,8 +69,10 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     def __init__(self, backup_dir, restore_dir=None):
         super().__init__()
         if not backup_dir:
-            raise ValueError("`backup_dir` must be a folder path. "
-                             f"Received: backup_dir={backup_dir!r}")
+            raise ValueError(
+                "`backup_dir` must be a folder path. "
+                f"Received: backup_dir={backup_dir!r}"
+            )
         self.backup_dir = os.fspath(backup_dir)
         self.restore_dir = os.fspath(restore_dir or backup_dir)
         self.saved_epoch = 0
@@ -104,23 +106,24 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 "restart training, or resume from a copy."
             ) from error
         self.saved_epoch = int(pointer["epoch"])
-        logger.info("resumed from the checkpoint of epoch %d",
-                    self.saved_epoch)
+        logger.info("resumed from the checkpoint of epoch %d", self.saved_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite_loss(logs) or not _finite_weights(self.model):
-            logger.warning("epoch %d: NaN/Inf, checkpoint not saved",
-                           epoch + 1)
+            logger.warning("epoch %d: NaN/Inf, checkpoint not saved", epoch + 1)
             return
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch_{epoch + 1}.weights.h5"
         with atomic_path(os.path.join(self.backup_dir, name)) as tmp:
             self.model.save_weights(tmp)
-        write_json(os.path.join(self.backup_dir, self.POINTER),
-                   {"epoch": epoch + 1, "weights": name})
+        write_json(
+            os.path.join(self.backup_dir, self.POINTER),
+            {"epoch": epoch + 1, "weights": name},
+        )
         self.saved_epoch = epoch + 1
-        for old in glob.glob(os.path.join(self.backup_dir,
-                                          "epoch_*.weights.h5")):
+        for old in glob.glob(
+            os.path.join(self.backup_dir, "epoch_*.weights.h5")
+        ):
             if os.path.basename(old) != name:
                 os.remove(old)
 
@@ -143,8 +146,9 @@ class RunHistory(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             entry[key] = float(np.asarray(value))
         entry["learning_rate"] = current_learning_rate(self.model.optimizer)
-        history = [h for h in self.folder.state["history"]
-                   if h["epoch"] <= epoch]
+        history = [
+            h for h in self.folder.state["history"] if h["epoch"] <= epoch
+        ]
         self.folder.update(history=history + [entry])
 
 
@@ -193,32 +197,48 @@ def steps_per_epoch(info, global_batch_size, override=None):
         )
     # The pipeline drops the last partial training batch (but keeps a
     # training set smaller than one batch).
-    return max(1, data_lib.steps_per_epoch(train_size, global_batch_size,
-                                           drop_remainder=True))
+    return max(
+        1,
+        data_lib.steps_per_epoch(
+            train_size, global_batch_size, drop_remainder=True
+        ),
+    )
 
 
-def fit(model, folder, config, splits, placement, recipe, steps,
-        extra_callbacks=()):
+def fit(
+    model, folder, config, splits, placement, recipe, steps, extra_callbacks=()
+):
     """Trains `model` (compiled here) and returns the final epoch's logs."""
     checkpoint_dir = folder.sub("checkpoints", "backup")
     backup = AtomicBackupAndRestore(
-        checkpoint_dir, folder.read_path("checkpoints", "backup"))
+        checkpoint_dir, folder.read_path("checkpoints", "backup")
+    )
     stop_on_nan = StopOnNonFiniteLoss()
-    per_call = (getattr(config, "steps_per_execution", None)
-                or recipe_lib.default_steps_per_execution())
+    per_call = (
+        getattr(config, "steps_per_execution", None)
+        or recipe_lib.default_steps_per_execution()
+    )
     with placement.scope():
         # The bare model is compiled for `evaluate`; the model that fits
         # may wrap it with the official recipe's device augmentation.
         trained = recipe_lib.augmented_for_recipe(model, recipe, config.seed)
         recipe_lib.compile_model(
-            model, recipe, config.epochs, steps,
+            model,
+            recipe,
+            config.epochs,
+            steps,
             jit_compile=recipe_lib.default_jit_compile(),
-            steps_per_execution=per_call if trained is model else 1)
+            steps_per_execution=per_call if trained is model else 1,
+        )
         if trained is not model:
             recipe_lib.compile_model(
-                trained, recipe_lib.device_recipe(recipe), config.epochs,
-                steps, jit_compile=_jit_for_augmented(),
-                steps_per_execution=per_call)
+                trained,
+                recipe_lib.device_recipe(recipe),
+                config.epochs,
+                steps,
+                jit_compile=_jit_for_augmented(),
+                steps_per_execution=per_call,
+            )
     placement.prepare_model(trained)
     callbacks = [
         RunHistory(folder),
@@ -226,8 +246,11 @@ def fit(model, folder, config, splits, placement, recipe, steps,
         LearningRateLogger(),
     ]
     if folder.writer and tensorflow_available():
-        callbacks.append(keras.callbacks.TensorBoard(
-            log_dir=log_dir(folder), write_graph=False))
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=log_dir(folder), write_graph=False
+            )
+        )
     callbacks.extend(_on_backbone(c, model) for c in extra_callbacks)
     callbacks.append(backup)
     train = splits.train
@@ -250,10 +273,13 @@ def fit(model, folder, config, splits, placement, recipe, steps,
     if stop_on_nan.bad_epoch is not None:
         done = backup.saved_epoch
         good = folder.read_path("checkpoints", "backup")
-        where = (f"the last good checkpoint is {good} (epoch {done}): "
-                 "lower --learning-rate and --resume"
-                 if done else "no epoch finished, so no checkpoint was "
-                 "kept: lower --learning-rate and start again")
+        where = (
+            f"the last good checkpoint is {good} (epoch {done}): "
+            "lower --learning-rate and --resume"
+            if done
+            else "no epoch finished, so no checkpoint was "
+            "kept: lower --learning-rate and start again"
+        )
         raise NonFiniteLoss(
             "Training stopped: the loss became NaN/Inf in epoch "
             f"{stop_on_nan.bad_epoch}; {where}."

@@ -21,8 +21,16 @@ def package_versions():
     import importlib.metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("keras", "keras-snp", "tensorflow", "tensorflow-cpu",
-                 "tensorflow-datasets", "jax", "numpy", "torch"):
+    for name in (
+        "keras",
+        "keras-snp",
+        "tensorflow",
+        "tensorflow-cpu",
+        "tensorflow-datasets",
+        "jax",
+        "numpy",
+        "torch",
+    ):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -32,7 +40,8 @@ def package_versions():
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds")
+        timespec="seconds"
+    )
 
 
 class RunFolder:
@@ -53,8 +62,9 @@ class RunFolder:
         is_chief: False on a non-chief worker.
     """
 
-    def __init__(self, path, state, writer=True, shared_path=None,
-                 is_chief=True):
+    def __init__(
+        self, path, state, writer=True, shared_path=None, is_chief=True
+    ):
         self.path = os.fspath(path)
         self.state = state
         self.writer = writer
@@ -115,8 +125,9 @@ class RunFolder:
             state = read_json(run_json)
             _check_same_identity(state.get("config", {}), config, path)
         scratch = tempfile.mkdtemp(prefix=f"keras_snp_worker_{run_name}_")
-        folder = cls(scratch, state, writer=True, shared_path=path,
-                     is_chief=False)
+        folder = cls(
+            scratch, state, writer=True, shared_path=path, is_chief=False
+        )
         folder.save()
         return folder
 
@@ -151,14 +162,19 @@ class RunFolder:
 
     def finish_stage(self, name, metrics=None):
         self.state["stages"][name] = {
-            "status": "done", "finished_at": _now(), **(metrics or {})
+            "status": "done",
+            "finished_at": _now(),
+            **(metrics or {}),
         }
         self.save()
 
     def discard(self):
         """Removes a folder that holds nothing but its first run.json."""
-        if self.writer and not self.state["stages"] and \
-                not self.state["history"]:
+        if (
+            self.writer
+            and not self.state["stages"]
+            and not self.state["history"]
+        ):
             shutil.rmtree(self.path, ignore_errors=True)
 
 

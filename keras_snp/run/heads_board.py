@@ -19,13 +19,25 @@ def heads_table(data):
     for enc in data["encoders"]:
         m = enc["metrics"]
         ablation = (enc["ablation"] or {}).get("mean_contrast")
-        rows.append([enc["encoder"], enc["num_heads"],
-                     *(_fmt(m[k]) for k in TB_SCALARS),
-                     "yes" if enc["symmetry_breaking"] else "no",
-                     _fmt(ablation)])
+        rows.append(
+            [
+                enc["encoder"],
+                enc["num_heads"],
+                *(_fmt(m[k]) for k in TB_SCALARS),
+                "yes" if enc["symmetry_breaking"] else "no",
+                _fmt(ablation),
+            ]
+        )
     return tensorboard.markdown_table(
-        ["encoder", "heads", *(TITLES[k] for k in TB_SCALARS),
-         "symmetry breaking", "ablation contrast"], rows)
+        [
+            "encoder",
+            "heads",
+            *(TITLES[k] for k in TB_SCALARS),
+            "symmetry breaking",
+            "ablation contrast",
+        ],
+        rows,
+    )
 
 
 def _fmt(value):
@@ -53,10 +65,14 @@ def log_heads(report, paths, log_dir):
         tensorboard.write_image(log_dir, "heads/" + encoder_stem(enc), png)
     encoders = [e for e in data["encoders"] if e["encoder"] is not None]
     if len(encoders) > 1:
-        series = {TITLES[k]: [(e["encoder"], e["metrics"][k])
-                              for e in encoders]
-                  for k in ("coverage", "mean_jaccard", "mean_entropy")}
+        series = {
+            TITLES[k]: [(e["encoder"], e["metrics"][k]) for e in encoders]
+            for k in ("coverage", "mean_jaccard", "mean_entropy")
+        }
         tensorboard.write_figure(
-            log_dir, "heads/by_depth",
-            tensorboard.encoder_figure(series, "head experts by depth",
-                                       "value (0..1)"))
+            log_dir,
+            "heads/by_depth",
+            tensorboard.encoder_figure(
+                series, "head experts by depth", "value (0..1)"
+            ),
+        )

@@ -53,9 +53,12 @@ class Context:
     def _snp_loaded(self):
         if self._snp_splits is None:
             self._snp_splits = data_lib.load(
-                self.config.dataset, self.config.image_size, SNP_BATCH_SIZE,
-                recipe="none", seed=self.config.seed,
-                **source_kwargs(self.config)
+                self.config.dataset,
+                self.config.image_size,
+                SNP_BATCH_SIZE,
+                recipe="none",
+                seed=self.config.seed,
+                **source_kwargs(self.config),
             )
         return self._snp_splits
 
@@ -83,8 +86,9 @@ def source_kwargs(config):
 
 
 def set_precision(precision):
-    policy = (strategy_lib.default_precision() if precision == "auto"
-              else precision)
+    policy = (
+        strategy_lib.default_precision() if precision == "auto" else precision
+    )
     try:
         keras.mixed_precision.set_global_policy(policy)
     except ValueError as error:
@@ -102,19 +106,27 @@ def load_data(config):
     replica of a strategy gets the same share and MixUp / CutMix mix whole
     batches; a training set smaller than one batch is kept whole.
     """
+
     def load(drop_remainder):
         return data_lib.load(
-            config.dataset, config.image_size, config.batch_size,
-            recipe=config.recipe, seed=config.seed,
-            drop_remainder=drop_remainder, **source_kwargs(config)
+            config.dataset,
+            config.image_size,
+            config.batch_size,
+            recipe=config.recipe,
+            seed=config.seed,
+            drop_remainder=drop_remainder,
+            **source_kwargs(config),
         )
 
     splits = load(drop_remainder=True)
     train_size = splits.info.split_sizes.get("train")
     if train_size is not None and train_size < config.batch_size:
-        logger.warning("the %d training images are fewer than one batch "
-                       "of %d: one partial batch per epoch", train_size,
-                       config.batch_size)
+        logger.warning(
+            "the %d training images are fewer than one batch "
+            "of %d: one partial batch per epoch",
+            train_size,
+            config.batch_size,
+        )
         splits = load(drop_remainder=False)
     return splits
 
@@ -125,8 +137,9 @@ def prepare(config, resume=False, model_fn=None):
     `model_fn(num_classes, image_size, **normalisation)` replaces
     `build_cct` (e.g. the CNN of `keras_snp.reproduce`)."""
     config = resolve_config(config, check_variant=model_fn is None)
-    placement = strategy_lib.make_placement(config.strategy,
-                                            config.cpu_replicas)
+    placement = strategy_lib.make_placement(
+        config.strategy, config.cpu_replicas
+    )
     strategy_lib.check_batch_size(config.batch_size, placement)
     policy = set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -140,8 +153,11 @@ def prepare(config, resume=False, model_fn=None):
             **{k: defaults[k] for k in ("mean", "std") if k in defaults},
         )
     folder = RunFolder.create(
-        config.output_dir, config.resolved_run_name(), config,
-        resume=resume, writer=placement.is_chief,
+        config.output_dir,
+        config.resolved_run_name(),
+        config,
+        resume=resume,
+        writer=placement.is_chief,
     )
     folder.update(
         dataset=splits.info.to_dict(),
@@ -160,26 +176,42 @@ def _snp_callbacks(ctx):
     if not config.snp_every or not ctx.folder.writer:
         return []
     train, test = ctx.snp_data()
-    return [SNPCallback(
-        train, test, taps=ctx.taps or "all", every_n_epochs=config.snp_every,
-        readout_epochs=config.snp_epochs, theta=config.theta,
-        on_result=snp_logger(fit_lib.log_dir(ctx.folder, "snp")),
-        at_train_end=False,
-        verbose=config.verbose,
-    )]
+    return [
+        SNPCallback(
+            train,
+            test,
+            taps=ctx.taps or "all",
+            every_n_epochs=config.snp_every,
+            readout_epochs=config.snp_epochs,
+            theta=config.theta,
+            on_result=snp_logger(fit_lib.log_dir(ctx.folder, "snp")),
+            at_train_end=False,
+            verbose=config.verbose,
+        )
+    ]
 
 
 def train_stage(ctx):
     config = ctx.config
     recipe = recipe_lib.make_recipe(
-        config.recipe, config.learning_rate, config.weight_decay,
+        config.recipe,
+        config.learning_rate,
+        config.weight_decay,
         warmup_epochs=config.warmup_epochs,
     )
-    steps = fit_lib.steps_per_epoch(ctx.info, config.batch_size,
-                                     config.steps_per_epoch)
-    last = fit_lib.fit(ctx.model, ctx.folder, config, ctx.splits,
-                        ctx.placement, recipe, steps,
-                        extra_callbacks=_snp_callbacks(ctx))
+    steps = fit_lib.steps_per_epoch(
+        ctx.info, config.batch_size, config.steps_per_epoch
+    )
+    last = fit_lib.fit(
+        ctx.model,
+        ctx.folder,
+        config,
+        ctx.splits,
+        ctx.placement,
+        recipe,
+        steps,
+        extra_callbacks=_snp_callbacks(ctx),
+    )
     metrics = fit_lib.evaluate(ctx.model, ctx.splits.test)
     report("train", "test accuracy %.4f", metrics["test_accuracy"])
     if ctx.folder.writer:
@@ -189,24 +221,46 @@ def train_stage(ctx):
 
 def export_stage(ctx):
     paths = export_lib.export_model(ctx.model, ctx.folder.path)
-    return {"paths": {k: os.path.relpath(v, ctx.folder.path)
-                      for k, v in paths.items()}}
+    return {
+        "paths": {
+            k: os.path.relpath(v, ctx.folder.path) for k, v in paths.items()
+        }
+    }
 
 
-def measure_snp(model, train, test, config, label_names, out_dir,
-                log_dir, writer=True, taps=None):
+def measure_snp(
+    model,
+    train,
+    test,
+    config,
+    label_names,
+    out_dir,
+    log_dir,
+    writer=True,
+    taps=None,
+):
     """SNP of `model` with the settings of `config` (a `RunConfig`),
     saved into `out_dir` and logged to `log_dir` when `writer`."""
     from keras_snp.run.snp_board import log_snp
     from keras_snp.snp import compute_snp
 
-    report("snp", "one linear readout per tap, %d epoch(s) on the training "
-           "split; the bar's loss is the sum of the taps' readout "
-           "cross-entropies (near taps x ln K at first), then accuracies "
-           "and fields on the test split", config.snp_epochs)
+    report(
+        "snp",
+        "one linear readout per tap, %d epoch(s) on the training "
+        "split; the bar's loss is the sum of the taps' readout "
+        "cross-entropies (near taps x ln K at first), then accuracies "
+        "and fields on the test split",
+        config.snp_epochs,
+    )
     result = compute_snp(
-        model, train, test, theta=config.theta, readout=config.readout,
-        epochs=config.snp_epochs, label_names=label_names, taps=taps,
+        model,
+        train,
+        test,
+        theta=config.theta,
+        readout=config.readout,
+        epochs=config.snp_epochs,
+        label_names=label_names,
+        taps=taps,
         verbose=config.verbose,
     )
     if writer:
@@ -215,8 +269,9 @@ def measure_snp(model, train, test, config, label_names, out_dir,
     return result
 
 
-def measure_heads(model, snp_result, test, config, label_names, out_dir,
-                  log_dir, writer=True):
+def measure_heads(
+    model, snp_result, test, config, label_names, out_dir, log_dir, writer=True
+):
     """The label-expert report of `model` (settings of `config`), written
     into `out_dir` and logged to `log_dir` when `writer`; returns the
     per-encoder metrics for run.json."""
@@ -225,8 +280,13 @@ def measure_heads(model, snp_result, test, config, label_names, out_dir,
     from keras_snp.run.heads_board import log_heads
 
     report = analyze_heads(
-        snp_result, model, test, null_samples=config.null_samples,
-        seed=config.seed, ablation=config.ablation, label_names=label_names,
+        snp_result,
+        model,
+        test,
+        null_samples=config.null_samples,
+        seed=config.seed,
+        ablation=config.ablation,
+        label_names=label_names,
     )
     if writer:
         paths = write_heads_report(report, out_dir)
@@ -236,29 +296,53 @@ def measure_heads(model, snp_result, test, config, label_names, out_dir,
             "symmetry_breaking": e["symmetry_breaking"],
             **e["metrics"],
             "ablation_contrast": (e["ablation"] or {}).get("mean_contrast"),
-        } for e in report.to_dict()["encoders"]
+        }
+        for e in report.to_dict()["encoders"]
     }
 
 
 def _measure_snp(ctx, model, out_dir, log_dir):
     train, test = ctx.snp_data()
-    return measure_snp(model, train, test, ctx.config, ctx.info.label_names,
-                       out_dir, log_dir, writer=ctx.folder.writer,
-                       taps=ctx.taps)
+    return measure_snp(
+        model,
+        train,
+        test,
+        ctx.config,
+        ctx.info.label_names,
+        out_dir,
+        log_dir,
+        writer=ctx.folder.writer,
+        taps=ctx.taps,
+    )
 
 
 def _measure_heads(ctx, model, snp_result, out_dir, log_dir):
-    return measure_heads(model, snp_result, ctx.snp_data()[1], ctx.config,
-                         ctx.info.label_names, out_dir, log_dir,
-                         writer=ctx.folder.writer)
+    return measure_heads(
+        model,
+        snp_result,
+        ctx.snp_data()[1],
+        ctx.config,
+        ctx.info.label_names,
+        out_dir,
+        log_dir,
+        writer=ctx.folder.writer,
+    )
 
 
 def snp_stage(ctx):
     path = ctx.folder.path
-    ctx.snp_result = _measure_snp(ctx, ctx.model, os.path.join(path, "snp"),
-                                 fit_lib.log_dir(ctx.folder, "snp"))
-    return {"taps": {name: {"readout_accuracy": t.readout_accuracy}
-                     for name, t in ctx.snp_result.taps.items()}}
+    ctx.snp_result = _measure_snp(
+        ctx,
+        ctx.model,
+        os.path.join(path, "snp"),
+        fit_lib.log_dir(ctx.folder, "snp"),
+    )
+    return {
+        "taps": {
+            name: {"readout_accuracy": t.readout_accuracy}
+            for name, t in ctx.snp_result.taps.items()
+        }
+    }
 
 
 def _snp_result(ctx):
@@ -270,9 +354,13 @@ def _snp_result(ctx):
 
 
 def heads_stage(ctx):
-    encoders = _measure_heads(ctx, ctx.model, _snp_result(ctx),
-                             os.path.join(ctx.folder.path, "heads"),
-                             fit_lib.log_dir(ctx.folder, "heads"))
+    encoders = _measure_heads(
+        ctx,
+        ctx.model,
+        _snp_result(ctx),
+        os.path.join(ctx.folder.path, "heads"),
+        fit_lib.log_dir(ctx.folder, "heads"),
+    )
     return {"encoders": encoders}
 
 
@@ -284,19 +372,28 @@ def prune_stage(ctx):
     config = ctx.config
     pruned_dir = os.path.join(ctx.folder.path, "pruned")
     summary = prune_lib.stage(ctx)
-    metrics = {"accuracy": summary.get("accuracy"),
-               "params": summary.get("params")}
+    metrics = {
+        "accuracy": summary.get("accuracy"),
+        "params": summary.get("params"),
+    }
     if "snp" in config.stages:
         pruned = export_lib.load_model(os.path.join(pruned_dir, "model.keras"))
         report("prune", "SNP of the pruned model (pruned/snp)")
-        result = _measure_snp(ctx, pruned, os.path.join(pruned_dir, "snp"),
-                             fit_lib.log_dir(ctx.folder, "pruning", "snp"))
+        result = _measure_snp(
+            ctx,
+            pruned,
+            os.path.join(pruned_dir, "snp"),
+            fit_lib.log_dir(ctx.folder, "pruning", "snp"),
+        )
         if "heads" in config.stages:
-            report("prune", "head experts of the pruned model "
-                   "(pruned/heads)")
+            report("prune", "head experts of the pruned model (pruned/heads)")
             metrics["heads"] = _measure_heads(
-                ctx, pruned, result, os.path.join(pruned_dir, "heads"),
-                fit_lib.log_dir(ctx.folder, "pruning", "heads"))
+                ctx,
+                pruned,
+                result,
+                os.path.join(pruned_dir, "heads"),
+                fit_lib.log_dir(ctx.folder, "pruning", "heads"),
+            )
     return metrics
 
 

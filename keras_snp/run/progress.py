@@ -53,5 +53,12 @@ class Steps:
     def done(self, message="", *args):
         seconds = time.monotonic() - (self._since or time.monotonic())
         tail = (": " + message % args) if message else ""
-        report(self.stage, "%s %d/%d done in %.1f s%s", self._what,
-               self.index, self.total, seconds, tail)
+        report(
+            self.stage,
+            "%s %d/%d done in %.1f s%s",
+            self._what,
+            self.index,
+            self.total,
+            seconds,
+            tail,
+        )

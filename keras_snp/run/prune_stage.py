@@ -376,8 +376,10 @@ def write(
     head = {k: v for k, v in summary.items() if k != "layers"}
     head["notes"] = DETAIL_NOTES
     write_json(os.path.join(out_dir, "pruning.json"), head)
-    write_json(os.path.join(out_dir, "pruning_detail.json"),
-               {"layers": summary["layers"]})
+    write_json(
+        os.path.join(out_dir, "pruning_detail.json"),
+        {"layers": summary["layers"]},
+    )
     # Per-example correctness of every row, for bootstrap CIs over images.
     with atomic_path(os.path.join(out_dir, "predictions.npz")) as tmp:
         with open(tmp, "wb") as f:

@@ -13,8 +13,10 @@ def _rows(summary):
     table = summary.get("accuracy_table")
     if table:
         return table
-    return [{"name": name, "accuracy": value}
-            for name, value in summary.get("accuracy", {}).items()]
+    return [
+        {"name": name, "accuracy": value}
+        for name, value in summary.get("accuracy", {}).items()
+    ]
 
 
 def accuracy_table(summary):
@@ -22,15 +24,23 @@ def accuracy_table(summary):
     rows = []
     for row in _rows(summary):
         sparsity = row.get("sparsity")
-        rows.append([row["name"], f"{row['accuracy']:.4f}",
-                     "–" if sparsity is None else f"{sparsity:.1%}",
-                     row.get("description", "")])
+        rows.append(
+            [
+                row["name"],
+                f"{row['accuracy']:.4f}",
+                "–" if sparsity is None else f"{sparsity:.1%}",
+                row.get("description", ""),
+            ]
+        )
     text = tensorboard.markdown_table(
-        ["model", "test accuracy", "connections removed", "what"], rows)
+        ["model", "test accuracy", "connections removed", "what"], rows
+    )
     params = summary.get("params") or {}
     if params.get("before") and params.get("after"):
-        text += (f"\n\nParameters: {params['before']:,} before, "
-                 f"{params['after']:,} after shrinking.")
+        text += (
+            f"\n\nParameters: {params['before']:,} before, "
+            f"{params['after']:,} after shrinking."
+        )
     return text
 
 
@@ -42,26 +52,31 @@ def accuracy_figure(summary):
         return None
     groups = {}
     for name, value in rows.items():
-        family, tuned = ((name[:-len("_fine_tuned")], "after fine-tuning")
-                         if name.endswith("_fine_tuned")
-                         else (name.replace("_masked", ""),
-                               "before fine-tuning"))
+        family, tuned = (
+            (name[: -len("_fine_tuned")], "after fine-tuning")
+            if name.endswith("_fine_tuned")
+            else (name.replace("_masked", ""), "before fine-tuning")
+        )
         groups.setdefault(family, {})[tuned] = value
     families = list(groups)
     kinds = ("before fine-tuning", "after fine-tuning")
     fig, ax = plt.subplots(figsize=(7.5, 3.8), dpi=100)
     width = 0.38
     for i, kind in enumerate(kinds):
-        xs = [f + (i - 0.5) * width for f in range(len(families))
-              if kind in groups[families[f]]]
+        xs = [
+            f + (i - 0.5) * width
+            for f in range(len(families))
+            if kind in groups[families[f]]
+        ]
         ys = [groups[f][kind] for f in families if kind in groups[f]]
         bars = ax.bar(xs, ys, width, label=kind)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(range(len(families)), families)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, min(1.0, max(rows.values()) * 1.15 + 0.02))
-    ax.set_title(f"ANDC pruning (scope {summary.get('scope', '?')}) and "
-                 "its controls")
+    ax.set_title(
+        f"ANDC pruning (scope {summary.get('scope', '?')}) and its controls"
+    )
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -79,5 +94,6 @@ def log_pruning(summary, log_dir):
     ```
     """
     tensorboard.write_text(log_dir, "accuracy_table", accuracy_table(summary))
-    tensorboard.write_figure(log_dir, "pruning/accuracy",
-                             accuracy_figure(summary))
+    tensorboard.write_figure(
+        log_dir, "pruning/accuracy", accuracy_figure(summary)
+    )

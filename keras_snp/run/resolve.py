@@ -11,8 +11,16 @@ from keras_snp.models.variants import get_config as cct_config
 from keras_snp.run.config import STAGES
 from keras_snp.utils import UsageError
 
-DEFAULTED = ("variant", "image_size", "batch_size", "recipe",
-             "learning_rate", "weight_decay", "epochs", "warmup_epochs")
+DEFAULTED = (
+    "variant",
+    "image_size",
+    "batch_size",
+    "recipe",
+    "learning_rate",
+    "weight_decay",
+    "epochs",
+    "warmup_epochs",
+)
 
 
 def resolve_config(config, check_variant=True):
@@ -21,8 +29,9 @@ def resolve_config(config, check_variant=True):
     model other than the CCT)."""
     data_lib.source_kind(config.dataset)
     defaults = data_lib.defaults_for(config.dataset).to_dict()
-    filled = {key: defaults[key] for key in DEFAULTED
-              if getattr(config, key) is None}
+    filled = {
+        key: defaults[key] for key in DEFAULTED if getattr(config, key) is None
+    }
     config = dataclasses.replace(config, **filled)
     unknown = set(config.stages) - set(STAGES)
     if unknown:
@@ -37,8 +46,7 @@ def resolve_config(config, check_variant=True):
     if config.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {config.epochs}.")
     if config.batch_size < 1:
-        raise UsageError(
-            f"--batch-size must be >= 1, got {config.batch_size}.")
+        raise UsageError(f"--batch-size must be >= 1, got {config.batch_size}.")
     if not 0 < config.theta < 1:
         raise UsageError(
             f"--theta must be in (0, 1), got {config.theta}: try 0.3."

@@ -6,8 +6,13 @@ import numpy as np
 from keras_snp.run import tensorboard
 from keras_snp.snp import clusters
 
-SCALARS = ("readout_accuracy", "mean_diag", "mean_noise", "snr",
-           "empty_fraction")
+SCALARS = (
+    "readout_accuracy",
+    "mean_diag",
+    "mean_noise",
+    "snr",
+    "empty_fraction",
+)
 
 
 def depth_profile(result):
@@ -81,8 +86,13 @@ def nodes_figure(tap, theta, label_names=None, count=4):
     diag = clusters.diagonal_mask(tap.V, theta).sum(-1)
     picks = np.argsort(-diag, kind="stable")[:count]
     k = tap.V.shape[1]
-    fig, axes = plt.subplots(1, len(picks), squeeze=False, dpi=100,
-                             figsize=(2.9 * len(picks) + 0.8, 3.3))
+    fig, axes = plt.subplots(
+        1,
+        len(picks),
+        squeeze=False,
+        dpi=100,
+        figsize=(2.9 * len(picks) + 0.8, 3.3),
+    )
     names = list(label_names or range(k))
     step = max(1, int(np.ceil(k / 10)))
     ticks = list(range(0, k, step))
@@ -91,29 +101,54 @@ def nodes_figure(tap, theta, label_names=None, count=4):
         peak = float(np.max(np.abs(tap.V[d]))) or 1.0
         image = ax.imshow(tap.V[d] / peak, cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(f"node {d}: {int(diag[d])} label(s)", fontsize=9)
-        ax.set_xticks(ticks, [str(names[t])[:8] for t in ticks],
-                      rotation=90, fontsize=7)
+        ax.set_xticks(
+            ticks, [str(names[t])[:8] for t in ticks], rotation=90, fontsize=7
+        )
         ax.set_yticks(ticks, [str(names[t])[:8] for t in ticks], fontsize=7)
         ax.tick_params(labelleft=i == 0)
         ax.set_xlabel("output label", fontsize=8)
     axes[0][0].set_ylabel("true label", fontsize=8)
-    fig.suptitle(f"{tap.name}: the {len(picks)} nodes with the most "
-                 f"labels (theta {theta})", fontsize=10)
-    fig.colorbar(image, ax=list(axes[0]), shrink=0.8,
-                 label="field / node maximum")
+    fig.suptitle(
+        f"{tap.name}: the {len(picks)} nodes with the most "
+        f"labels (theta {theta})",
+        fontsize=10,
+    )
+    fig.colorbar(
+        image, ax=list(axes[0]), shrink=0.8, label="field / node maximum"
+    )
     return fig
 
 
 def snp_table(summary):
     """The per-tap statistics as an escaped markdown table."""
-    rows = [[name, s["kind"], s["encoder"] or "-", s["nodes"],
-             f"{s['readout_accuracy']:.3f}", f"{s['mean_diag']:.2f}",
-             f"{s['mean_noise']:.1f}", f"{s['snr']:.3f}",
-             f"{s['empty_fraction']:.2f}"] for name, s in summary.items()]
+    rows = [
+        [
+            name,
+            s["kind"],
+            s["encoder"] or "-",
+            s["nodes"],
+            f"{s['readout_accuracy']:.3f}",
+            f"{s['mean_diag']:.2f}",
+            f"{s['mean_noise']:.1f}",
+            f"{s['snr']:.3f}",
+            f"{s['empty_fraction']:.2f}",
+        ]
+        for name, s in summary.items()
+    ]
     return tensorboard.markdown_table(
-        ["tap", "kind", "encoder", "nodes", "readout accuracy",
-         "labels per node", "noise", "signal / noise",
-         "share without label"], rows)
+        [
+            "tap",
+            "kind",
+            "encoder",
+            "nodes",
+            "readout accuracy",
+            "labels per node",
+            "noise",
+            "signal / noise",
+            "share without label",
+        ],
+        rows,
+    )
 
 
 def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
@@ -152,8 +187,13 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
                 trend.append([kind, STAT_TITLES[s], f"{slope:+.4f}"])
                 series[f"trend/{kind}/{s}_slope"] = slope
     if scalars:
-        series.update({f"{name}/{s}": stats[s]
-                       for name, stats in summary.items() for s in SCALARS})
+        series.update(
+            {
+                f"{name}/{s}": stats[s]
+                for name, stats in summary.items()
+                for s in SCALARS
+            }
+        )
         tensorboard.write_scalars(log_dir, series, step)
     histograms = {}
     for name, tap in result.taps.items():
@@ -162,19 +202,30 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
         histograms[f"snp/{name}/noise"] = [n.noise for n in node]
         if heatmap_nodes:
             tensorboard.write_figure(
-                log_dir, f"snp/{name}/nodes",
-                nodes_figure(tap, result.theta, result.label_names,
-                             heatmap_nodes), step)
+                log_dir,
+                f"snp/{name}/nodes",
+                nodes_figure(
+                    tap, result.theta, result.label_names, heatmap_nodes
+                ),
+                step,
+            )
     tensorboard.write_histograms(log_dir, histograms, step)
     tensorboard.write_text(log_dir, "summary", snp_table(summary), step)
     if trend:
         tensorboard.write_text(
-            log_dir, "trend", "Least-squares slope of each statistic over "
-            "encoders (per encoder).\n\n" + tensorboard.markdown_table(
-                ["tap kind", "statistic", "slope"], trend), step)
+            log_dir,
+            "trend",
+            "Least-squares slope of each statistic over "
+            "encoders (per encoder).\n\n"
+            + tensorboard.markdown_table(
+                ["tap kind", "statistic", "slope"], trend
+            ),
+            step,
+        )
     if profile:
-        tensorboard.write_figure(log_dir, "snp/depth_profile",
-                                 _profile_figure(profile), step)
+        tensorboard.write_figure(
+            log_dir, "snp/depth_profile", _profile_figure(profile), step
+        )
 
 
 def snp_logger(log_dir, heatmap_nodes=4):
@@ -182,7 +233,12 @@ def snp_logger(log_dir, heatmap_nodes=4):
     TensorBoard under `log_dir`, at step = epoch."""
 
     def on_result(result, epoch):
-        log_snp(result, log_dir, step=epoch, heatmap_nodes=heatmap_nodes,
-                scalars=True)
+        log_snp(
+            result,
+            log_dir,
+            step=epoch,
+            heatmap_nodes=heatmap_nodes,
+            scalars=True,
+        )
 
     return on_result

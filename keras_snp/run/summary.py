@@ -34,8 +34,7 @@ def _read(path):
 
 
 def _number(value, digits=4):
-    if value is None or (isinstance(value, float) and not math.isfinite(
-            value)):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return f"{value:.{digits}f}"
 
@@ -51,17 +50,21 @@ def _by_encoder(taps, key):
 
 
 def _depth_lines(taps):
-    encoders = sorted({t["encoder"] for t in taps.values()
-                       if t.get("encoder") is not None})
+    encoders = sorted(
+        {t["encoder"] for t in taps.values() if t.get("encoder") is not None}
+    )
     if not encoders:
         return []
     head = "  " + " " * 26 + "".join(f"{f'enc {e}':>8}" for e in encoders)
     lines = ["SNP by depth (test split):", head]
-    for key, label, digits in (("readout_accuracy", "readout accuracy", 3),
-                               ("mean_diag", "labels per node", 2)):
+    for key, label, digits in (
+        ("readout_accuracy", "readout accuracy", 3),
+        ("mean_diag", "labels per node", 2),
+    ):
         for kind, values in sorted(_by_encoder(taps, key).items()):
-            cells = "".join(f"{_number(values.get(e), digits):>8}"
-                            for e in encoders)
+            cells = "".join(
+                f"{_number(values.get(e), digits):>8}" for e in encoders
+            )
             lines.append(f"  {label + ' (' + kind + ')':<26}{cells}")
     return lines
 
@@ -74,8 +77,9 @@ def _heads_line(heads):
     for encoder, values in sorted(encoders.items(), key=lambda i: int(i[0])):
         word = "yes" if values.get("symmetry_breaking") else "no"
         parts.append(f"encoder {encoder}: {word}")
-    return ["head symmetry breaking (beats the null model): "
-            + ", ".join(parts)]
+    return [
+        "head symmetry breaking (beats the null model): " + ", ".join(parts)
+    ]
 
 
 def _pruning_lines(pruning):
@@ -90,8 +94,10 @@ def _pruning_lines(pruning):
     params = pruning.get("params") or {}
     if params.get("before") and params.get("after"):
         share = 1 - params["after"] / params["before"]
-        lines.append(f"  parameters {params['before']:,} -> "
-                     f"{params['after']:,} ({share:.0%} fewer)")
+        lines.append(
+            f"  parameters {params['before']:,} -> "
+            f"{params['after']:,} ({share:.0%} fewer)"
+        )
     return lines
 
 
@@ -100,8 +106,9 @@ def summary_text(run_dir):
     run_dir = os.path.normpath(run_dir)
     state = _read(os.path.join(run_dir, "run.json")) or {}
     stages = state.get("stages", {})
-    lines = [f"== {state.get('run_name') or os.path.basename(run_dir)}: "
-             "summary =="]
+    lines = [
+        f"== {state.get('run_name') or os.path.basename(run_dir)}: summary =="
+    ]
     train = stages.get("train") or {}
     if "test_accuracy" in train:
         lines.append(f"test accuracy {_number(train['test_accuracy'])}")
@@ -109,8 +116,9 @@ def summary_text(run_dir):
     if snp:
         lines += _depth_lines(snp.get("taps", {}))
     lines += _heads_line(stages.get("heads"))
-    lines += _pruning_lines(_read(os.path.join(run_dir, "pruned",
-                                               "pruning.json")))
+    lines += _pruning_lines(
+        _read(os.path.join(run_dir, "pruned", "pruning.json"))
+    )
     lines.append("files:")
     for rel, what in ARTEFACTS:
         path = os.path.join(run_dir, rel)

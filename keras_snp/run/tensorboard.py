@@ -28,8 +28,10 @@ def available():
     try:
         _tf()
     except ImportError:
-        logger.warning("TensorFlow is not installed: TensorBoard logs are "
-                       "skipped (pip install tensorflow to get them).")
+        logger.warning(
+            "TensorFlow is not installed: TensorBoard logs are "
+            "skipped (pip install tensorflow to get them)."
+        )
         return False
     return True
 
@@ -111,17 +113,21 @@ def write_image(log_dir, tag, image, step=0):
 
 def escape_cell(value):
     """A markdown table cell: `|` escaped, newlines as spaces."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace(
-        "\n", " ")
+    return (
+        str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    )
 
 
 def markdown_table(header, rows):
     """A markdown table with every cell escaped (`|` in `|w|` would
     otherwise end the cell)."""
-    lines = ["| " + " | ".join(escape_cell(h) for h in header) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(escape_cell(c) for c in row) + " |"
-              for row in rows]
+    lines = [
+        "| " + " | ".join(escape_cell(h) for h in header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+    ]
+    lines += [
+        "| " + " | ".join(escape_cell(c) for c in row) + " |" for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -154,8 +160,7 @@ def encoder_figure(series, title, ylabel, xlabel="encoder"):
     fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=100)
     ticks = set()
     for name, points in sorted(series.items()):
-        points = [(x, y) for x, y in points
-                  if y is not None and np.isfinite(y)]
+        points = [(x, y) for x, y in points if y is not None and np.isfinite(y)]
         if points:
             x, y = zip(*points)
             ax.plot(x, y, marker="o", label=name)

@@ -20,9 +20,22 @@ from keras_snp.snp.taps import tap_model
 from keras_snp.snp.taps import taps
 
 __all__ = [
-    "DEFAULT_THETA", "LinearReadout", "ReadoutConfig", "SNPAccumulator",
-    "SNPCallback", "SNPEngine", "SNPResult", "TapResult", "TapSpec",
-    "compute_snp", "diagonal_mask", "group_logits",
-    "node_fields", "node_stats", "resolve_taps", "tap_model", "tap_stats",
+    "DEFAULT_THETA",
+    "LinearReadout",
+    "ReadoutConfig",
+    "SNPAccumulator",
+    "SNPCallback",
+    "SNPEngine",
+    "SNPResult",
+    "TapResult",
+    "TapSpec",
+    "compute_snp",
+    "diagonal_mask",
+    "group_logits",
+    "node_fields",
+    "node_stats",
+    "resolve_taps",
+    "tap_model",
+    "tap_stats",
     "taps",
 ]

@@ -54,22 +54,39 @@ class SNPCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, train_data, test_data, taps="all", every_n_epochs=None,
-                 readout_epochs=1, theta=clusters.DEFAULT_THETA, on_result=None,
-                 output_dir=None, at_train_end=True, save_readouts=False,
-                 verbose=1, **snp_kwargs):
+    def __init__(
+        self,
+        train_data,
+        test_data,
+        taps="all",
+        every_n_epochs=None,
+        readout_epochs=1,
+        theta=clusters.DEFAULT_THETA,
+        on_result=None,
+        output_dir=None,
+        at_train_end=True,
+        save_readouts=False,
+        verbose=1,
+        **snp_kwargs,
+    ):
         super().__init__()
         if every_n_epochs is not None and int(every_n_epochs) < 1:
-            raise ValueError("`every_n_epochs` must be >= 1 or None. "
-                             f"Received: every_n_epochs={every_n_epochs}")
+            raise ValueError(
+                "`every_n_epochs` must be >= 1 or None. "
+                f"Received: every_n_epochs={every_n_epochs}"
+            )
         if int(readout_epochs) < 0:
-            raise ValueError("`readout_epochs` must be >= 0. Received: "
-                             f"readout_epochs={readout_epochs}")
+            raise ValueError(
+                "`readout_epochs` must be >= 0. Received: "
+                f"readout_epochs={readout_epochs}"
+            )
         clusters.check_theta(theta)
         for key in ("epochs", "theta", "taps", "verbose"):
             if key in snp_kwargs:
-                raise ValueError(f"Pass `{key}` as its own SNPCallback "
-                                 f"argument, not through **snp_kwargs.")
+                raise ValueError(
+                    f"Pass `{key}` as its own SNPCallback "
+                    f"argument, not through **snp_kwargs."
+                )
         self.train_data = train_data
         self.test_data = test_data
         self.taps = taps
@@ -107,9 +124,15 @@ class SNPCallback(keras.callbacks.Callback):
     def measure(self):
         """Measures `self.model` now; returns the `SNPResult`."""
         return compute_snp(
-            self.model, self.train_data, self.test_data, taps=self.taps,
-            theta=self.theta, epochs=self.readout_epochs,
-            verbose=self.verbose, **self.snp_kwargs)
+            self.model,
+            self.train_data,
+            self.test_data,
+            taps=self.taps,
+            theta=self.theta,
+            epochs=self.readout_epochs,
+            verbose=self.verbose,
+            **self.snp_kwargs,
+        )
 
     def _measure(self, epoch, final):
         if self.verbose:
@@ -121,6 +144,9 @@ class SNPCallback(keras.callbacks.Callback):
         if self.on_result is not None:
             self.on_result(result, epoch)
         if self.output_dir:
-            folder = (self.output_dir if final else
-                      os.path.join(self.output_dir, f"epoch_{epoch:04d}"))
+            folder = (
+                self.output_dir
+                if final
+                else os.path.join(self.output_dir, f"epoch_{epoch:04d}")
+            )
             result.save(folder, self.save_readouts)

@@ -117,8 +117,9 @@ def table_stats(table, index=None):
     ends in `_all`. Statistics with no active node are NaN; a ratio over
     zero noise is inf (NaN when its numerator is 0 too).
     """
-    index = np.arange(len(table["diag"])) if index is None else np.asarray(
-        index)
+    index = (
+        np.arange(len(table["diag"])) if index is None else np.asarray(index)
+    )
     diag = table["diag"][index]
     noise = table["noise"][index]
     active = diag > 0
@@ -155,7 +156,7 @@ def slope(x, y):
     if len(x) < 2 or np.ptp(x) == 0 or not np.isfinite(y).all():
         return float("nan")
     xc = x - x.mean()
-    return float((xc * (y - y.mean())).sum() / (xc ** 2).sum())
+    return float((xc * (y - y.mean())).sum() / (xc**2).sum())
 
 
 def _ratio(numerator, denominator):

@@ -56,16 +56,19 @@ class SNPEngine:
         if len(model.inputs) != 1:
             raise ValueError(
                 "`model` must have exactly one input (images). Received: "
-                f"{len(model.inputs)} inputs")
+                f"{len(model.inputs)} inputs"
+            )
         self.specs = specs
         self.config = config
         self.num_classes = int(num_classes)
-        self.frozen = FrozenForward(tap_model(frozen_copy(model), specs),
-                                    name="frozen_taps")
+        self.frozen = FrozenForward(
+            tap_model(frozen_copy(model), specs), name="frozen_taps"
+        )
         pooled = config.readout == "pooled"
         self.readouts = [
-            LinearReadout(num_classes, s.tokens, s.nodes, pooled,
-                          name=f"readout_{i}")
+            LinearReadout(
+                num_classes, s.tokens, s.nodes, pooled, name=f"readout_{i}"
+            )
             for i, s in enumerate(specs)
         ]
         images = keras.Input(tuple(model.inputs[0].shape[1:]), name="images")
@@ -83,44 +86,58 @@ class SNPEngine:
         if cfg.scale is None:
             return
         batches = rebatch(train_data, cfg.batch_size)
-        for readout, rms in zip(self.readouts, node_rms(
-                self.features, batches, cfg.scale_batches)):
+        for readout, rms in zip(
+            self.readouts, node_rms(self.features, batches, cfg.scale_batches)
+        ):
             readout.scale.assign(
-                np.where(rms > 1e-12, 1.0 / np.maximum(rms, 1e-12), 1.0)
-                .astype("float32"))
+                np.where(rms > 1e-12, 1.0 / np.maximum(rms, 1e-12), 1.0).astype(
+                    "float32"
+                )
+            )
 
-    def train(self, train_data, optimizer=None, run_eagerly=False,
-              verbose=1):
+    def train(self, train_data, optimizer=None, run_eagerly=False, verbose=1):
         """Trains every readout in one pass per epoch; returns the losses."""
         cfg = self.config
         custom = optimizer is not None
         optimizer = optimizer or make_optimizer(cfg)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.trainer.compile(optimizer=optimizer,
-                             loss=[loss] * len(self.readouts),
-                             run_eagerly=run_eagerly)
+        self.trainer.compile(
+            optimizer=optimizer,
+            loss=[loss] * len(self.readouts),
+            run_eagerly=run_eagerly,
+        )
         rng = np.random.default_rng(cfg.seed)
         history = []
         for epoch in range(cfg.epochs):
             if not custom:
                 optimizer.learning_rate = (
-                    cfg.learning_rate * cfg.lr_decay ** epoch)
-            bar = keras.utils.Progbar(
-                None, verbose=1 if verbose else 0,
-                unit_name="batch") if verbose else None
+                    cfg.learning_rate * cfg.lr_decay**epoch
+                )
+            bar = (
+                keras.utils.Progbar(
+                    None, verbose=1 if verbose else 0, unit_name="batch"
+                )
+                if verbose
+                else None
+            )
             total, steps = 0.0, 0
             for images, labels in rebatch(train_data, cfg.batch_size):
                 images = augment(images, rng, cfg.flip, cfg.shift)
                 out = self.trainer.train_on_batch(
-                    images, [labels] * len(self.readouts))
+                    images, [labels] * len(self.readouts)
+                )
                 value = float(np.ravel(out)[0])
                 total, steps = total + value, steps + 1
                 if bar is not None:
                     bar.update(steps, [("loss", value)])
             history.append(total / max(steps, 1))
             if verbose:
-                logger.info("readout epoch %d/%d: summed loss %.4f",
-                            epoch + 1, cfg.epochs, history[-1])
+                logger.info(
+                    "readout epoch %d/%d: summed loss %.4f",
+                    epoch + 1,
+                    cfg.epochs,
+                    history[-1],
+                )
         return history
 
     def measure(self, test_data):
@@ -129,15 +146,18 @@ class SNPEngine:
         cfg = self.config
         weights = [r.W for r in self.readouts]
         scales = [keras.ops.convert_to_numpy(r.scale) for r in self.readouts]
-        accs = [SNPAccumulator(W, s, cfg.readout == "pooled")
-                for W, s in zip(weights, scales)]
+        accs = [
+            SNPAccumulator(W, s, cfg.readout == "pooled")
+            for W, s in zip(weights, scales)
+        ]
         correct = np.zeros(len(self.readouts), "int64")
         seen = 0
         for images, labels in rebatch(test_data, cfg.batch_size):
             if np.max(labels, initial=0) >= self.num_classes:
                 raise ValueError(
                     f"A test label is {int(np.max(labels))}, beyond the "
-                    f"model's {self.num_classes} outputs.")
+                    f"model's {self.num_classes} outputs."
+                )
             for i, f in enumerate(self.features(images)):
                 logits = keras.ops.convert_to_numpy(self.readouts[i](f))
                 correct[i] += int(np.sum(logits.argmax(-1) == labels))
@@ -145,17 +165,37 @@ class SNPEngine:
             seen += len(labels)
         if not seen:
             raise ValueError("`test_data` yielded no batch.")
-        return [(c / seen, a.result(), W, s)
-                for c, a, W, s in zip(correct, accs, weights, scales)]
+        return [
+            (c / seen, a.result(), W, s)
+            for c, a, W, s in zip(correct, accs, weights, scales)
+        ]
 
 
-def compute_snp(model, train_data, test_data, *, taps=None,
-                theta=clusters.DEFAULT_THETA, readout="flatten", epochs=10,
-                optimizer=None, learning_rate=0.01, lr_decay=0.975,
-                momentum=0.975, weight_decay=1e-3, batch_size=100, flip=True,
-                shift=4, scale="rms", scale_batches=10, seed=0,
-                num_classes=None, label_names=None, run_eagerly=False,
-                verbose=1):
+def compute_snp(
+    model,
+    train_data,
+    test_data,
+    *,
+    taps=None,
+    theta=clusters.DEFAULT_THETA,
+    readout="flatten",
+    epochs=10,
+    optimizer=None,
+    learning_rate=0.01,
+    lr_decay=0.975,
+    momentum=0.975,
+    weight_decay=1e-3,
+    batch_size=100,
+    flip=True,
+    shift=4,
+    scale="rms",
+    scale_batches=10,
+    seed=0,
+    num_classes=None,
+    label_names=None,
+    run_eagerly=False,
+    verbose=1,
+):
     """Single-nodal performance of every node of the chosen taps.
 
     Trains one bias-free readout per tap on a frozen copy of `model` (in
@@ -199,29 +239,49 @@ def compute_snp(model, train_data, test_data, *, taps=None,
     """
     clusters.check_theta(theta)
     config = ReadoutConfig(
-        readout=readout, epochs=epochs, learning_rate=learning_rate,
-        lr_decay=lr_decay, momentum=momentum, weight_decay=weight_decay,
-        batch_size=batch_size, flip=flip, shift=shift, scale=scale,
-        scale_batches=scale_batches, seed=seed).validate()
+        readout=readout,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        lr_decay=lr_decay,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        flip=flip,
+        shift=shift,
+        scale=scale,
+        scale_batches=scale_batches,
+        seed=seed,
+    ).validate()
     specs = resolve_taps(model, taps)
     if num_classes is None:
         num_classes = int(model.outputs[0].shape[-1])
     if label_names is not None and len(label_names) != num_classes:
         raise ValueError(
             f"`label_names` must hold {num_classes} names (one per output). "
-            f"Received: {len(label_names)} names")
-    _check_reiterable(train_data, "train_data",
-                      epochs + (scale is not None))
+            f"Received: {len(label_names)} names"
+        )
+    _check_reiterable(train_data, "train_data", epochs + (scale is not None))
     engine = SNPEngine(model, specs, num_classes, config)
     engine.set_scale(train_data)
     engine.train(train_data, optimizer, run_eagerly, verbose)
     results = {}
     for spec, (acc, V, W, s) in zip(specs, engine.measure(test_data)):
         results[spec.name] = TapResult(
-            name=spec.name, kind=spec.kind, encoder=spec.encoder, V=V,
-            head=spec.head, tokens=spec.tokens, readout_accuracy=float(acc),
-            W=W, scale=s)
+            name=spec.name,
+            kind=spec.kind,
+            encoder=spec.encoder,
+            V=V,
+            head=spec.head,
+            tokens=spec.tokens,
+            readout_accuracy=float(acc),
+            W=W,
+            scale=s,
+        )
         if verbose:
             logger.info("%s: readout accuracy %.4f", spec.name, acc)
-    return SNPResult(taps=results, theta=float(theta), readout=readout,
-                     label_names=label_names)
+    return SNPResult(
+        taps=results,
+        theta=float(theta),
+        readout=readout,
+        label_names=label_names,
+    )

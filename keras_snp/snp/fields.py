@@ -9,8 +9,8 @@ which is exactly the readout's logits when every node but d is silenced.
 `node_fields` computes it for every node at once with one `keras.ops.einsum`
 per batch; `SNPAccumulator` averages it per true label over a split, giving
 `V (nodes, K, K)` (by linearity, from per-label activation sums: one
-contraction per batch, one at the end). `fields_by_silencing` is the slow per-node loop, kept
-for benchmarks.
+contraction per batch, one at the end). `fields_by_silencing` is the slow
+per-node loop, kept for benchmarks.
 """
 
 import numpy as np
@@ -140,7 +140,8 @@ class SNPAccumulator:
     def result(self):
         """`(n, K, K)` float32 means; rows of absent labels stay zero."""
         V = ops.convert_to_numpy(
-            ops.einsum("itn,ktn->nik", self.sums, self.W)).astype("float64")
+            ops.einsum("itn,ktn->nik", self.sums, self.W)
+        ).astype("float64")
         counts = np.maximum(self.counts, 1)[None, :, None]
         return (V / counts).astype("float32")
 

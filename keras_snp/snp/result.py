@@ -121,8 +121,11 @@ class SNPResult:
                 tokens=info["tokens"],
                 readout_accuracy=info["readout_accuracy"],
                 W=arrays[f"{name}.W"] if f"{name}.W" in arrays else None,
-                scale=(arrays[f"{name}.scale"]
-                       if f"{name}.scale" in arrays else None),
+                scale=(
+                    arrays[f"{name}.scale"]
+                    if f"{name}.scale" in arrays
+                    else None
+                ),
             )
         return cls(
             taps=taps,

@@ -100,8 +100,14 @@ def make_metrics():
     ]
 
 
-def compile_model(model, recipe, epochs, steps_per_epoch, jit_compile="auto",
-                  steps_per_execution=1):
+def compile_model(
+    model,
+    recipe,
+    epochs,
+    steps_per_epoch,
+    jit_compile="auto",
+    steps_per_execution=1,
+):
     """Compiles `model` with the recipe (call inside a strategy scope)."""
     model.compile(
         optimizer=make_optimizer(recipe, epochs, steps_per_epoch),
@@ -149,8 +155,12 @@ def augmented_for_recipe(model, recipe, seed=0):
 
     norm = model.get_layer("normalize")
     augment = OfficialAugment(
-        num_classes=int(model.output_shape[-1]), mean=norm.mean,
-        std=norm.std, label_smoothing=recipe.label_smoothing, seed=seed)
+        num_classes=int(model.output_shape[-1]),
+        mean=norm.mean,
+        std=norm.std,
+        label_smoothing=recipe.label_smoothing,
+        seed=seed,
+    )
     return AugmentedModel(model, augment, name="augmented")
 
 

@@ -18,8 +18,7 @@ from keras_snp.utils import UsageError
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device",
-              "data_parallel")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device", "data_parallel")
 
 # The Keras releases whose private trainer functions the two workarounds
 # below replace (keras-team/keras#20585); pyproject.toml declares the same
@@ -62,7 +61,9 @@ class Placement:
             logger.warning(
                 "Keras %s is outside the tested range %s: the workarounds "
                 "for keras-team/keras#20585 are not applied.",
-                keras.version(), PATCHED_KERAS)
+                keras.version(),
+                PATCHED_KERAS,
+            )
             return model
         _patch_symbolic_build(model, self.strategy)
         if self.kind == "multi_worker":
@@ -88,9 +89,7 @@ def split_cpu(num_replicas):
     import tensorflow as tf
 
     if num_replicas < 1:
-        raise UsageError(
-            f"--cpu-replicas must be >= 1, got {num_replicas}."
-        )
+        raise UsageError(f"--cpu-replicas must be >= 1, got {num_replicas}.")
     cpu = tf.config.list_physical_devices("CPU")[0]
     config = [tf.config.LogicalDeviceConfiguration()] * num_replicas
     try:
@@ -106,8 +105,7 @@ def split_cpu(num_replicas):
     found = len(tf.config.list_logical_devices("CPU"))
     if found != num_replicas:
         raise UsageError(
-            f"Asked for {num_replicas} CPU replicas, TensorFlow shows "
-            f"{found}."
+            f"Asked for {num_replicas} CPU replicas, TensorFlow shows {found}."
         )
 
 
@@ -126,8 +124,9 @@ def _multi_worker_role(tf_config):
     kind, index = task.get("type", "chief"), int(task.get("index", 0))
     cluster = (tf_config or {}).get("cluster", {})
     chief_exists = bool(cluster.get("chief"))
-    is_chief = kind == "chief" or (kind == "worker" and index == 0
-                                   and not chief_exists)
+    is_chief = kind == "chief" or (
+        kind == "worker" and index == 0 and not chief_exists
+    )
     return is_chief, index
 
 
@@ -165,8 +164,12 @@ def _tf_placement(name, cpu_replicas):
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         is_chief, index = _multi_worker_role(tf_config)
         return Placement(
-            "multi_worker", strategy.num_replicas_in_sync,
-            list(strategy.extended.worker_devices), strategy, is_chief, index,
+            "multi_worker",
+            strategy.num_replicas_in_sync,
+            list(strategy.extended.worker_devices),
+            strategy,
+            is_chief,
+            index,
         )
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
@@ -183,8 +186,9 @@ def _tf_placement(name, cpu_replicas):
     if name == "auto" and len(devices) == 1:
         return Placement("single", 1, devices)
     strategy = tf.distribute.MirroredStrategy(devices)
-    return Placement("mirrored", strategy.num_replicas_in_sync, devices,
-                     strategy)
+    return Placement(
+        "mirrored", strategy.num_replicas_in_sync, devices, strategy
+    )
 
 
 def _jax_placement(name):
@@ -241,8 +245,10 @@ def _patch_scalar_reduce():
         return
 
     def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction not in ("auto", "mean") or not \
-                tf_trainer._collective_all_reduce_multi_worker(strategy):
+        if reduction not in (
+            "auto",
+            "mean",
+        ) or not tf_trainer._collective_all_reduce_multi_worker(strategy):
             return original(values, strategy, reduction)
 
         def mean(value):
@@ -272,8 +278,7 @@ def default_precision():
     if backend == "jax":
         import jax
 
-        return ("mixed_bfloat16" if jax.default_backend() == "gpu"
-                else "float32")
+        return "mixed_bfloat16" if jax.default_backend() == "gpu" else "float32"
     if backend == "tensorflow":
         import tensorflow as tf
 

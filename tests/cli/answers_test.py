@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 LIMIT_S = 1.5
 SCRIPTS = ("train.py", "analyze.py", "prune.py", "reproduce.py")
 
@@ -24,8 +25,9 @@ def _run(argv, cwd=None):
     best = None
     for _ in range(3):
         start = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True,
-                              env=env, cwd=cwd, timeout=120)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+        )
         seconds = time.monotonic() - start
         best = seconds if best is None else min(best, seconds)
         if best < LIMIT_S:
@@ -42,11 +44,15 @@ def _keras_snp(*args):
     return [sys.executable, "-c", code, *args]
 
 
-@pytest.mark.parametrize("argv", [
-    *[_script(name, "--help") for name in SCRIPTS],
-    _keras_snp("--help"),
-    *[_keras_snp(name[:-3], "--help") for name in SCRIPTS],
-], ids=lambda argv: " ".join(argv[-2:]))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        *[_script(name, "--help") for name in SCRIPTS],
+        _keras_snp("--help"),
+        *[_keras_snp(name[:-3], "--help") for name in SCRIPTS],
+    ],
+    ids=lambda argv: " ".join(argv[-2:]),
+)
 def test_help_answers_at_once(argv):
     done, seconds = _run(argv)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -62,8 +68,11 @@ def test_help_answers_at_once(argv):
 def test_keras_snp_help_lists_each_command_on_a_line():
     done, _ = _run(_keras_snp("--help"))
     for command in ("train", "analyze", "prune", "reproduce"):
-        lines = [line for line in done.stdout.splitlines()
-                 if line.strip().startswith(command + " ")]
+        lines = [
+            line
+            for line in done.stdout.splitlines()
+            if line.strip().startswith(command + " ")
+        ]
         assert len(lines) == 1, done.stdout
 
 
@@ -82,8 +91,10 @@ ERRORS = {
     "negative epochs": (["--epochs", "-1"], "--epochs"),
     "zero batch": (["--batch-size", "0"], "--batch-size"),
     "theta above 1": (["--theta", "1.5"], "--theta"),
-    "small image": (["--variant", "cct_7_7x2", "--image-size", "3"],
-                    "--image-size 17"),
+    "small image": (
+        ["--variant", "cct_7_7x2", "--image-size", "3"],
+        "--image-size 17",
+    ),
     "reused run name": (["--run-name", "taken"], "already exists"),
     "npz missing keys": (["--dataset", "{root}/bad.npz"], "lacks y_train"),
 }

@@ -10,17 +10,23 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 PACKAGE = os.path.join(ROOT, "keras_snp")
 
 
 def _python(code, **env):
-    full_env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-                    **env)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, env=full_env,
-                          timeout=300)
+    full_env = dict(
+        os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", **env
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -46,8 +52,11 @@ def test_every_registering_module_is_listed():
     for folder, _, files in os.walk(PACKAGE):
         for name in files:
             path = os.path.join(folder, name)
-            if name.endswith(".py") and "register_keras_serializable" in open(
-                    path, encoding="utf-8").read():
+            if (
+                name.endswith(".py")
+                and "register_keras_serializable"
+                in open(path, encoding="utf-8").read()
+            ):
                 rel = os.path.relpath(path[:-3], os.path.dirname(PACKAGE))
                 found.add(rel.replace(os.sep, "."))
     assert found - {"keras_snp.models.layers"} <= set(keras_snp.REGISTERING)
@@ -71,9 +80,11 @@ ORDERS = {
     "keras_snp then keras": "import keras_snp\nimport keras\n",
     "keras then keras_snp": "import keras\nimport keras_snp\n",
     "a keras_snp module imports keras": (
-        "import keras_snp.models.cct\nimport keras\n"),
+        "import keras_snp.models.cct\nimport keras\n"
+    ),
     "via a public name": (
-        "import keras_snp\nkeras_snp.build_cct\nimport keras\n"),
+        "import keras_snp\nkeras_snp.build_cct\nimport keras\n"
+    ),
 }
 
 
@@ -86,22 +97,28 @@ def saved(tmp_path_factory):
 
 @pytest.mark.parametrize("order", sorted(ORDERS))
 def test_safe_mode_load_after_either_import_order(saved, order):
-    out = _python(ORDERS[order] + textwrap.dedent(f"""
+    out = _python(
+        ORDERS[order]
+        + textwrap.dedent(f"""
         for name in ("cct", "wrapped"):
             model = keras.models.load_model(r"{saved}/" + name + ".keras",
                                             safe_mode=True)
             print(name, model.count_params())
-    """))
+    """)
+    )
     assert re.search(r"cct \d+", out) and re.search(r"wrapped \d+", out)
 
 
 def test_jax_without_tensorflow_registers_too(saved):
-    out = _python(f"""
+    out = _python(
+        f"""
         import sys
         sys.modules["tensorflow"] = None  # as if not installed
         import keras_snp
         import keras
         model = keras.models.load_model(r"{saved}/wrapped.keras")
         print(keras.backend.backend(), model.count_params())
-    """, KERAS_BACKEND="jax")
+    """,
+        KERAS_BACKEND="jax",
+    )
     assert out.startswith("jax ")

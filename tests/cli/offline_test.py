@@ -14,8 +14,9 @@ from keras_snp.data import sources
 from keras_snp.data import tfds_source
 from keras_snp.utils import UsageError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 
 def _closed_port():
@@ -38,15 +39,24 @@ def test_unreachable_host_one_line_exit_2_no_files(tmp_path):
                        "--run-name", "r", "--epochs", "1"]))
     """)
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     assert time.monotonic() - start < 30
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    for word in ("flowers102", "127.0.0.1", "--data-dir", "folder of images",
-                 "--no-download"):
+    for word in (
+        "flowers102",
+        "127.0.0.1",
+        "--data-dir",
+        "folder of images",
+        "--no-download",
+    ):
         assert word in lines[0], (word, lines[0])
     for folder in (data_dir, out):
         assert not folder.exists() or not any(folder.rglob("*"))
@@ -54,8 +64,7 @@ def test_unreachable_host_one_line_exit_2_no_files(tmp_path):
 
 def test_no_download_fails_at_once(tmp_path):
     with pytest.raises(UsageError, match="not prepared in .*--no-download"):
-        sources.check_source("cifar100", data_dir=str(tmp_path),
-                             download=False)
+        sources.check_source("cifar100", data_dir=str(tmp_path), download=False)
 
 
 def test_prepared_dataset_is_found_without_tfds(tmp_path):
@@ -72,7 +81,10 @@ def test_label_names_files(tmp_path):
     (tmp_path / "names.txt").write_text("cat\n\ndog\nemu\n")
     for name in ("names.json", "names.txt"):
         assert sources.read_label_names(str(tmp_path / name)) == [
-            "cat", "dog", "emu"]
+            "cat",
+            "dog",
+            "emu",
+        ]
     (tmp_path / "bad.json").write_text('["cat", ')
     with pytest.raises(UsageError, match="JSON list"):
         sources.read_label_names(str(tmp_path / "bad.json"))
@@ -88,12 +100,19 @@ def test_label_names_and_limit_on_a_folder(tmp_path):
         (tmp_path / "train" / c).mkdir(parents=True)
         for i in range(5):
             Image.fromarray(np.full((8, 8, 3), 40 * i, "uint8")).save(
-                tmp_path / "train" / c / f"{i}.png")
+                tmp_path / "train" / c / f"{i}.png"
+            )
     with pytest.raises(UsageError, match="3 label names for the 2 class"):
         sources.check_source(str(tmp_path), ["x", "y", "z"])
-    splits = sources.load(str(tmp_path), 8, 2, recipe="none",
-                          label_names=["first", "second"],
-                          examples_per_class=2, validation_fraction=0.0,
-                          backend_format="numpy")
+    splits = sources.load(
+        str(tmp_path),
+        8,
+        2,
+        recipe="none",
+        label_names=["first", "second"],
+        examples_per_class=2,
+        validation_fraction=0.0,
+        backend_format="numpy",
+    )
     assert splits.info.label_names == ["first", "second"]
     assert splits.info.split_sizes["train"] == 4

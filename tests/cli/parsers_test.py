@@ -11,15 +11,20 @@ from keras_snp.cli.prune import prune_parser
 from keras_snp.cli.reproduce import reproduce_parser
 from keras_snp.cli.train import train_parser
 
-PARSERS = {"train": train_parser, "analyze": analyze_parser,
-           "prune": prune_parser, "reproduce": reproduce_parser}
+PARSERS = {
+    "train": train_parser,
+    "analyze": analyze_parser,
+    "prune": prune_parser,
+    "reproduce": reproduce_parser,
+}
 # Old names kept working but not shown: they must stay hidden.
 HIDDEN = {"--examples-per-class", "--snp-epochs", "--prune-scope"}
 
 
 def _actions(parser):
-    return [a for a in parser._actions
-            if not isinstance(a, argparse._HelpAction)]
+    return [
+        a for a in parser._actions if not isinstance(a, argparse._HelpAction)
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
@@ -53,8 +58,12 @@ def test_help_names_the_command(name, monkeypatch):
 
 def test_one_name_per_concept():
     def flags(parser):
-        return {f for a in _actions(parser) if a.help != argparse.SUPPRESS
-                for f in a.option_strings}
+        return {
+            f
+            for a in _actions(parser)
+            if a.help != argparse.SUPPRESS
+            for f in a.option_strings
+        }
 
     train, prune = flags(train_parser()), flags(prune_parser())
     assert "--scope" in train and "--scope" in prune
@@ -64,14 +73,27 @@ def test_one_name_per_concept():
         assert "--readout-epochs" in parser_flags
         assert "--limit" in parser_flags
         assert "--snp-epochs" not in parser_flags
-    args = train_parser().parse_args(["--prune-scope", "readout",
-                                      "--snp-epochs", "2",
-                                      "--examples-per-class", "5"])
+    args = train_parser().parse_args(
+        [
+            "--prune-scope",
+            "readout",
+            "--snp-epochs",
+            "2",
+            "--examples-per-class",
+            "5",
+        ]
+    )
     assert (args.prune_scope, args.snp_epochs, args.examples_per_class) == (
-        "readout", 2, 5)
+        "readout",
+        2,
+        5,
+    )
     args = train_parser().parse_args([])
     assert (args.prune_scope, args.snp_epochs, args.examples_per_class) == (
-        "all", 3, None)
+        "all",
+        3,
+        None,
+    )
 
 
 def test_readout_epochs_metavar_is_n():

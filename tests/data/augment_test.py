@@ -16,7 +16,7 @@ def _is_shift_of(out, image, pad):
     padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
     for dy in range(2 * pad + 1):
         for dx in range(2 * pad + 1):
-            crop = padded[dy:dy + size, dx:dx + size]
+            crop = padded[dy : dy + size, dx : dx + size]
             if np.array_equal(out, crop) or np.array_equal(out, crop[:, ::-1]):
                 return True
     return False
@@ -28,8 +28,7 @@ def _images(n=6, size=16):
 
 
 def test_shift_scales_with_image_size():
-    assert [augment.shift_pixels(s) for s in (32, 16, 224, 2)] == [4, 2, 28,
-                                                                    1]
+    assert [augment.shift_pixels(s) for s in (32, 16, 224, 2)] == [4, 2, 28, 1]
 
 
 def test_light_numpy_is_shift_and_flip():
@@ -43,16 +42,26 @@ def test_light_numpy_is_shift_and_flip():
 def test_light_tf_is_shift_and_flip():
     tf = pytest.importorskip("tensorflow")
     images = _images()
-    outs = [augment.light_tf(tf.constant(im), tf.constant([i, 5], "int64"),
-                             16).numpy() for i, im in enumerate(images)]
+    outs = [
+        augment.light_tf(
+            tf.constant(im), tf.constant([i, 5], "int64"), 16
+        ).numpy()
+        for i, im in enumerate(images)
+    ]
     assert all(_is_shift_of(o, i, 2) for o, i in zip(outs, images))
     assert any(not np.array_equal(o, i) for o, i in zip(outs, images))
 
 
 @pytest.mark.parametrize("backend_format", ["numpy", "tf"])
 def test_official_recipe_leaves_augmentation_to_the_device(backend_format):
-    splits = data.load("synthetic", 16, 8, examples_per_class=4,
-                       recipe="official", backend_format=backend_format)
+    splits = data.load(
+        "synthetic",
+        16,
+        8,
+        examples_per_class=4,
+        recipe="official",
+        backend_format=backend_format,
+    )
     for images, labels in data.as_numpy(splits.train, max_batches=3):
         assert images.shape == (8, 16, 16, 3) and labels.shape == (8, 10)
         assert images.dtype == np.uint8
@@ -67,8 +76,13 @@ def test_jax_without_tensorflow(tmp_path):
     """`synthetic` and `.npz` give numpy splits when TF cannot be imported."""
     path = tmp_path / "set.npz"
     x = np.zeros((6, 8, 8, 3), "uint8")
-    np.savez(path, x_train=x, y_train=np.arange(6) % 2, x_test=x,
-             y_test=np.arange(6) % 2)
+    np.savez(
+        path,
+        x_train=x,
+        y_train=np.arange(6) % 2,
+        x_test=x,
+        y_test=np.arange(6) % 2,
+    )
     code = textwrap.dedent(f"""
         import sys
         class Block:
@@ -88,8 +102,14 @@ def test_jax_without_tensorflow(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     pytest.importorskip("jax")
-    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -102,9 +122,11 @@ def test_tiny_cct_learns_synthetic():
     keras.utils.set_random_seed(0)
     splits = data.load("synthetic", 16, 32, examples_per_class=60, seed=0)
     model = tiny_cct(num_classes=10, image_size=16, stochastic_depth=0.0)
-    model.compile(keras.optimizers.AdamW(3e-3),
-                  keras.losses.CategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.AdamW(3e-3),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     model.fit(splits.train, epochs=2, verbose=0)
     _, accuracy = model.evaluate(splits.test, verbose=0)
     assert accuracy > 0.5  # chance is 0.1

@@ -9,8 +9,12 @@ def make_folder(tmp_path):
     """Writes an image folder; returns (path, colour of each class)."""
     from PIL import Image
 
-    def make(classes=("1", "2", "10"), splits=("train", "test"), per_class=3,
-             extras=True):
+    def make(
+        classes=("1", "2", "10"),
+        splits=("train", "test"),
+        per_class=3,
+        extras=True,
+    ):
         colours = {}
         for c, name in enumerate(classes):
             colours[name] = np.array([40 + 60 * c, 200 - 50 * c, 90], "uint8")
@@ -30,7 +34,8 @@ def make_folder(tmp_path):
             (first / "notes.txt").write_text("not an image")
             good = first / "img_0.jpg"
             (first / "broken.jpg").write_bytes(
-                good.read_bytes()[: good.stat().st_size // 2])
+                good.read_bytes()[: good.stat().st_size // 2]
+            )
         return tmp_path, colours
 
     return make

@@ -10,15 +10,15 @@ from keras_snp.utils import UsageError
 
 def test_natural_order():
     names = ["10", "2", "1", "b2", "b10", "a"]
-    assert sorted(names, key=natural_key) == ["1", "2", "10", "a", "b2",
-                                              "b10"]
+    assert sorted(names, key=natural_key) == ["1", "2", "10", "a", "b2", "b10"]
 
 
 def test_folder_source(make_folder, caplog):
     path, colours = make_folder()
     with caplog.at_level(logging.WARNING):
-        splits = data.load(str(path), 12, 4, recipe="none",
-                           backend_format="numpy")
+        splits = data.load(
+            str(path), 12, 4, recipe="none", backend_format="numpy"
+        )
     info = splits.info
     assert info.label_names == ["1", "2", "10"]
     assert info.num_classes == 3
@@ -41,8 +41,14 @@ def test_folder_source(make_folder, caplog):
 
 def test_folder_grey_and_rgba_become_rgb(make_folder):
     path, _ = make_folder(splits=("train",))
-    splits = data.load(str(path), 12, 64, recipe="none",
-                       validation_fraction=0.0, backend_format="numpy")
+    splits = data.load(
+        str(path),
+        12,
+        64,
+        recipe="none",
+        validation_fraction=0.0,
+        backend_format="numpy",
+    )
     assert splits.validation is None and splits.test is None
     images, labels = splits.train[0]
     assert images.shape == (11, 12, 12, 3)
@@ -54,8 +60,7 @@ def test_folder_grey_and_rgba_become_rgb(make_folder):
 def test_folder_validation_and_tf_form(make_folder):
     path, _ = make_folder(splits=("train", "val", "test"), extras=False)
     splits = data.load(str(path), 8, 2, recipe="light", backend_format="tf")
-    assert splits.info.split_sizes == {"train": 9, "validation": 9,
-                                       "test": 9}
+    assert splits.info.split_sizes == {"train": 9, "validation": 9, "test": 9}
     assert data.num_batches(splits.train) == 5
     for images, labels in splits.train:
         assert images.shape[1:] == (8, 8, 3)

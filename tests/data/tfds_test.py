@@ -45,8 +45,9 @@ def test_flowers102_mock_resizes():
 
 def test_examples_per_class_on_tfds():
     with tfds.testing.mock_data(num_examples=30):
-        splits = data.load("flowers102", 8, 64, examples_per_class=1,
-                           recipe="none")
+        splits = data.load(
+            "flowers102", 8, 64, examples_per_class=1, recipe="none"
+        )
         _, labels = next(iter(splits.train))
     counts = np.sum(labels, 0)
     assert counts.max() == 1

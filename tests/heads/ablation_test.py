@@ -13,7 +13,9 @@ def data(n=24, batch=8, one_hot=True, seed=0):
     x = rng.uniform(0, 255, size=(n, 16, 16, 3)).astype("float32")
     y = np.arange(n) % K
     labels = np.eye(K, dtype="float32")[y] if one_hot else y
-    return [(x[i:i + batch], labels[i:i + batch]) for i in range(0, n, batch)]
+    return [
+        (x[i : i + batch], labels[i : i + batch]) for i in range(0, n, batch)
+    ]
 
 
 def model_with_weights(seed=1):
@@ -21,8 +23,12 @@ def model_with_weights(seed=1):
     model = tiny_cct(num_classes=K)
     # Large random weights so that silencing a head flips predictions.
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32")
-                       for w in model.get_weights()])
+    model.set_weights(
+        [
+            rng.normal(0, 0.5, w.shape).astype("float32")
+            for w in model.get_weights()
+        ]
+    )
     return model
 
 
@@ -41,11 +47,14 @@ def reference_logits(model, tap, nodes, images):
 class HeadMaskTest(TestCase):
     def test_layer(self):
         self.run_layer_test(
-            ablation.HeadMask, init_kwargs={"units": 4},
-            input_shape=(2, 3, 4), expected_output_shape=(2, 3, 4),
+            ablation.HeadMask,
+            init_kwargs={"units": 4},
+            input_shape=(2, 3, 4),
+            expected_output_shape=(2, 3, 4),
             expected_num_trainable_weights=0,
             expected_num_non_trainable_weights=1,
-            supports_masking=False, run_training_check=False,
+            supports_masking=False,
+            run_training_check=False,
         )
 
     def test_bad_units(self):
@@ -63,37 +72,45 @@ class AblationTest(TestCase):
         n_vars = len(model.weights)
 
         clone, masks = ablation.build_ablation_model(
-            model, ["encoder_1_mha", "encoder_2_mha"])
+            model, ["encoder_1_mha", "encoder_2_mha"]
+        )
         heads = model.get_layer("encoder_2_mha").head_of_node
         nodes = np.flatnonzero(heads == 1)
         masks["encoder_2_mha"].set_silenced(nodes)
         ablated = keras.ops.convert_to_numpy(clone(images))
         self.assertAllClose(
-            ablated, reference_logits(model, "encoder_2_mha", nodes, images),
-            atol=1e-4)
+            ablated,
+            reference_logits(model, "encoder_2_mha", nodes, images),
+            atol=1e-4,
+        )
         self.assertGreater(np.abs(ablated - logits_before).max(), 1e-2)
-        self.assertTrue((ablated.argmax(-1) != logits_before.argmax(-1))
-                        .any())
+        self.assertTrue((ablated.argmax(-1) != logits_before.argmax(-1)).any())
 
         base, dropped, totals = ablation.ablation_accuracies(
-            model, batches, {"encoder_1_mha": [np.arange(8),
-                                               np.arange(8, 16)],
-                             "encoder_2_mha": [np.arange(8),
-                                               np.arange(8, 16)]}, K)
+            model,
+            batches,
+            {
+                "encoder_1_mha": [np.arange(8), np.arange(8, 16)],
+                "encoder_2_mha": [np.arange(8), np.arange(8, 16)],
+            },
+            K,
+        )
         after = model.get_weights()
         self.assertEqual(len(model.weights), n_vars)
         for a, b in zip(before, after):
             self.assertTrue(np.array_equal(a, b))
-        self.assertAllClose(keras.ops.convert_to_numpy(model(images)),
-                            logits_before)
+        self.assertAllClose(
+            keras.ops.convert_to_numpy(model(images)), logits_before
+        )
         labels = np.arange(24) % K
         self.assertAllClose(totals, np.bincount(labels))
-        expected_base = [np.mean(logits_before.argmax(-1)[labels == c] == c)
-                         for c in range(K)]
+        expected_base = [
+            np.mean(logits_before.argmax(-1)[labels == c] == c)
+            for c in range(K)
+        ]
         self.assertAllClose(base, expected_base)
         ref = reference_logits(model, "encoder_2_mha", nodes, images)
-        expected = [np.mean(ref.argmax(-1)[labels == c] == c)
-                    for c in range(K)]
+        expected = [np.mean(ref.argmax(-1)[labels == c] == c) for c in range(K)]
         self.assertAllClose(dropped["encoder_2_mha"][1], expected)
         self.assertEqual(dropped["encoder_1_mha"].shape, (2, K))
 
@@ -114,11 +131,19 @@ class HeadOnlyTest(TestCase):
         rng = np.random.default_rng(0)
         W = rng.normal(size=(K, tokens, n)).astype("float32")
         scale = rng.uniform(0.5, 2.0, size=n).astype("float32")
-        tap = TapResult("encoder_1_mha", "mha", 1,
-                        np.zeros((n, K, K), "float32"), layer.head_of_node,
-                        tokens, W=W, scale=scale)
+        tap = TapResult(
+            "encoder_1_mha",
+            "mha",
+            1,
+            np.zeros((n, K, K), "float32"),
+            layer.head_of_node,
+            tokens,
+            W=W,
+            scale=scale,
+        )
         result, totals = ablation.head_only_accuracies(
-            model, iter(batches), [tap], K)
+            model, iter(batches), [tap], K
+        )
 
         tap_model = keras.Model(model.inputs[0], layer.output)
         images = np.concatenate([b[0] for b in batches])

@@ -1,4 +1,3 @@
-
 import numpy as np
 
 from keras_snp.heads import experts
@@ -50,13 +49,15 @@ class HeadMatricesTest(TestCase):
         y = np.arange(X) % K
         head = np.array([0, 0, 1, 1, 1, 2])
         phi = np.einsum("xtd,ctd->xdc", A, W)  # (X, n, K)
-        V = np.stack([[phi[y == i, d].mean(axis=0) for i in range(K)]
-                      for d in range(n)])
+        V = np.stack(
+            [[phi[y == i, d].mean(axis=0) for i in range(K)] for d in range(n)]
+        )
         VH = experts.head_matrices(V, head)
         for h in range(3):
             head_phi = phi[:, head == h].sum(axis=1)  # silence all but h
-            expected = np.stack([head_phi[y == i].mean(axis=0)
-                                 for i in range(K)])
+            expected = np.stack(
+                [head_phi[y == i].mean(axis=0) for i in range(K)]
+            )
             self.assertAllClose(VH[h], expected, atol=1e-10)
             self.assertAllClose(VH[h], V[head == h].sum(axis=0))
 
@@ -64,12 +65,10 @@ class HeadMatricesTest(TestCase):
         tap = planted_tap(mixed=False, seed=3)
         result = experts.analyze_encoder(tap, 0.3, null_samples=0)
         slow = slow_head_sets(tap.V, tap.head, 0.3)
-        self.assertEqual([np.flatnonzero(r).tolist() for r in result.L],
-                         slow)
+        self.assertEqual([np.flatnonzero(r).tolist() for r in result.L], slow)
         D = clusters.diagonal_mask(tap.V, 0.3)
         for h in range(3):
-            self.assertAllClose(result.counts[h],
-                                D[tap.head == h].sum(axis=0))
+            self.assertAllClose(result.counts[h], D[tap.head == h].sum(axis=0))
 
     def test_bad_head_array(self):
         tap = planted_tap()
@@ -81,10 +80,10 @@ class HeadMatricesTest(TestCase):
 
 class MetricsTest(TestCase):
     def test_hand_made_sets(self):
-        L = np.array([[1, 1, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0, 0]],
-                     bool)
-        counts = np.array([[2, 1, 0, 0, 0], [0, 1, 3, 0, 0],
-                           [0, 0, 1, 0, 0]], float)
+        L = np.array([[1, 1, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0, 0]], bool)
+        counts = np.array(
+            [[2, 1, 0, 0, 0], [0, 1, 3, 0, 0], [0, 0, 1, 0, 0]], float
+        )
         m = experts.set_metrics(L, counts)
         self.assertAllClose(m["coverage"], 3 / 5)
         # pairs (0,1): 1/3, (0,2): 0/2, (1,2): 0/2.
@@ -112,8 +111,9 @@ class NullModelTest(TestCase):
     def test_vectorised_null_matches_loops(self):
         tap = planted_tap(seed=5)
         D = clusters.diagonal_mask(tap.V, 0.3)
-        L, counts = experts.null_samples_of(tap.V, D, tap.head, 3, 0.3, 7,
-                                            seed=11, chunk=3)
+        L, counts = experts.null_samples_of(
+            tap.V, D, tap.head, 3, 0.3, 7, seed=11, chunk=3
+        )
         L_ref, counts_ref = slow_null(tap.V, tap.head, 0.3, 7, seed=11)
         self.assertTrue(np.array_equal(L, L_ref))
         self.assertAllClose(counts, counts_ref)
@@ -124,8 +124,10 @@ class NullModelTest(TestCase):
         tap = planted_tap(mixed=False, seed=1)
         result = experts.analyze_encoder(tap, 0.3, null_samples=100, seed=0)
         for h in range(3):
-            self.assertEqual(np.flatnonzero(result.L[h]).tolist(),
-                             list(range(4 * h, 4 * h + 4)))
+            self.assertEqual(
+                np.flatnonzero(result.L[h]).tolist(),
+                list(range(4 * h, 4 * h + 4)),
+            )
         self.assertAllClose(result.metrics["coverage"], 1.0)
         self.assertAllClose(result.metrics["mean_jaccard"], 0.0)
         self.assertAllClose(result.metrics["mean_entropy"], 0.0)
@@ -153,7 +155,13 @@ class NullModelTest(TestCase):
         # (its speed is measured by scripts/bench_snp.py, not here).
         rng = np.random.default_rng(0)
         V = rng.normal(size=(256, 100, 100)).astype("float32")
-        tap = TapResult("encoder_1_mha", "mha", 1, V,
-                        np.repeat(np.arange(4), 64), tokens=256)
+        tap = TapResult(
+            "encoder_1_mha",
+            "mha",
+            1,
+            V,
+            np.repeat(np.arange(4), 64),
+            tokens=256,
+        )
         result = experts.analyze_encoder(tap, 0.3, null_samples=100)
         self.assertEqual(result.null["coverage"].samples, 100)

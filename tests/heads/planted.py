@@ -16,8 +16,15 @@ def node_matrices(label_sets, K, rng, strength=1.0, noise=0.05):
     return V.astype("float32")
 
 
-def planted_tap(K=12, H=3, nodes_per_head=8, mixed=False, seed=0,
-                name="encoder_1_mha", encoder=1):
+def planted_tap(
+    K=12,
+    H=3,
+    nodes_per_head=8,
+    mixed=False,
+    seed=0,
+    name="encoder_1_mha",
+    encoder=1,
+):
     """An MHA tap with `H` heads and `K = H * group` labels.
 
     Planted: node i of head h recognises labels `i` and `i + 1` (modulo
@@ -34,15 +41,18 @@ def planted_tap(K=12, H=3, nodes_per_head=8, mixed=False, seed=0,
         g = i % H if mixed else h
         sets.append([g * group + i % group, g * group + (i + 1) % group])
     V = node_matrices(sets, K, rng)
-    return TapResult(name=name, kind="mha", encoder=encoder, V=V,
-                     head=head, tokens=4)
+    return TapResult(
+        name=name, kind="mha", encoder=encoder, V=V, head=head, tokens=4
+    )
 
 
 def planted_result(mixed=False, K=12, H=3, encoders=2, **kwargs):
     taps = {}
     for enc in range(1, encoders + 1):
         name = f"encoder_{enc}_mha"
-        taps[name] = planted_tap(K=K, H=H, mixed=mixed, seed=enc, name=name,
-                                 encoder=enc, **kwargs)
-    return SNPResult(taps=taps, theta=0.3,
-                     label_names=[f"label_{c}" for c in range(K)])
+        taps[name] = planted_tap(
+            K=K, H=H, mixed=mixed, seed=enc, name=name, encoder=enc, **kwargs
+        )
+    return SNPResult(
+        taps=taps, theta=0.3, label_names=[f"label_{c}" for c in range(K)]
+    )

@@ -28,12 +28,13 @@ def tiny_setup():
     tokens = model.get_layer("encoder_1_mha").output.shape[1]
     snp = planted_result(K=K, H=2, encoders=2)
     rng = np.random.default_rng(0)
-    snp.taps["encoder_1_mha"].W = rng.normal(
-        size=(K, tokens, 16)).astype("float32")
+    snp.taps["encoder_1_mha"].W = rng.normal(size=(K, tokens, 16)).astype(
+        "float32"
+    )
     snp.taps["encoder_1_mha"].tokens = tokens
     x = rng.uniform(0, 255, size=(18, 16, 16, 3)).astype("float32")
     y = np.arange(18) % K
-    batches = [(x[i:i + 6], np.eye(K)[y[i:i + 6]]) for i in (0, 6, 12)]
+    batches = [(x[i : i + 6], np.eye(K)[y[i : i + 6]]) for i in (0, 6, 12)]
     return model, snp, batches
 
 
@@ -59,13 +60,16 @@ class AnalyzeHeadsTest(TestCase):
         self.assertTrue(data["ablation_available"])
         enc1, enc2 = data["encoders"]
         self.assertEqual(enc1["heads"][0]["labels"], [0, 1, 2])
-        self.assertEqual(enc1["heads"][1]["label_names"],
-                         ["label_3", "label_4", "label_5"])
+        self.assertEqual(
+            enc1["heads"][1]["label_names"], ["label_3", "label_4", "label_5"]
+        )
         self.assertEqual(len(enc1["heads"][0]["head_only"]["per_label"]), K)
         self.assertIsNone(enc2["heads"][0]["head_only"])  # no W
         drop = enc2["heads"][1]["ablation"]
-        self.assertAllClose(drop["contrast"], drop["mean_drop_on_labels"]
-                            - drop["mean_drop_on_others"])
+        self.assertAllClose(
+            drop["contrast"],
+            drop["mean_drop_on_labels"] - drop["mean_drop_on_others"],
+        )
 
         with tempfile.TemporaryDirectory() as tmp:
             out, logs = os.path.join(tmp, "heads"), os.path.join(tmp, "tb")
@@ -74,8 +78,9 @@ class AnalyzeHeadsTest(TestCase):
             with open(paths["json"]) as f:
                 on_disk = json.load(f)
             validate_heads_json(on_disk)
-            self.assertEqual(on_disk["encoders"][0]["heads"][1]["labels"],
-                             [3, 4, 5])
+            self.assertEqual(
+                on_disk["encoders"][0]["heads"][1]["labels"], [3, 4, 5]
+            )
             for png in ("encoder_1.png", "encoder_2.png"):
                 with open(os.path.join(out, png), "rb") as f:
                     self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
@@ -85,9 +90,10 @@ class AnalyzeHeadsTest(TestCase):
             self.assertIn("label_3, label_4, label_5", markdown)
             self.assertIn("Symmetry breaking: **yes**", markdown)
             self.assertNotIn("n/a", markdown)
-            self.assertEqual(sorted(os.listdir(out)),
-                             ["encoder_1.png", "encoder_2.png", "heads.json",
-                              "heads.md"])
+            self.assertEqual(
+                sorted(os.listdir(out)),
+                ["encoder_1.png", "encoder_2.png", "heads.json", "heads.md"],
+            )
             events = read_events(logs)
             self.assertEqual(events["heads/encoder_1"], {"images"})
             self.assertEqual(events["heads/encoder_2"], {"images"})
@@ -109,7 +115,8 @@ class AnalyzeHeadsTest(TestCase):
             for h in enc["heads"]:
                 members = tap.V[tap.head == h["head"]].sum(axis=0)
                 self.assertEqual(
-                    h["labels"], clusters.diagonal_set(members, 0.3).tolist())
+                    h["labels"], clusters.diagonal_set(members, 0.3).tolist()
+                )
                 self.assertIsNone(h["head_only"])
                 self.assertIsNone(h["ablation"])
 

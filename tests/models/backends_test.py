@@ -29,11 +29,18 @@ print(json.dumps({"backend": keras.backend.backend(), "loss": float(loss)}))
 
 
 def _run(backend, model_path, x_path, out_path):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=ROOT)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=ROOT,
+    )
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, model_path, x_path, out_path],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

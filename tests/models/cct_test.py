@@ -1,14 +1,16 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_snp.models import VARIANTS
 from keras_snp.models import build_cct
 from tests.helpers import tiny_cct
 
-COUNTS = [(name, key, count) for name, config in VARIANTS.items()
-          for key, count in config.official_params.items()]
+COUNTS = [
+    (name, key, count)
+    for name, config in VARIANTS.items()
+    for key, count in config.official_params.items()
+]
 
 
 @pytest.mark.parametrize("name,key,count", COUNTS)
@@ -45,8 +47,11 @@ def test_positional_embeddings_and_saving(kind, tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(model.predict(x, verbose=0),
-                               loaded.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-5
+    )
     learnable = 64 * 16 if kind == "learnable" else 0
-    assert model.count_params() == tiny_cct(
-        positional_embedding="none").count_params() + learnable
+    assert (
+        model.count_params()
+        == tiny_cct(positional_embedding="none").count_params() + learnable
+    )

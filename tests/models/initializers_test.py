@@ -17,14 +17,16 @@ def test_std_is_the_official_not_keras_truncated():
     # Keras's TruncatedNormal(0.02) gives 0.0176 (cut at 2 sigma).
     assert abs(values.std() - 0.02) < 2e-4
     assert np.abs(values).max() > 3 * 0.02  # no 2-sigma cut
-    keras_cut = _draw(keras.initializers.TruncatedNormal(stddev=0.02, seed=1),
-                      (400, 500))
+    keras_cut = _draw(
+        keras.initializers.TruncatedNormal(stddev=0.02, seed=1), (400, 500)
+    )
     assert abs(keras_cut.std() - 0.0176) < 3e-4
 
 
 def test_absolute_bound_clips_and_round_trips():
-    values = _draw(AbsoluteTruncatedNormal(stddev=1.0, bound=0.5, seed=2),
-                   (1000,))
+    values = _draw(
+        AbsoluteTruncatedNormal(stddev=1.0, bound=0.5, seed=2), (1000,)
+    )
     assert values.min() >= -0.5 and values.max() <= 0.5
     config = AbsoluteTruncatedNormal(stddev=0.2, seed=3).get_config()
     again = AbsoluteTruncatedNormal.from_config(config)
@@ -44,5 +46,7 @@ def test_model_uses_them_and_saves(tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert isinstance(loaded.get_layer("classifier").kernel_initializer,
-                      AbsoluteTruncatedNormal)
+    assert isinstance(
+        loaded.get_layer("classifier").kernel_initializer,
+        AbsoluteTruncatedNormal,
+    )

@@ -22,7 +22,8 @@ class LayersTest(TestCase):
             expected_num_non_trainable_weights=0,
         )
         out = layers.ImageNormalization((0.5,) * 3, (0.25, 0.5, 1.0))(
-            np.full((1, 1, 1, 3), 255.0))
+            np.full((1, 1, 1, 3), 255.0)
+        )
         self.assertAllClose(out[0, 0, 0], [2.0, 1.0, 0.5])
         with self.assertRaisesRegex(ValueError, "std"):
             layers.ImageNormalization(std=(1, 0, 1))
@@ -60,9 +61,9 @@ class LayersTest(TestCase):
         q, k, v = qkv[..., :6], qkv[..., 6:12], qkv[..., 12:]
         expected = []
         for h, (start, width) in enumerate([(0, 2), (2, 4)]):
-            qh, kh = q[..., 3 * h:3 * h + 3], k[..., 3 * h:3 * h + 3]
+            qh, kh = q[..., 3 * h : 3 * h + 3], k[..., 3 * h : 3 * h + 3]
             w = softmax(qh @ kh.transpose(0, 2, 1) / np.sqrt(3))
-            expected.append(w @ v[..., start:start + width])
+            expected.append(w @ v[..., start : start + width])
         self.assertAllClose(out, np.concatenate(expected, -1), atol=1e-5)
         assert list(layer.head_of_node) == [0, 0, 1, 1, 1, 1]
         with self.assertRaisesRegex(ValueError, "value_dims"):
@@ -70,24 +71,30 @@ class LayersTest(TestCase):
 
     def test_sequence_pooling_and_position_embedding(self):
         self.run_layer_test(
-            layers.SequencePooling, init_kwargs={}, input_shape=(2, 4, 6),
-            expected_output_shape=(2, 6), expected_num_trainable_weights=2,
+            layers.SequencePooling,
+            init_kwargs={},
+            input_shape=(2, 4, 6),
+            expected_output_shape=(2, 6),
+            expected_num_trainable_weights=2,
         )
         self.run_layer_test(
-            layers.PositionEmbedding, init_kwargs={"kind": "learnable"},
-            input_shape=(2, 4, 6), expected_output_shape=(2, 4, 6),
+            layers.PositionEmbedding,
+            init_kwargs={"kind": "learnable"},
+            input_shape=(2, 4, 6),
+            expected_output_shape=(2, 4, 6),
             expected_num_trainable_weights=1,
         )
         table = layers.sine_position_table(3, 4)[0]
-        self.assertAllClose(table[1], [np.sin(1), np.cos(1),
-                                       np.sin(0.01), np.cos(0.01)])
+        self.assertAllClose(
+            table[1], [np.sin(1), np.cos(1), np.sin(0.01), np.cos(0.01)]
+        )
 
     def test_tokenizer_shape_and_pool_padding(self):
-        tokenizer = layers.ConvTokenizer(embed_dim=4, kernel_size=7,
-                                         num_convs=2)
+        tokenizer = layers.ConvTokenizer(
+            embed_dim=4, kernel_size=7, num_convs=2
+        )
         assert tokenizer.stride == 2 and tokenizer.padding == 3
-        assert tokenizer.compute_output_shape((1, 224, 224, 3)) == (
-            1, 196, 4)
+        assert tokenizer.compute_output_shape((1, 224, 224, 3)) == (1, 196, 4)
         assert tokenizer(np.zeros((1, 224, 224, 3))).shape == (1, 196, 4)
 
 

@@ -18,9 +18,9 @@ def _reference_attention(qkv, heads, key_dim, value_dims):
     width = heads * key_dim
     out, start = [], 2 * width
     for h in range(heads):
-        q = qkv[..., h * key_dim:(h + 1) * key_dim]
-        k = qkv[..., width + h * key_dim:width + (h + 1) * key_dim]
-        v = qkv[..., start:start + value_dims[h]]
+        q = qkv[..., h * key_dim : (h + 1) * key_dim]
+        k = qkv[..., width + h * key_dim : width + (h + 1) * key_dim]
+        v = qkv[..., start : start + value_dims[h]]
         start += value_dims[h]
         s = q @ np.swapaxes(k, -1, -2) / np.sqrt(key_dim)
         w = np.exp(s - s.max(-1, keepdims=True))
@@ -40,8 +40,9 @@ class FusedAttentionTest(TestCase):
     def test_unequal_value_widths_fall_back_to_explicit(self):
         rng = np.random.default_rng(1)
         qkv = rng.normal(size=(1, 3, 2 * 2 * 4 + 5)).astype("float32")
-        layer = PerHeadAttention(2, 4, value_dims=[2, 3],
-                                 implementation="fused")
+        layer = PerHeadAttention(
+            2, 4, value_dims=[2, 3], implementation="fused"
+        )
         self.assertFalse(layer._use_fused(training=False))
         expected = _reference_attention(qkv, 2, 4, [2, 3])
         self.assertAllClose(layer(qkv), expected, atol=1e-5)
@@ -58,7 +59,8 @@ class FusedAttentionTest(TestCase):
         config = layer.get_config()
         self.assertEqual(config["implementation"], "explicit")
         self.assertEqual(
-            PerHeadAttention.from_config(config).implementation, "explicit")
+            PerHeadAttention.from_config(config).implementation, "explicit"
+        )
 
     def test_softmax_in_compute_dtype(self):
         with self.assertRaisesRegex(ValueError, "`softmax_dtype`"):
@@ -67,16 +69,20 @@ class FusedAttentionTest(TestCase):
         qkv = rng.normal(size=(2, 6, 24)).astype("float32")
         expected = _reference_attention(qkv, 2, 4, [4, 4])
         for softmax_dtype in ("float32", "compute"):
-            layer = PerHeadAttention(2, 4, implementation="explicit",
-                                     softmax_dtype=softmax_dtype,
-                                     dtype="mixed_bfloat16")
+            layer = PerHeadAttention(
+                2,
+                4,
+                implementation="explicit",
+                softmax_dtype=softmax_dtype,
+                dtype="mixed_bfloat16",
+            )
             out = layer(qkv)
             self.assertIn("bfloat16", str(out.dtype))
-            self.assertAllClose(np.asarray(out, "float32"), expected,
-                                atol=5e-2)
+            self.assertAllClose(np.asarray(out, "float32"), expected, atol=5e-2)
             self.assertEqual(
-                PerHeadAttention.from_config(
-                    layer.get_config()).softmax_dtype, softmax_dtype)
+                PerHeadAttention.from_config(layer.get_config()).softmax_dtype,
+                softmax_dtype,
+            )
 
     def test_cct_outputs_do_not_depend_on_the_implementation(self):
         rng = np.random.default_rng(2)
@@ -86,22 +92,28 @@ class FusedAttentionTest(TestCase):
         for implementation in ("fused", "explicit"):
             model = tiny_cct(attention=implementation)
             if weights is None:
-                weights = [rng.normal(0, 0.3, w.shape).astype("float32")
-                           for w in model.get_weights()]
+                weights = [
+                    rng.normal(0, 0.3, w.shape).astype("float32")
+                    for w in model.get_weights()
+                ]
             model.set_weights(weights)
             outputs.append(np.asarray(model(images)))
         self.assertGreater(np.std(outputs[1]), 1e-2)  # not a trivial output
         self.assertAllClose(outputs[0], outputs[1], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("variant,size,classes", [
-    ("cct_2_3x2", 32, 10), ("cct_7_3x1", 32, 100), ("cct_7_7x2", 224, 102)])
+@pytest.mark.parametrize(
+    "variant,size,classes",
+    [("cct_2_3x2", 32, 10), ("cct_7_3x1", 32, 100), ("cct_7_7x2", 224, 102)],
+)
 def test_analytic_flops_match_the_model_walk(variant, size, classes):
     model = build_cct(variant, num_classes=classes, image_size=size)
     flops = cct_forward_flops(variant, image_size=size, num_classes=classes)
     assert flops["total"] == count_flops(model)
-    assert cct_training_flops(variant, image_size=size,
-                              num_classes=classes) == 3 * flops["total"]
+    assert (
+        cct_training_flops(variant, image_size=size, num_classes=classes)
+        == 3 * flops["total"]
+    )
     parts = flops["tokenizer"] + flops["attention"] + flops["mlp"]
     assert parts + flops["head"] == flops["total"]
 
@@ -115,8 +127,15 @@ def test_flops_by_hand_for_a_tiny_cct():
     head = 4 * n * d + 2 * d * 5
     model = tiny_cct()
     flops = cct_forward_flops(
-        "cct_2_3x2", image_size=16, num_classes=5, num_layers=2,
-        num_heads=2, embed_dim=16, mlp_ratio=2, num_convs=1,
-        intermediate_dim=8)
+        "cct_2_3x2",
+        image_size=16,
+        num_classes=5,
+        num_layers=2,
+        num_heads=2,
+        embed_dim=16,
+        mlp_ratio=2,
+        num_convs=1,
+        intermediate_dim=8,
+    )
     assert flops["total"] == tokenizer + 2 * layer + head == 1_274_016
     assert flops["total"] == count_flops(model)

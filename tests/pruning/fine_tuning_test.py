@@ -84,7 +84,7 @@ def _splits():
         num_classes=K,
         examples_per_class=4,
         drop_remainder=True,  # as training: the augmentation needs full
-    )                         # batches
+    )  # batches
 
 
 class FineTuneTest(TestCase):

@@ -24,8 +24,10 @@ def _random_biases(model, rng):
 def _masks(model, rng):
     masks = {}
     for layer in model.layers:
-        if layer.name.endswith(("ff_hidden", "ff_out", "attn_proj",
-                                "qkv")) or layer.name == "classifier":
+        if (
+            layer.name.endswith(("ff_hidden", "ff_out", "attn_proj", "qkv"))
+            or layer.name == "classifier"
+        ):
             masks[layer.name] = rng.random(layer.kernel.shape) > 0.4
     # encoder 1: hidden units 0-4 lose their outputs, 5-9 their inputs
     masks["encoder_1_ff_out"][:5] = False
@@ -75,17 +77,21 @@ class ShrinkTest(TestCase):
         w2, b2 = broken.get_layer("encoder_1_ff_out").get_weights()
         w2[5:10] = 0.0
         broken.get_layer("encoder_1_ff_out").set_weights([w2, b2])
-        diff = np.abs(broken.predict_on_batch(self.images)
-                      - plain.predict_on_batch(self.images)).max()
+        diff = np.abs(
+            broken.predict_on_batch(self.images)
+            - plain.predict_on_batch(self.images)
+        ).max()
         self.assertGreater(diff, 1e-4)
 
     def test_nothing_to_remove(self):
         ones = {"classifier": np.ones((16, 5))}
         small = shrink(prune(self.model, masks=ones))
         self.assertEqual(small.count_params(), self.model.count_params())
-        self.assertAllClose(small.predict_on_batch(self.images),
-                            self.model.predict_on_batch(self.images),
-                            atol=1e-5)
+        self.assertAllClose(
+            small.predict_on_batch(self.images),
+            self.model.predict_on_batch(self.images),
+            atol=1e-5,
+        )
 
     def test_shrunken_round_trip_safe_mode(self):
         small = shrink(self.pruned)
@@ -93,17 +99,22 @@ class ShrinkTest(TestCase):
         small.save(path)
         loaded = keras.models.load_model(path, safe_mode=True)
         self.assertEqual(loaded.get_layer("encoder_1_mha").value_dims, [8])
-        self.assertAllClose(loaded.predict_on_batch(self.images),
-                            small.predict_on_batch(self.images), atol=1e-6)
+        self.assertAllClose(
+            loaded.predict_on_batch(self.images),
+            small.predict_on_batch(self.images),
+            atol=1e-6,
+        )
 
     def test_count_flops_by_hand(self):
         # 16 px, conv k3 s1 p1 -> 16x16, pool -> 8x8 = 64 tokens of 16
         n, d, h, k = 64, 16, 32, 5
         conv = 2 * 16 * 16 * 9 * 3 * 16
-        encoder = (2 * n * d * 3 * d          # qkv
-                   + 2 * n * n * (d + d)      # QK^T and weights x V
-                   + 2 * n * d * d            # attn_proj
-                   + 2 * 2 * n * d * h)       # ff_hidden, ff_out
+        encoder = (
+            2 * n * d * 3 * d  # qkv
+            + 2 * n * n * (d + d)  # QK^T and weights x V
+            + 2 * n * d * d  # attn_proj
+            + 2 * 2 * n * d * h
+        )  # ff_hidden, ff_out
         expected = conv + 2 * encoder + 4 * n * d + 2 * d * k
         self.assertEqual(count_flops(self.model), expected)
         masked = count_flops(self.pruned, sparse=True)

@@ -27,9 +27,15 @@ K = 5
 def _splits(recipe="official", batch=8):
     # Training batches are full, as the pipeline makes them (the official
     # recipe's augmentation needs a static batch).
-    return data_lib.load("synthetic", 16, batch, recipe=recipe,
-                         num_classes=K, examples_per_class=6,
-                         drop_remainder=recipe == "official")
+    return data_lib.load(
+        "synthetic",
+        16,
+        batch,
+        recipe=recipe,
+        num_classes=K,
+        examples_per_class=6,
+        drop_remainder=recipe == "official",
+    )
 
 
 class _Relabelled:
@@ -54,41 +60,66 @@ class StageTest(TestCase):
         labels[:2] = (labels[:2] + 1) % 5
         self.assertAllClose(accuracy(model, [(images, labels)]), 4 / 6)
         one_hot = np.eye(5)[labels]
-        self.assertAllClose(accuracy(model, [(images[:3], one_hot[:3]),
-                                             (images[3:], one_hot[3:])]),
-                            4 / 6)
+        self.assertAllClose(
+            accuracy(
+                model, [(images[:3], one_hot[:3]), (images[3:], one_hot[3:])]
+            ),
+            4 / 6,
+        )
 
     def test_run_pruning_writes_everything(self):
         keras.utils.set_random_seed(0)
         model = tiny_cct(num_classes=K)
-        result = planted_snp_result(model, labels_per_node=2,
-                                    empty_fraction=0.4, seed=0)
+        result = planted_snp_result(
+            model, labels_per_node=2, empty_fraction=0.4, seed=0
+        )
         splits = _splits()
         tmp = self.get_temp_dir()
         out_dir = os.path.join(tmp, "run", "pruned")
         log_dir = os.path.join(tmp, "run", "logs", "pruning")
-        settings = PruneSettings(fine_tune=FineTune(epochs=1),
-                                 structured_fraction=0.5)
-        summary = run_pruning(model, splits.train, splits.test, out_dir,
-                              settings, snp_result=result, log_dir=log_dir)
+        settings = PruneSettings(
+            fine_tune=FineTune(epochs=1), structured_fraction=0.5
+        )
+        summary = run_pruning(
+            model,
+            splits.train,
+            splits.test,
+            out_dir,
+            settings,
+            snp_result=result,
+            log_dir=log_dir,
+        )
         written = read_json(os.path.join(out_dir, "pruning.json"))
         names = [row["name"] for row in written["accuracy_table"]]
         self.assertEqual(names, [*ROWS, "structured_fine_tuned"])
         for row in written["accuracy_table"]:
             self.assertTrue(0.0 <= row["accuracy"] <= 1.0)
         self.assertEqual(written["accuracy"], summary["accuracy"])
-        self.assertAllClose(written["accuracy"]["unpruned"],
-                            accuracy(model, splits.test))
+        self.assertAllClose(
+            written["accuracy"]["unpruned"], accuracy(model, splits.test)
+        )
         # one fine-tune for every fine-tuned row
         tune = written["fine_tune"]
         self.assertTrue(tune["identical_for_all_rows"])
-        self.assertEqual(tune["rows"], sorted([
-            "andc_fine_tuned", "magnitude_fine_tuned", "random_fine_tuned",
-            "structured_fine_tuned", "unpruned_fine_tuned"]))
-        self.assertEqual(sorted(written["dilution_by_scope"]),
-                         ["all", "attn_proj", "ff", "readout"])
+        self.assertEqual(
+            tune["rows"],
+            sorted(
+                [
+                    "andc_fine_tuned",
+                    "magnitude_fine_tuned",
+                    "random_fine_tuned",
+                    "structured_fine_tuned",
+                    "unpruned_fine_tuned",
+                ]
+            ),
+        )
+        self.assertEqual(
+            sorted(written["dilution_by_scope"]),
+            ["all", "attn_proj", "ff", "readout"],
+        )
         layers = read_json(os.path.join(out_dir, "pruning_detail.json"))[
-            "layers"]
+            "layers"
+        ]
         self.assertNotIn("layers", written)  # the head stays short
         self.assertIn("encoder_1_ff_hidden", layers)
         for entry in layers.values():
@@ -103,14 +134,25 @@ class StageTest(TestCase):
         self.assertEqual(structured["removed"]["encoder_1_heads"], 1)
         self.assertEqual(structured["removed"]["encoder_1_ff_hidden"], 16)
         sizes = written["sizes"]
-        self.assertLess(sizes["pruned"]["keras_bytes"],
-                        sizes["unpruned"]["keras_bytes"])
+        self.assertLess(
+            sizes["pruned"]["keras_bytes"], sizes["unpruned"]["keras_bytes"]
+        )
         self.assertTrue(glob.glob(os.path.join(log_dir, "events.out.*")))
         hits = np.load(os.path.join(out_dir, "predictions.npz"))
-        self.assertEqual(sorted(hits), sorted(
-            ["unpruned", "andc_masked", "unpruned_fine_tuned",
-             "andc_fine_tuned", "random_fine_tuned", "magnitude_fine_tuned",
-             "structured_fine_tuned"]))
+        self.assertEqual(
+            sorted(hits),
+            sorted(
+                [
+                    "unpruned",
+                    "andc_masked",
+                    "unpruned_fine_tuned",
+                    "andc_fine_tuned",
+                    "random_fine_tuned",
+                    "magnitude_fine_tuned",
+                    "structured_fine_tuned",
+                ]
+            ),
+        )
 
         # the deflated model.keras loads in a fresh process, safe mode
         images = next(iter(splits.test))[0]
@@ -119,28 +161,40 @@ class StageTest(TestCase):
             "import sys, numpy as np, keras, keras_snp\n"
             "m = keras.models.load_model(sys.argv[1], safe_mode=True)\n"
             "np.save(sys.argv[3], m.predict_on_batch(np.load(sys.argv[2])))\n"
-            "print(m.count_params())\n")
+            "print(m.count_params())\n"
+        )
         out_npy = os.path.join(tmp, "y.npy")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
         run = subprocess.run(
-            [sys.executable, "-c", code, os.path.join(out_dir, "model.keras"),
-             os.path.join(tmp, "x.npy"), out_npy],
-            check=False, env=env, capture_output=True, text=True,
-            timeout=300)
+            [
+                sys.executable,
+                "-c",
+                code,
+                os.path.join(out_dir, "model.keras"),
+                os.path.join(tmp, "x.npy"),
+                out_npy,
+            ],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(run.returncode, 0, run.stderr[-2000:])
         self.assertEqual(int(run.stdout.split()[-1]), params["after"])
         small = keras.models.load_model(os.path.join(out_dir, "model.keras"))
-        self.assertAllClose(np.load(out_npy), small.predict_on_batch(images),
-                            atol=1e-6)
+        self.assertAllClose(
+            np.load(out_npy), small.predict_on_batch(images), atol=1e-6
+        )
 
     def test_masks_come_from_validation_never_test(self):
         keras.utils.set_random_seed(0)
         model = tiny_cct(num_classes=K)
         snp = _splits(recipe="none", batch=10)
-        settings = PruneSettings(scope="readout", snp_epochs=1,
-                                 fine_tune=FineTune(epochs=0))
-        result, masks = choose_masks(model, snp.train, snp.validation,
-                                     settings)
+        settings = PruneSettings(
+            scope="readout", snp_epochs=1, fine_tune=FineTune(epochs=0)
+        )
+        result, masks = choose_masks(model, snp.train, snp.validation, settings)
         self.assertEqual(list(result.taps), ["sequence_pool"])
         self.assertEqual(list(masks), ["classifier"])
         tmp = self.get_temp_dir()
@@ -150,9 +204,14 @@ class StageTest(TestCase):
             keras.utils.set_random_seed(0)
             snp = _splits(recipe="none", batch=10)
             summary = run_pruning(
-                model, snp.train, _Relabelled(snp.test, seed),
-                os.path.join(tmp, str(seed)), settings, snp_train=snp.train,
-                snp_validation=snp.validation)
+                model,
+                snp.train,
+                _Relabelled(snp.test, seed),
+                os.path.join(tmp, str(seed)),
+                settings,
+                snp_train=snp.train,
+                snp_validation=snp.validation,
+            )
             kept.append(summary["layers"]["classifier"]["kept_per_node"])
             self.assertEqual(summary["masks_from"], "validation")
         # other test labels, same masks

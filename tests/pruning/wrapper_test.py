@@ -26,10 +26,12 @@ class ANDCPruneTest(TestCase):
     def test_masked_output_by_hand(self):
         layer = ANDCPrune(keras.layers.Dense(2, activation="relu"))
         layer.build((None, 3))
-        layer.layer.set_weights([
-            np.array([[1.0, 2.0], [3.0, -4.0], [5.0, 6.0]]),
-            np.array([0.5, -0.5]),
-        ])
+        layer.layer.set_weights(
+            [
+                np.array([[1.0, 2.0], [3.0, -4.0], [5.0, 6.0]]),
+                np.array([0.5, -0.5]),
+            ]
+        )
         layer.set_mask(np.array([[1, 0], [0, 1], [1, 1]]))
         out = layer(np.array([[1.0, 1.0, 1.0]]))
         # unit 0: 1 + 5 + 0.5; unit 1: relu(-4 + 6 - 0.5)
@@ -39,8 +41,9 @@ class ANDCPruneTest(TestCase):
         self.assertEqual(layer.name, layer.layer.name)
 
     def test_einsum_dense(self):
-        inner = keras.layers.EinsumDense("abc,cd->abd", (None, 2),
-                                         bias_axes="d")
+        inner = keras.layers.EinsumDense(
+            "abc,cd->abd", (None, 2), bias_axes="d"
+        )
         layer = ANDCPrune(inner)
         x = np.random.default_rng(0).normal(size=(2, 3, 4))
         layer.build(x.shape)
@@ -61,8 +64,9 @@ class ANDCPruneTest(TestCase):
     def test_mask_holds_through_training(self):
         rng = np.random.default_rng(1)
         inputs = keras.Input((6,))
-        hidden = ANDCPrune(keras.layers.Dense(5, activation="gelu",
-                                              name="hidden"))
+        hidden = ANDCPrune(
+            keras.layers.Dense(5, activation="gelu", name="hidden")
+        )
         out = ANDCPrune(keras.layers.Dense(3, name="out"))
         model = keras.Model(inputs, out(hidden(inputs)))
         masks = [rng.random((6, 5)) > 0.5, rng.random((5, 3)) > 0.5]
@@ -82,14 +86,17 @@ class ANDCPruneTest(TestCase):
         w1, b1 = hidden.layer.get_weights()
         w2, b2 = out.layer.get_weights()
         h = np.asarray(keras.activations.gelu(x @ (w1 * masks[0]) + b1))
-        self.assertAllClose(model.predict_on_batch(x),
-                            h @ (w2 * masks[1]) + b2, atol=1e-5)
+        self.assertAllClose(
+            model.predict_on_batch(x), h @ (w2 * masks[1]) + b2, atol=1e-5
+        )
         # ... and the stripped model
         plain = strip(model)
-        self.assertFalse(any(isinstance(layer, ANDCPrune)
-                             for layer in plain.layers))
-        self.assertAllClose(plain.predict_on_batch(x),
-                            model.predict_on_batch(x), atol=1e-6)
+        self.assertFalse(
+            any(isinstance(layer, ANDCPrune) for layer in plain.layers)
+        )
+        self.assertAllClose(
+            plain.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6
+        )
         self.assertAllClose(plain.get_layer("out").kernel, w2 * masks[1])
 
     def test_mask_holds_under_mirrored_strategy(self):
@@ -121,9 +128,15 @@ class ANDCPruneTest(TestCase):
             assert np.allclose(out, x @ (after * mask), atol=1e-5)
             print("MIRRORED_OK")
         """)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__))))
+        root = os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        )
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
-        result = subprocess.run([sys.executable, "-c", code], env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         self.assertIn("MIRRORED_OK", result.stdout, result.stderr[-2000:])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from keras_snp.run import export as export_lib
-from keras_snp.run import pipeline
 from keras_snp.run import fit as training
+from keras_snp.run import pipeline
 from keras_snp.run.config import RunConfig
 from keras_snp.utils import write_json
 from tests.helpers import tiny_cct
@@ -62,22 +62,20 @@ class _Images(keras.utils.PyDataset):
         return 2
 
     def __getitem__(self, i):
-        x = self.x[i * 8:(i + 1) * 8].copy()
+        x = self.x[i * 8 : (i + 1) * 8].copy()
         if self.poison:
             x[0, 0, 0, 0] = np.nan
-        return x, self.y[i * 8:(i + 1) * 8]
+        return x, self.y[i * 8 : (i + 1) * 8]
 
 
 def _fit(model, backup_dir, data, epochs, extra=()):
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     backup = training.AtomicBackupAndRestore(backup_dir)
-    model.fit(data, epochs=epochs, verbose=0,
-              callbacks=[*extra, backup])
+    model.fit(data, epochs=epochs, verbose=0, callbacks=[*extra, backup])
     return backup
 
 
-def test_checkpoint_write_failure_keeps_last_checkpoint(tmp_path,
-                                                        monkeypatch):
+def test_checkpoint_write_failure_keeps_last_checkpoint(tmp_path, monkeypatch):
     backup_dir = tmp_path / "backup"
     model = tiny_cct()
     _fit(model, backup_dir, _Images(), epochs=1)
@@ -95,7 +93,9 @@ def test_checkpoint_write_failure_keeps_last_checkpoint(tmp_path,
     monkeypatch.undo()
     assert _listing(backup_dir) == ["checkpoint.json", "epoch_1.weights.h5"]
     assert json.loads((backup_dir / "checkpoint.json").read_text()) == {
-        "epoch": 1, "weights": "epoch_1.weights.h5"}
+        "epoch": 1,
+        "weights": "epoch_1.weights.h5",
+    }
     # The kept checkpoint restores the weights of epoch 1 exactly.
     fresh = tiny_cct()
     fresh.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -112,9 +112,9 @@ def test_nan_epoch_is_not_checkpointed(tmp_path):
     stop = training.StopOnNonFiniteLoss()
     data = _Images()
     poison = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: setattr(data, "poison", True))
-    backup = _fit(tiny_cct(), backup_dir, data, epochs=3,
-                  extra=[stop, poison])
+        on_epoch_end=lambda epoch, logs: setattr(data, "poison", True)
+    )
+    backup = _fit(tiny_cct(), backup_dir, data, epochs=3, extra=[stop, poison])
     assert stop.bad_epoch == 2
     assert backup.saved_epoch == 1
     assert _listing(backup_dir) == ["checkpoint.json", "epoch_1.weights.h5"]
@@ -142,10 +142,20 @@ def test_every_run_file_is_written_by_rename(tmp_path, monkeypatch):
     was renamed into place; TensorBoard event files excepted."""
     targets = _renames(monkeypatch)
     config = RunConfig(
-        dataset="synthetic", variant="cct_2_3x2", image_size=16, epochs=1,
-        batch_size=16, num_classes=3, examples_per_class=8,
-        output_dir=str(tmp_path), run_name="audit", snp_epochs=1,
-        null_samples=3, ablation=False, fine_tune_epochs=1, verbose=0,
+        dataset="synthetic",
+        variant="cct_2_3x2",
+        image_size=16,
+        epochs=1,
+        batch_size=16,
+        num_classes=3,
+        examples_per_class=8,
+        output_dir=str(tmp_path),
+        run_name="audit",
+        snp_epochs=1,
+        null_samples=3,
+        ablation=False,
+        fine_tune_epochs=1,
+        verbose=0,
     )
     folder = pipeline.run(config)
     monkeypatch.undo()
@@ -157,12 +167,18 @@ def test_every_run_file_is_written_by_rename(tmp_path, monkeypatch):
             if "tfevents" in name:
                 continue
             written.append(path)
-            assert any(path == t or path.startswith(t + os.sep)
-                       for t in targets), f"{path} not written atomically"
+            assert any(
+                path == t or path.startswith(t + os.sep) for t in targets
+            ), f"{path} not written atomically"
             assert not name.startswith("."), path
     rel = {os.path.relpath(p, folder.path) for p in written}
-    for expected in ("run.json", "model.keras", "snp/snp.npz",
-                     "heads/heads.json", "pruned/model.keras",
-                     "saved_model/saved_model.pb",
-                     "checkpoints/backup/checkpoint.json"):
+    for expected in (
+        "run.json",
+        "model.keras",
+        "snp/snp.npz",
+        "heads/heads.json",
+        "pruned/model.keras",
+        "saved_model/saved_model.pb",
+        "checkpoints/backup/checkpoint.json",
+    ):
         assert expected in rel, expected

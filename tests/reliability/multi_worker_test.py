@@ -25,18 +25,42 @@ def _start_workers(tmp_path, scratch, *extra):
     hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for index in range(2):
-        tf_config = {"cluster": {"worker": hosts},
-                     "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT,
-                   TF_CONFIG=json.dumps(tf_config), TMPDIR=str(scratch))
-        procs.append(subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "scripts", "train.py"),
-             *QUICK, "--epochs", "1", "--strategy", "multi_worker",
-             "--output-dir", str(tmp_path / "runs"), "--run-name", "mw",
-             "--stages", "train", "export", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env,
-        ))
+        tf_config = {
+            "cluster": {"worker": hosts},
+            "task": {"type": "worker", "index": index},
+        }
+        env = dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="3",
+            PYTHONPATH=ROOT,
+            TF_CONFIG=json.dumps(tf_config),
+            TMPDIR=str(scratch),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(ROOT, "scripts", "train.py"),
+                    *QUICK,
+                    "--epochs",
+                    "1",
+                    "--strategy",
+                    "multi_worker",
+                    "--output-dir",
+                    str(tmp_path / "runs"),
+                    "--run-name",
+                    "mw",
+                    "--stages",
+                    "train",
+                    "export",
+                    *extra,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     results = []
     for proc in procs:
         try:
@@ -63,8 +87,11 @@ def test_two_workers_one_run_folder(tmp_path):
     assert state["placement"]["is_chief"] is True
     assert [h["epoch"] for h in state["history"]] == [1]
     assert set(state["stages"]) == {"train", "export"}
-    for path in ("model.keras", "saved_model/saved_model.pb",
-                 "checkpoints/backup/checkpoint.json"):
+    for path in (
+        "model.keras",
+        "saved_model/saved_model.pb",
+        "checkpoints/backup/checkpoint.json",
+    ):
         assert (run / path).exists(), path
     # The non-chief wrote its saves to a scratch folder and removed it.
     assert glob.glob(str(scratch / "keras_snp_worker_*")) == []

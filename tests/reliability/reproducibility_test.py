@@ -15,9 +15,17 @@ from keras_snp.run.config import RunConfig
 
 def _train(tmp_path, name, seed):
     config = RunConfig(
-        dataset="synthetic", variant="cct_2_3x2", image_size=16, epochs=1,
-        batch_size=8, num_classes=3, examples_per_class=8, seed=seed,
-        output_dir=str(tmp_path), run_name=name, stages=("train",),
+        dataset="synthetic",
+        variant="cct_2_3x2",
+        image_size=16,
+        epochs=1,
+        batch_size=8,
+        num_classes=3,
+        examples_per_class=8,
+        seed=seed,
+        output_dir=str(tmp_path),
+        run_name=name,
+        stages=("train",),
         verbose=0,
     )
     folder = pipeline.run(config)
@@ -47,31 +55,62 @@ def test_folder_with_odd_files_through_train(tmp_path, capsys):
             folder = data / split / label
             folder.mkdir(parents=True)
             _image(folder / "a.jpg", "RGB", value)
-            _image(folder / "b.png", "L", value)       # grayscale
-            _image(folder / "c.png", "RGBA", value)    # alpha
+            _image(folder / "b.png", "L", value)  # grayscale
+            _image(folder / "c.png", "RGBA", value)  # alpha
             _image(folder / "d.jpg", "RGB", value)
         (data / split / "cat" / "notes.txt").write_text("not an image")
     whole = (data / "train" / "dog" / "d.jpg").read_bytes()
     (data / "train" / "dog" / "d.jpg").write_bytes(whole[: len(whole) // 3])
-    code = guarded(train_main, [
-        "--dataset", str(data), "--variant", "cct_2_3x2", "--image-size",
-        "16", "--epochs", "1", "--batch-size", "4", "--output-dir",
-        str(tmp_path / "runs"), "--run-name", "f", "--stages", "train",
-        "--quiet"])
+    code = guarded(
+        train_main,
+        [
+            "--dataset",
+            str(data),
+            "--variant",
+            "cct_2_3x2",
+            "--image-size",
+            "16",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--run-name",
+            "f",
+            "--stages",
+            "train",
+            "--quiet",
+        ],
+    )
     assert code == 0, capsys.readouterr().err[-2000:]
     state = json.loads((tmp_path / "runs" / "f" / "run.json").read_text())
     info = state["dataset"]
     assert info["num_classes"] == 2
-    assert info["skipped_files"] == 2          # notes.txt in train and test
+    assert info["skipped_files"] == 2  # notes.txt in train and test
     assert info["corrupt_files"] == [os.path.join("train", "dog", "d.jpg")]
-    assert info["split_sizes"]["train"] + info["split_sizes"].get(
-        "validation", 0) == 7                  # 8 images, 1 truncated
+    assert (
+        info["split_sizes"]["train"] + info["split_sizes"].get("validation", 0)
+        == 7
+    )  # 8 images, 1 truncated
 
-    (data / "train" / "bird").mkdir()           # empty class folder
-    code = guarded(train_main, [
-        "--dataset", str(data), "--image-size", "16", "--epochs", "1",
-        "--output-dir", str(tmp_path / "runs"), "--run-name", "g",
-        "--quiet"])
+    (data / "train" / "bird").mkdir()  # empty class folder
+    code = guarded(
+        train_main,
+        [
+            "--dataset",
+            str(data),
+            "--image-size",
+            "16",
+            "--epochs",
+            "1",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--run-name",
+            "g",
+            "--quiet",
+        ],
+    )
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.startswith("error:")]
     assert code == 2 and len(lines) == 1 and "bird" in lines[0], err

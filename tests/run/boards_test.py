@@ -26,7 +26,8 @@ def _events(log_dir):
     for root, _, files in os.walk(log_dir):
         for name in files:
             for event in tf.compat.v1.train.summary_iterator(
-                    os.path.join(root, name)):
+                os.path.join(root, name)
+            ):
                 for value in event.summary.value:
                     tags[value.tag] = value.metadata.plugin_data.plugin_name
     return tags
@@ -38,7 +39,8 @@ def _text(log_dir, tag):
     for root, _, files in os.walk(log_dir):
         for name in files:
             for event in tf.compat.v1.train.summary_iterator(
-                    os.path.join(root, name)):
+                os.path.join(root, name)
+            ):
                 for value in event.summary.value:
                     if value.tag == tag:
                         return tf.make_ndarray(value.tensor).item().decode()
@@ -47,15 +49,30 @@ def _text(log_dir, tag):
 
 PRUNING = {
     "scope": "all",
-    "accuracy": {"unpruned": 0.6, "andc_fine_tuned": 0.62,
-                 "magnitude_fine_tuned": 0.55},
+    "accuracy": {
+        "unpruned": 0.6,
+        "andc_fine_tuned": 0.62,
+        "magnitude_fine_tuned": 0.55,
+    },
     "accuracy_table": [
-        {"name": "unpruned", "accuracy": 0.6, "sparsity": 0.0,
-         "description": "the trained model"},
-        {"name": "andc_fine_tuned", "accuracy": 0.62, "sparsity": 0.3,
-         "description": "ANDC masks, after fine-tuning"},
-        {"name": "magnitude_fine_tuned", "accuracy": 0.55, "sparsity": 0.3,
-         "description": "largest |w| per layer at the ANDC sparsity"},
+        {
+            "name": "unpruned",
+            "accuracy": 0.6,
+            "sparsity": 0.0,
+            "description": "the trained model",
+        },
+        {
+            "name": "andc_fine_tuned",
+            "accuracy": 0.62,
+            "sparsity": 0.3,
+            "description": "ANDC masks, after fine-tuning",
+        },
+        {
+            "name": "magnitude_fine_tuned",
+            "accuracy": 0.55,
+            "sparsity": 0.3,
+            "description": "largest |w| per layer at the ANDC sparsity",
+        },
     ],
     "params": {"before": 1000, "after": 700},
 }
@@ -82,13 +99,18 @@ def _result(encoders=2, k=4, seed=0):
     rng = np.random.default_rng(seed)
     taps = {}
     for e in range(1, encoders + 1):
-        for kind, name in (("mha", "mha"), ("ff", "ff_hidden"),
-                           ("res", "out")):
+        for kind, name in (("mha", "mha"), ("ff", "ff_hidden"), ("res", "out")):
             V = rng.normal(size=(6, k, k)).astype("float32")
             V[:, range(k), range(k)] += 3
             taps[f"encoder_{e}_{name}"] = TapResult(
-                name=f"encoder_{e}_{name}", kind=kind, encoder=e, V=V,
-                head=np.zeros(6, int), tokens=4, readout_accuracy=0.5 + e / 10)
+                name=f"encoder_{e}_{name}",
+                kind=kind,
+                encoder=e,
+                V=V,
+                head=np.zeros(6, int),
+                tokens=4,
+                readout_accuracy=0.5 + e / 10,
+            )
     return SNPResult(taps, theta=0.3, label_names=["a", "b", "c", "d"])
 
 
@@ -118,12 +140,24 @@ def test_closing_summary_names_numbers_and_files(tmp_path):
         (run / sub).mkdir(parents=True)
     (run / "model.keras").write_text("x")
     (run / "heads" / "heads.md").write_text("x")
-    write_json(run / "run.json", {"run_name": "r1", "stages": {
-        "train": {"test_accuracy": 0.61},
-        "heads": {"encoders": {"1": {"symmetry_breaking": True},
-                               "2": {"symmetry_breaking": False}}}}})
-    write_json(run / "snp" / "summary.json",
-               {"taps": _result().summary()["taps"]})
+    write_json(
+        run / "run.json",
+        {
+            "run_name": "r1",
+            "stages": {
+                "train": {"test_accuracy": 0.61},
+                "heads": {
+                    "encoders": {
+                        "1": {"symmetry_breaking": True},
+                        "2": {"symmetry_breaking": False},
+                    }
+                },
+            },
+        },
+    )
+    write_json(
+        run / "snp" / "summary.json", {"taps": _result().summary()["taps"]}
+    )
     write_json(run / "pruned" / "pruning.json", PRUNING)
     text = summary_lib.summary_text(str(run))
     assert "test accuracy 0.6100" in text

@@ -17,23 +17,42 @@ from tests.run.scripts import run_script
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    done = run_script("train.py", *QUICK, "--epochs", "2", "--output-dir",
-                      str(out), "--run-name", "full", "--null-samples", "10",
-                      "--snp-epochs", "1")
+    done = run_script(
+        "train.py",
+        *QUICK,
+        "--epochs",
+        "2",
+        "--output-dir",
+        str(out),
+        "--run-name",
+        "full",
+        "--null-samples",
+        "10",
+        "--snp-epochs",
+        "1",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "full"
 
 
 def test_run_folder_layout(run_dir):
-    for path in ("run.json", "model.keras", "saved_model/saved_model.pb",
-                 "snp/summary.json", "snp/snp.npz", "heads/heads.json",
-                 "heads/heads.md", "heads/encoder_1.png",
-                 "heads/encoder_2.png", "pruned/model.keras",
-                 "pruned/saved_model/saved_model.pb", "pruned/pruning.json"):
+    for path in (
+        "run.json",
+        "model.keras",
+        "saved_model/saved_model.pb",
+        "snp/summary.json",
+        "snp/snp.npz",
+        "heads/heads.json",
+        "heads/heads.md",
+        "heads/encoder_1.png",
+        "heads/encoder_2.png",
+        "pruned/model.keras",
+        "pruned/saved_model/saved_model.pb",
+        "pruned/pruning.json",
+    ):
         assert (run_dir / path).exists(), path
     state = json.loads((run_dir / "run.json").read_text())
-    assert set(state["stages"]) == {"train", "export", "snp", "heads",
-                                    "prune"}
+    assert set(state["stages"]) == {"train", "export", "snp", "heads", "prune"}
     assert all(s["status"] == "done" for s in state["stages"].values())
     leftovers = [n for n in os.listdir(run_dir) if n.startswith(".")]
     assert leftovers == []
@@ -42,8 +61,9 @@ def test_run_folder_layout(run_dir):
 def test_snp_summary_and_arrays(run_dir):
     summary = json.loads((run_dir / "snp" / "summary.json").read_text())
     assert summary["theta"] == 0.3 and summary["readout"] == "flatten"
-    expected = {f"encoder_{l}_{k}" for l in (1, 2)
-                for k in ("mha", "ff_hidden", "out")}
+    expected = {
+        f"encoder_{l}_{k}" for l in (1, 2) for k in ("mha", "ff_hidden", "out")
+    }
     assert set(summary["taps"]) == expected
     arrays = np.load(run_dir / "snp" / "snp.npz")
     V = arrays["encoder_1_ff_hidden.V"]
@@ -60,34 +80,61 @@ def test_tensorboard_stages(run_dir):
 
 
 def test_pruned_model_loads_safely_and_matches_saved_model(run_dir):
-    model = keras.models.load_model(str(run_dir / "pruned" / "model.keras"),
-                                    safe_mode=True)
+    model = keras.models.load_model(
+        str(run_dir / "pruned" / "model.keras"), safe_mode=True
+    )
     images = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3))
     diff = export.max_output_difference(
-        model, str(run_dir / "pruned" / "saved_model"),
-        images.astype("float32"))
+        model, str(run_dir / "pruned" / "saved_model"), images.astype("float32")
+    )
     assert diff < 1e-5
     table = json.loads((run_dir / "pruned" / "pruning.json").read_text())
-    assert set(table["accuracy"]) >= {"unpruned", "andc_masked",
-                                      "andc_fine_tuned", "random_fine_tuned",
-                                      "magnitude_fine_tuned"}
+    assert set(table["accuracy"]) >= {
+        "unpruned",
+        "andc_masked",
+        "andc_fine_tuned",
+        "random_fine_tuned",
+        "magnitude_fine_tuned",
+    }
 
 
 def test_analyze_and_prune_scripts(run_dir, tmp_path):
     out = tmp_path / "analysis"
-    data_flags = ["--dataset", "synthetic", "--examples-per-class", "12",
-                  "--num-classes", "4", "--quiet"]
-    done = run_script("analyze.py", str(run_dir / "model.keras"), *data_flags,
-                      "--out", str(out), "--null-samples", "5",
-                      "--snp-epochs", "1", "--no-ablation")
+    data_flags = [
+        "--dataset",
+        "synthetic",
+        "--examples-per-class",
+        "12",
+        "--num-classes",
+        "4",
+        "--quiet",
+    ]
+    done = run_script(
+        "analyze.py",
+        str(run_dir / "model.keras"),
+        *data_flags,
+        "--out",
+        str(out),
+        "--null-samples",
+        "5",
+        "--snp-epochs",
+        "1",
+        "--no-ablation",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "snp" / "summary.json").exists()
     assert (out / "heads" / "heads.json").exists()
     wrong = [a if a != "4" else "6" for a in data_flags]
     done = run_script("analyze.py", str(run_dir / "model.keras"), *wrong)
     assert done.returncode == 2 and "classes" in done.stderr
-    done = run_script("prune.py", str(run_dir), "--scope", "readout",
-                      "--fine-tune-epochs", "1")
+    done = run_script(
+        "prune.py",
+        str(run_dir),
+        "--scope",
+        "readout",
+        "--fine-tune-epochs",
+        "1",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = json.loads((run_dir / "pruned" / "pruning.json").read_text())
     assert table["scope"] == "readout"
@@ -105,10 +152,16 @@ def test_files_recompute_from_snp_npz(run_dir):
             assert stats[key] == pytest.approx(value, nan_ok=True), (tap, key)
     report = json.loads((run_dir / "heads" / "heads.json").read_text())
     for encoder in report["encoders"]:
-        V, head = arrays[f"{encoder['tap']}.V"], arrays[f"{encoder['tap']}.head"]
+        V, head = (
+            arrays[f"{encoder['tap']}.V"],
+            arrays[f"{encoder['tap']}.head"],
+        )
         for entry in encoder["heads"]:
             V_h = V[head == entry["head"]].sum(0)
             peak = V_h.max()
-            expected = [c for c in range(V.shape[1])
-                        if peak > 0 and V_h[c, c] / peak > report["theta"]]
+            expected = [
+                c
+                for c in range(V.shape[1])
+                if peak > 0 and V_h[c, c] / peak > report["theta"]
+            ]
             assert entry["labels"] == expected

@@ -4,12 +4,25 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
-QUICK = ["--dataset", "synthetic", "--variant", "cct_2_3x2",
-         "--image-size", "16", "--examples-per-class", "12",
-         "--num-classes", "4", "--batch-size", "16", "--quiet"]
+QUICK = [
+    "--dataset",
+    "synthetic",
+    "--variant",
+    "cct_2_3x2",
+    "--image-size",
+    "16",
+    "--examples-per-class",
+    "12",
+    "--num-classes",
+    "4",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def run_script(name, *args, env=None, timeout=600):
@@ -17,7 +30,10 @@ def run_script(name, *args, env=None, timeout=600):
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", name), *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
     )
 
 
@@ -31,6 +47,7 @@ def event_tags(log_dir):
             if "tfevents" not in name:
                 continue
             for event in tf.compat.v1.train.summary_iterator(
-                    os.path.join(root, name)):
+                os.path.join(root, name)
+            ):
                 tags.update(v.tag for v in event.summary.value)
     return tags

@@ -3,8 +3,9 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 MIRRORED = """
 import json, sys
@@ -37,11 +38,20 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync,
 
 
 def test_callback_under_mirrored_strategy(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
-               PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERAS_BACKEND="tensorflow",
+        PYTHONPATH=ROOT,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"replicas": 2, "results": [1]}

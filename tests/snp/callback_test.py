@@ -2,18 +2,18 @@ import glob
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_snp.run.snp_board import snp_logger
 from keras_snp.snp import SNPCallback
 from tests.helpers import tiny_cct
 from tests.snp.toy import toy_batches
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 BATCHES = toy_batches(40, seed=3)
 X = np.concatenate([b[0] for b in BATCHES])
 Y = np.concatenate([b[1] for b in BATCHES])
@@ -33,19 +33,36 @@ def _events(log_dir):
 def _fit(callbacks, epochs=2):
     keras.utils.set_random_seed(7)
     model = tiny_cct()
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
-    history = model.fit(X, Y, batch_size=20, epochs=epochs, shuffle=False,
-                        verbose=0, callbacks=callbacks)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(
+        X,
+        Y,
+        batch_size=20,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
     return model, history.history
 
 
 def test_callback_logs_saves_and_resets(tmp_path):
     log_dir, out = str(tmp_path / "logs" / "snp"), str(tmp_path / "snp")
     callback = SNPCallback(
-        BATCHES, BATCHES, taps=["encoder_1_ff_hidden", "encoder_2_ff_hidden"],
-        every_n_epochs=1, readout_epochs=1, on_result=snp_logger(log_dir),
-        output_dir=out, batch_size=20, scale_batches=1, verbose=0)
+        BATCHES,
+        BATCHES,
+        taps=["encoder_1_ff_hidden", "encoder_2_ff_hidden"],
+        every_n_epochs=1,
+        readout_epochs=1,
+        on_result=snp_logger(log_dir),
+        output_dir=out,
+        batch_size=20,
+        scale_batches=1,
+        verbose=0,
+    )
     _, plain = _fit([])
     model, history = _fit([callback])
     assert history == plain  # fit history untouched
@@ -57,8 +74,10 @@ def test_callback_logs_saves_and_resets(tmp_path):
     assert "snp/encoder_1_ff_hidden/nodes" in tags
     assert "snp/depth_profile" in tags
     summary = json.load(open(os.path.join(out, "summary.json")))
-    assert set(summary["taps"]) == {"encoder_1_ff_hidden",
-                                    "encoder_2_ff_hidden"}
+    assert set(summary["taps"]) == {
+        "encoder_1_ff_hidden",
+        "encoder_2_ff_hidden",
+    }
     assert os.path.exists(os.path.join(out, "epoch_0001", "snp.npz"))
     # A second fit with the same instance starts afresh.
     model.fit(X, Y, batch_size=20, epochs=1, verbose=0, callbacks=[callback])

@@ -6,8 +6,9 @@ import pytest
 
 from keras_snp.snp import clusters
 
-CASES = json.load(open(os.path.join(os.path.dirname(__file__), "data",
-                                    "snp_cases.json")))
+CASES = json.load(
+    open(os.path.join(os.path.dirname(__file__), "data", "snp_cases.json"))
+)
 
 
 @pytest.mark.parametrize("index", range(len(CASES["nodes"])))

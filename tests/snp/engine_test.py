@@ -13,17 +13,37 @@ from tests.snp.toy import toy_batches
 
 TRAIN = toy_batches(100, seed=1, onehot=True)
 TEST = toy_batches(60, seed=2)
-KEYS = {"layer", "kind", "encoder", "nodes", "tokens", "readout_accuracy",
-        "mean_diag", "mean_diag_all", "mean_clusters", "mean_cluster_size",
-        "empty_fraction", "mean_noise", "mean_noise_all", "snr",
-        "snr_labels"}
+KEYS = {
+    "layer",
+    "kind",
+    "encoder",
+    "nodes",
+    "tokens",
+    "readout_accuracy",
+    "mean_diag",
+    "mean_diag_all",
+    "mean_clusters",
+    "mean_cluster_size",
+    "empty_fraction",
+    "mean_noise",
+    "mean_noise_all",
+    "snr",
+    "snr_labels",
+}
 
 
 def test_cct_readouts_learn_and_files_follow_schema(tmp_path):
     model = tiny_cct()
     before = [w.copy() for w in model.get_weights()]
-    result = compute_snp(model, TRAIN, TEST, epochs=2, batch_size=20,
-                         verbose=0, label_names=list("abcde"))
+    result = compute_snp(
+        model,
+        TRAIN,
+        TEST,
+        epochs=2,
+        batch_size=20,
+        verbose=0,
+        label_names=list("abcde"),
+    )
     for w0, w1 in zip(before, model.get_weights()):
         np.testing.assert_array_equal(w0, w1)
     accuracy = {n: t.readout_accuracy for n, t in result.taps.items()}
@@ -38,17 +58,25 @@ def test_cct_readouts_learn_and_files_follow_schema(tmp_path):
     arrays = np.load(os.path.join(tmp_path, "snp.npz"))
     assert arrays["encoder_1_ff_hidden.V"].shape == (32, 5, 5)
     assert arrays["encoder_1_ff_hidden.V"].dtype == np.float32
-    np.testing.assert_array_equal(arrays["encoder_2_mha.head"],
-                                  [0] * 8 + [1] * 8)
+    np.testing.assert_array_equal(
+        arrays["encoder_2_mha.head"], [0] * 8 + [1] * 8
+    )
     assert arrays["encoder_2_out.W"].shape == (5, 64, 16)
     loaded = SNPResult.load(str(tmp_path))
     assert loaded.summary()["taps"] == result.summary()["taps"]
 
 
 def test_pooled_readout():
-    result = compute_snp(tiny_cct(), TRAIN, TEST, taps=["encoder_2_out"],
-                         readout="pooled", epochs=2, batch_size=20,
-                         verbose=0)
+    result = compute_snp(
+        tiny_cct(),
+        TRAIN,
+        TEST,
+        taps=["encoder_2_out"],
+        readout="pooled",
+        epochs=2,
+        batch_size=20,
+        verbose=0,
+    )
     tap = result.taps["encoder_2_out"]
     assert tap.W.shape == (5, 1, 16) and tap.tokens == 64
     assert tap.readout_accuracy > 0.6
@@ -59,9 +87,17 @@ def test_one_forward_per_batch_in_inference_mode():
     model = small_cnn(probe=True)
     model(np.zeros((1, 16, 16, 3), "float32"), training=True)
     Probe.calls.clear()
-    result = compute_snp(model, TRAIN, TEST, taps=["block_1", "block_2"],
-                         epochs=2, batch_size=20, scale_batches=3,
-                         run_eagerly=True, verbose=0)
+    result = compute_snp(
+        model,
+        TRAIN,
+        TEST,
+        taps=["block_1", "block_2"],
+        epochs=2,
+        batch_size=20,
+        scale_batches=3,
+        run_eagerly=True,
+        verbose=0,
+    )
     # 3 scale batches + 2 epochs x 5 train batches + 3 test batches, for
     # both taps together (one readout per tap, one forward per batch).
     assert len(Probe.calls) == 3 + 2 * 5 + 3

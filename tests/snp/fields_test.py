@@ -1,9 +1,8 @@
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_snp.snp import SNPResult
 from keras_snp.snp import group_logits
@@ -21,8 +20,9 @@ TRAIN, TEST = toy_batches(60, seed=1), toy_batches(40, seed=2)
 
 def _engine(model, names, readout="flatten"):
     specs = resolve_taps(model, names)
-    config = ReadoutConfig(readout=readout, epochs=1, batch_size=20,
-                           scale_batches=2)
+    config = ReadoutConfig(
+        readout=readout, epochs=1, batch_size=20, scale_batches=2
+    )
     engine = SNPEngine(model, specs, 5, config)
     engine.set_scale(TRAIN)
     engine.train(TRAIN, verbose=0)
@@ -38,8 +38,7 @@ def _silenced_reference(engine, index, nodes):
         for d in range(nodes):
             only_d = np.zeros_like(tap)
             only_d[..., d] = tap[..., d]
-            logits = keras.ops.convert_to_numpy(
-                engine.readouts[index](only_d))
+            logits = keras.ops.convert_to_numpy(engine.readouts[index](only_d))
             for i in range(5):
                 sums[d, i] += logits[labels == i].sum(0)
         counts += np.bincount(labels, minlength=5)
@@ -66,8 +65,9 @@ def test_vectorised_matches_silencing_cnn():
     engine, specs = _engine(small_cnn(), ["block_1", "block_2"])
     measured = engine.measure(TEST)
     for index, spec in enumerate(specs):
-        _assert_rel(measured[index][1],
-                    _silenced_reference(engine, index, spec.nodes))
+        _assert_rel(
+            measured[index][1], _silenced_reference(engine, index, spec.nodes)
+        )
 
 
 def test_node_fields_by_hand():
@@ -79,10 +79,11 @@ def test_node_fields_by_hand():
     expected = sum(W[c, t, d] * A[b, t, d] * scale[d] for t in range(3))
     np.testing.assert_allclose(phi[b, d, c], expected, rtol=1e-6)
     pooled = keras.ops.convert_to_numpy(
-        node_fields(A, W[:, :1], scale, pooled=True))
+        node_fields(A, W[:, :1], scale, pooled=True)
+    )
     np.testing.assert_allclose(
-        pooled[b, d, c], W[c, 0, d] * A[b, :, d].mean() * scale[d],
-        rtol=1e-6)
+        pooled[b, d, c], W[c, 0, d] * A[b, :, d].mean() * scale[d], rtol=1e-6
+    )
 
 
 def test_group_logits_is_sum_of_nodes_and_full_readout():
@@ -90,8 +91,16 @@ def test_group_logits_is_sum_of_nodes_and_full_readout():
     images, _ = TEST[0]
     tap = engine.features(images)[0]
     _, _, W, scale = engine.measure(TEST)[0]
-    result = TapResult("encoder_1_mha", "mha", 1, np.zeros((16, 5, 5)),
-                       specs[0].head, 64, W=W, scale=scale)
+    result = TapResult(
+        "encoder_1_mha",
+        "mha",
+        1,
+        np.zeros((16, 5, 5)),
+        specs[0].head,
+        64,
+        W=W,
+        scale=scale,
+    )
     heads = specs[0].head[None] == np.arange(2)[:, None]
     per_head = group_logits(result, tap, heads)
     full = keras.ops.convert_to_numpy(engine.readouts[0](tap))
@@ -107,9 +116,13 @@ def test_saved_readouts_reproduce_V(tmp_path):
     model = small_cnn()
     engine, specs = _engine(model, ["block_2"])
     acc, V, W, scale = engine.measure(TEST)[0]
-    SNPResult({"block_2": TapResult("block_2", "other", None, V,
-                                    specs[0].head, 64, acc, W, scale)}
-              ).save(str(tmp_path), save_readouts=True)
+    SNPResult(
+        {
+            "block_2": TapResult(
+                "block_2", "other", None, V, specs[0].head, 64, acc, W, scale
+            )
+        }
+    ).save(str(tmp_path), save_readouts=True)
     arrays = np.load(os.path.join(tmp_path, "snp.npz"))
     W, scale = arrays["block_2.W"], arrays["block_2.scale"]
     taps = keras.Model(model.inputs, model.get_layer("block_2").output)

@@ -12,7 +12,9 @@ def toy_batches(n=100, classes=5, size=16, batch=20, seed=0, onehot=False):
     for c in range(classes):
         x[y == c, :, :, c % 3] += 60 * (1 + c // 3)
     labels = np.eye(classes, dtype="float32")[y] if onehot else y
-    return [(x[i:i + batch], labels[i:i + batch]) for i in range(0, n, batch)]
+    return [
+        (x[i : i + batch], labels[i : i + batch]) for i in range(0, n, batch)
+    ]
 
 
 def _concrete(x):
@@ -47,11 +49,13 @@ def small_cnn(classes=5, size=16, dropout=0.5, probe=False):
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     if probe:
         x = Probe(name="probe")(x)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
-                            name="block_1")(x)
+    x = keras.layers.Conv2D(
+        8, 3, padding="same", activation="relu", name="block_1"
+    )(x)
     x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(12, 3, padding="same", activation="relu",
-                            name="block_2")(x)
+    x = keras.layers.Conv2D(
+        12, 3, padding="same", activation="relu", name="block_2"
+    )(x)
     x = keras.layers.Dropout(dropout, name="drop")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(classes, name="classifier")(x)

@@ -33,18 +33,22 @@ def _digest(function):
 
 
 def test_patched_functions_are_the_ones_the_workarounds_were_written_for():
+    symbolic_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+    collective = tf_trainer._collective_all_reduce_multi_worker
     functions = {
-        "TensorFlowTrainer._maybe_symbolic_build":
-            tf_trainer.TensorFlowTrainer._maybe_symbolic_build,
+        "TensorFlowTrainer._maybe_symbolic_build": symbolic_build,
         "reduce_per_replica": tf_trainer.reduce_per_replica,
-        "_collective_all_reduce_multi_worker":
-            tf_trainer._collective_all_reduce_multi_worker,
+        "_collective_all_reduce_multi_worker": collective,
     }
-    changed = {name: _digest(f) for name, f in functions.items()
-               if _digest(f) != KNOWN_SOURCES[name]}
+    changed = {
+        name: _digest(f)
+        for name, f in functions.items()
+        if _digest(f) != KNOWN_SOURCES[name]
+    }
     assert not changed, (
         f"Keras {keras.version()} changed {sorted(changed)}: re-check the "
-        "workarounds in keras_snp/training/strategy.py")
+        "workarounds in keras_snp/training/strategy.py"
+    )
 
 
 def test_guard_range_is_the_declared_dependency_range():

@@ -18,8 +18,9 @@ def _lr(schedule, step):
 def test_warmup_then_cosine_matches_the_closed_form():
     recipe = recipe_lib.make_recipe("official", learning_rate=1e-3)
     # 20 epochs: warm-up shortened to a tenth of the run (2 epochs).
-    schedule = recipe_lib.learning_rate_schedule(recipe, epochs=20,
-                                                 steps_per_epoch=5)
+    schedule = recipe_lib.learning_rate_schedule(
+        recipe, epochs=20, steps_per_epoch=5
+    )
     peak, floor = 1e-3, recipe.min_learning_rate
     warmup, total = 10, 100
 
@@ -27,30 +28,37 @@ def test_warmup_then_cosine_matches_the_closed_form():
         t = (step - warmup) / (total - warmup)
         return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
-    expected = {0: 0.0, 5: peak / 2, 10: peak, 55: cosine(55),
-                80: cosine(80), 100: floor}
+    expected = {
+        0: 0.0,
+        5: peak / 2,
+        10: peak,
+        55: cosine(55),
+        80: cosine(80),
+        100: floor,
+    }
     for step, value in expected.items():
-        assert _lr(schedule, step) == pytest.approx(value, rel=1e-4,
-                                                    abs=1e-9), step
+        assert _lr(schedule, step) == pytest.approx(
+            value, rel=1e-4, abs=1e-9
+        ), step
 
 
 def test_adamw_decays_kernels_only():
     model = tiny_cct()
-    recipe = recipe_lib.make_recipe("official", learning_rate=0.1,
-                                    weight_decay=0.5, warmup_epochs=0)
-    optimizer = recipe_lib.make_optimizer(recipe, epochs=1,
-                                          steps_per_epoch=1)
+    recipe = recipe_lib.make_recipe(
+        "official", learning_rate=0.1, weight_decay=0.5, warmup_epochs=0
+    )
+    optimizer = recipe_lib.make_optimizer(recipe, epochs=1, steps_per_epoch=1)
     variables = model.trainable_variables
     before = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
-    optimizer.apply_gradients(
-        [(keras.ops.zeros_like(v), v) for v in variables])
+    optimizer.apply_gradients([(keras.ops.zeros_like(v), v) for v in variables])
     decayed = set()
     for v, old in zip(variables, before):
         new = keras.ops.convert_to_numpy(v)
         if not np.array_equal(new, old):
             # Zero gradient: AdamW's step is the decoupled decay alone.
-            np.testing.assert_allclose(new, old * (1 - 0.1 * 0.5),
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                new, old * (1 - 0.1 * 0.5), rtol=1e-5, atol=1e-7
+            )
             decayed.add(v.path)
     kernels = {v.path for v in variables if v.path.endswith("kernel")}
     assert decayed == kernels
@@ -58,8 +66,9 @@ def test_adamw_decays_kernels_only():
     assert {"bias", "gamma", "beta"} <= names  # really excluded, not absent
 
 
-@pytest.mark.parametrize("name,smoothing", [
-    ("official", 0.1), ("light", 0.0), ("none", 0.0)])
+@pytest.mark.parametrize(
+    "name,smoothing", [("official", 0.1), ("light", 0.0), ("none", 0.0)]
+)
 def test_label_smoothing_per_recipe(name, smoothing):
     loss = recipe_lib.make_loss(recipe_lib.make_recipe(name))
     logits = np.array([[2.0, 0.0, 0.0]], "float32")
