@@ -1,6 +1,7 @@
 """Small helpers shared by every stage: atomic writes and user errors."""
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -75,3 +76,27 @@ def tensorflow_available():
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def lazy_exports(package, exports, public):
+    """`(__getattr__, __dir__)` for a package whose public names load on
+    first use (PEP 562): `exports` maps a name to the sub-module, relative
+    to `package`, that defines it.
+
+    Example:
+    ```python
+    __getattr__, __dir__ = lazy_exports(__name__, {"build_cct": "cct"},
+                                        ["build_cct"])
+    ```
+    """
+
+    def __getattr__(name):
+        if name in exports:
+            module = importlib.import_module(f"{package}.{exports[name]}")
+            return getattr(module, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__():
+        return sorted([*vars(importlib.import_module(package)), *public])
+
+    return __getattr__, __dir__

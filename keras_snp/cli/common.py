@@ -191,7 +191,35 @@ def add_data_options(parser, dataset_default="synthetic"):
     )
 
 
-def add_snp_options(parser):
+def add_fine_tune_option(
+    parser, default_help="a tenth of --epochs, at least 1"
+):
+    """`--fine-tune-epochs`: the recipe fine-tune of every pruned row."""
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=non_negative_int,
+        metavar="N",
+        help="epochs of the recipe fine-tune given to every pruned row and "
+        f"to the unpruned control (default: {default_help})",
+    )
+
+
+def add_run_folder_options(parser):
+    """Where the run folder goes: `--output-dir`, `--run-name`."""
+    parser.add_argument(
+        "--output-dir",
+        default="saved_models",
+        metavar="DIR",
+        help="where run folders are made",
+    )
+    parser.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="run folder name (default: dataset-variant-date-time)",
+    )
+
+
+def add_snp_options(parser, readout_epochs=3, null_samples=100):
     """The SNP and head-report flags."""
     group = parser.add_argument_group("SNP and head reports")
     group.add_argument(
@@ -210,7 +238,7 @@ def add_snp_options(parser):
     group.add_argument(
         "--readout-epochs",
         type=positive_int,
-        default=3,
+        default=readout_epochs,
         dest="snp_epochs",
         metavar="N",
         help="epochs of readout training per SNP pass",
@@ -224,7 +252,7 @@ def add_snp_options(parser):
     group.add_argument(
         "--null-samples",
         type=positive_int,
-        default=100,
+        default=null_samples,
         metavar="N",
         help="label shuffles of the head null model",
     )

@@ -6,9 +6,9 @@ import os
 
 from keras_snp.cli.common import SCOPE_HELP
 from keras_snp.cli.common import Parser
+from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import fraction
-from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import scope
 from keras_snp.cli.common import setup_logging
 from keras_snp.run.summary import print_summary
@@ -36,12 +36,7 @@ def prune_parser():
         type=fraction,
         help="SNP threshold between 0 and 1 (default: the run's)",
     )
-    parser.add_argument(
-        "--fine-tune-epochs",
-        type=non_negative_int,
-        metavar="N",
-        help="fine-tuning epochs after each pruning (default: the run's)",
-    )
+    add_fine_tune_option(parser, default_help="the run's")
     parser.add_argument(
         "--unsafe",
         action="store_true",

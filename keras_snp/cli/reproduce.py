@@ -7,11 +7,12 @@ import sys
 
 from keras_snp.cli.common import DATASET_HELP
 from keras_snp.cli.common import Parser
-from keras_snp.cli.common import add_alias
 from keras_snp.cli.common import add_data_options
+from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
+from keras_snp.cli.common import add_run_folder_options
+from keras_snp.cli.common import add_snp_options
 from keras_snp.cli.common import check_data
-from keras_snp.cli.common import fraction
 from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
@@ -94,43 +95,12 @@ def reproduce_parser():
         metavar="N",
         help="linear warm-up epochs (default: per dataset)",
     )
-    parser.add_argument(
-        "--readout-epochs",
-        type=positive_int,
-        default=DEFAULT_SNP_EPOCHS,
-        dest="snp_epochs",
-        metavar="N",
-        help="epochs of readout training per SNP pass",
+    add_snp_options(
+        parser,
+        readout_epochs=DEFAULT_SNP_EPOCHS,
+        null_samples=DEFAULT_NULL_SAMPLES,
     )
-    add_alias(parser, "--snp-epochs", "snp_epochs", type=positive_int)
-    parser.add_argument(
-        "--readout",
-        choices=("flatten", "pooled"),
-        default="flatten",
-        help="SNP readout: on the flattened tap, or on its "
-        "mean over tokens (cheap)",
-    )
-    parser.add_argument(
-        "--theta",
-        type=fraction,
-        default=0.3,
-        help="SNP threshold on the normalised matrix, between 0 and 1",
-    )
-    parser.add_argument(
-        "--null-samples",
-        type=positive_int,
-        default=DEFAULT_NULL_SAMPLES,
-        metavar="N",
-        help="label shuffles of the head null model",
-    )
-    parser.add_argument(
-        "--fine-tune-epochs",
-        type=non_negative_int,
-        metavar="N",
-        help="epochs of the recipe fine-tune given to every "
-        "pruned row and to the unpruned control "
-        "(default: a tenth of --epochs, at least 1)",
-    )
+    add_fine_tune_option(parser)
     parser.add_argument(
         "--bootstrap",
         type=positive_int,
@@ -138,18 +108,7 @@ def reproduce_parser():
         metavar="N",
         help="bootstrap resamples of every CI",
     )
-    parser.add_argument(
-        "--output-dir",
-        default="saved_models",
-        metavar="DIR",
-        help="where run folders are made",
-    )
-    parser.add_argument(
-        "--run-name",
-        default=None,
-        metavar="NAME",
-        help="run folder name (default: dataset-variant-date-time)",
-    )
+    add_run_folder_options(parser)
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -221,6 +180,8 @@ def make_config(args):
         readout=args.readout,
         snp_epochs=args.snp_epochs,
         null_samples=args.null_samples,
+        save_readouts=args.save_readouts,
+        ablation=args.ablation,
         fine_tune_epochs=args.fine_tune_epochs,
         verbose=args.verbose,
     )

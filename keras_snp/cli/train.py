@@ -6,6 +6,8 @@ from keras_snp.cli.common import SCOPE_HELP
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_alias
 from keras_snp.cli.common import add_common_options
+from keras_snp.cli.common import add_fine_tune_option
+from keras_snp.cli.common import add_run_folder_options
 from keras_snp.cli.common import check_data
 from keras_snp.cli.common import check_variant
 from keras_snp.cli.common import non_negative_int
@@ -62,17 +64,7 @@ def train_parser():
         help="cap the training steps of an epoch (quick "
         "runs; default: the whole training split)",
     )
-    parser.add_argument(
-        "--output-dir",
-        default="saved_models",
-        metavar="DIR",
-        help="where run folders are made",
-    )
-    parser.add_argument(
-        "--run-name",
-        metavar="NAME",
-        help="run folder name (default: dataset-variant-date-time)",
-    )
+    add_run_folder_options(parser)
     parser.add_argument(
         "--resume", action="store_true", help="continue the run folder RUN_NAME"
     )
@@ -163,14 +155,7 @@ def train_parser():
         help=SCOPE_HELP,
     )
     add_alias(parser, "--prune-scope", "prune_scope", type=scope)
-    parser.add_argument(
-        "--fine-tune-epochs",
-        type=non_negative_int,
-        metavar="N",
-        help="epochs of the recipe fine-tune given to every "
-        "pruned row and to the unpruned control "
-        "(default: a tenth of --epochs, at least 1)",
-    )
+    add_fine_tune_option(parser)
     return parser
 
 

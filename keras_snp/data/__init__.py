@@ -9,7 +9,7 @@ The names below are imported on first use (PEP 562), so the command line
 checks a source (`check_source`, `defaults_for`) before Keras starts.
 """
 
-import importlib
+from keras_snp.utils import lazy_exports
 
 _EXPORTS = {
     "RECIPES": "augment",
@@ -52,12 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

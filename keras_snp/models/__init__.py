@@ -6,7 +6,7 @@ without starting Keras. The layers are registered with Keras by
 `keras_snp` itself (see `keras_snp.register_serializables`).
 """
 
-import importlib
+from keras_snp.utils import lazy_exports
 
 _EXPORTS = {
     "VARIANTS": "variants",
@@ -45,12 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

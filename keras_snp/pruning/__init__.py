@@ -5,7 +5,7 @@ The names below are imported on first use (PEP 562), so `scopes` (plain
 Python) answers the command line without starting Keras.
 """
 
-import importlib
+from keras_snp.utils import lazy_exports
 
 _EXPORTS = {
     "SCOPES": "scopes",
@@ -30,12 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
