@@ -73,11 +73,13 @@ class AugmentedModel(keras.Model):
             images, labels = inputs["images"], inputs.get("labels")
         else:
             images, labels = inputs, None
-        images = ops.cast(images, "float32")
         if training and labels is not None:
+            # The batch reaches the augmentation as it came (uint8): it
+            # works on uint8 and returns float32.
             images, targets = self.augment(images, labels, training=True)
             logits = self.backbone(images, training=True)
             return {"logits": logits, "targets": targets}
+        images = ops.cast(images, "float32")
         return self.backbone(images, training=training)
 
     def compute_loss(

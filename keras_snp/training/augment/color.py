@@ -5,12 +5,16 @@ timm applies its colour ops through Pillow on uint8 images: `ImageOps`
 (solarize-add) and `ImageEnhance` (colour, contrast, brightness,
 sharpness), each of which blends the image with a "degenerate" image and
 truncates to uint8. Here the same arithmetic runs on a float32 batch of
-integer values in 0..255, with one op (or none) per image:
+uint8 (or float32) batch of integer values in 0..255, one op (or none)
+per image, in one elementwise pass that XLA fuses:
 
-- eight ops are per-image, per-channel lookup tables over the 256 values
-  (`lookup_tables`), applied with one gather;
-- colour and sharpness blend with a per-image degenerate image (grey
-  levels, 3x3 smoothing), with factor 1 (an exact identity) for the rest.
+- eight ops are per-image, per-channel lookup tables over the 256 values,
+  applied with one gather over the batch. Only auto-contrast, equalize
+  and contrast need image statistics (histograms, grey mean); those are
+  computed on the sub-batch of images that drew one (`subset.select`);
+- colour blends with the image's grey levels (three loads per pixel, for
+  the whole batch); sharpness blends with a 3x3 smoothing, computed on
+  its sub-batch only.
 
 Everything is `keras.ops`, so it runs inside a compiled train step on any
 backend.
@@ -42,20 +46,27 @@ def grayscale(images):
 
     Exact in float32 (every intermediate is an integer below 2**24).
     """
-    weights = ops.convert_to_tensor([19595.0, 38470.0, 7471.0], "float32")
-    total = ops.sum(images * weights, axis=-1, keepdims=True)
+    images = ops.cast(images, "float32")
+    total = (
+        images[..., 0:1] * 19595.0
+        + images[..., 1:2] * 38470.0
+        + images[..., 2:3] * 7471.0
+    )
     return ops.floor((total + 32768.0) / 65536.0)
+
+
+def _offsets(batch, channels):
+    return ops.reshape(
+        ops.arange(batch * channels, dtype="int32") * LEVELS,
+        (batch, 1, 1, channels),
+    )
 
 
 def histograms(images):
     """Per-image, per-channel counts of the 256 values: `(B, C, 256)`."""
-    batch, channels = ops.shape(images)[0], ops.shape(images)[-1]
-    values = ops.cast(images, "int32")
-    offsets = ops.reshape(
-        ops.arange(batch * channels, dtype="int32") * LEVELS,
-        (batch, 1, 1, channels),
-    )
-    flat = ops.reshape(values + offsets, (-1,))
+    batch, channels = images.shape[0], images.shape[-1]
+    values = ops.cast(images, "int32") + _offsets(batch, channels)
+    flat = ops.reshape(values, (-1,))
     counts = ops.segment_sum(
         ops.ones_like(flat, dtype="float32"),
         flat,
@@ -72,11 +83,8 @@ def _blend_table(degenerate, factor, levels):
     )
 
 
-def _auto_contrast_table(counts, levels):
-    present = counts > 0
-    index = ops.broadcast_to(levels, ops.shape(counts))
-    low = ops.min(ops.where(present, index, 255.0), axis=-1, keepdims=True)
-    high = ops.max(ops.where(present, index, 0.0), axis=-1, keepdims=True)
+def _auto_contrast_table(low, high, levels):
+    # `ImageOps.autocontrast` (cutoff 0): stretch [low, high] to 0..255.
     scale = 255.0 / ops.maximum(high - low, 1.0)
     table = ops.clip(ops.floor(levels * scale - low * scale), 0.0, 255.0)
     return ops.where(high > low, table, levels)
@@ -101,29 +109,50 @@ def _equalize_table(counts, levels):
     return ops.where(keep, table, levels)
 
 
-def lookup_tables(images, codes, args):
-    """Per-image, per-channel tables `(B, C, 256)` of the table ops.
+def statistics_tables(images, codes, args, op_prob=1.0):
+    """Tables `(S, C, 256)` of the ops that read image statistics.
+
+    Auto-contrast (per-channel minimum and maximum), equalize (per-channel
+    histograms, computed only on the images that drew it) and contrast
+    (the grey mean); every other code gets the identity.
 
     Args:
-        images: float32 `(B, H, W, C)`, integer values 0..255.
-        codes: int `(B,)` op codes; non-table ops get the identity.
-        args: float32 `(B,)`: posterize bits, solarize threshold,
-            solarize-add amount, contrast or brightness factor.
-
-    Returns:
-        float32 `(B, C, 256)`.
+        images: `(S, H, W, C)`, integer values 0..255.
+        codes: int `(S,)` op codes.
+        args: float32 `(S,)`, the contrast factor.
+        op_prob: the probability that an image drew equalize (sizes its
+            sub-batch).
     """
-    channels = ops.shape(images)[-1]
     levels = ops.arange(LEVELS, dtype="float32")
-    counts = histograms(images)
+    pixels = ops.cast(images, "float32")
+    low = ops.expand_dims(ops.min(pixels, axis=(1, 2)), -1)
+    high = ops.expand_dims(ops.max(pixels, axis=(1, 2)), -1)
+    gray_mean = ops.mean(grayscale(images), axis=(1, 2, 3))
+    contrast_mean = ops.reshape(ops.floor(gray_mean + 0.5), (-1, 1, 1))
+    code = ops.reshape(codes, (-1, 1, 1))
+    arg = ops.reshape(args, (-1, 1, 1))
+    table = ops.where(
+        code == CONTRAST, _blend_table(contrast_mean, arg, levels), levels
+    )
+    table = ops.where(
+        code == AUTO_CONTRAST, _auto_contrast_table(low, high, levels), table
+    )
+    rows, pos, hit = subset.select(codes == EQUALIZE, op_prob)
+    counts = histograms(ops.take(images, rows, axis=0))
+    return subset.merge(table, _equalize_table(counts, levels), pos, hit)
+
+
+def argument_tables(codes, args, channels=3):
+    """Tables `(B, C, 256)` of the ops set by their argument alone.
+
+    Invert, posterize (bits), solarize (threshold), solarize-add (amount),
+    brightness (factor); every other code gets the identity.
+    """
+    levels = ops.arange(LEVELS, dtype="float32")
     arg = ops.reshape(args, (-1, 1, 1))
     code = ops.reshape(codes, (-1, 1, 1))
     step = 2.0 ** (8.0 - arg)
-    gray_mean = ops.mean(grayscale(images), axis=(1, 2, 3))
-    contrast_mean = ops.reshape(ops.floor(gray_mean + 0.5), (-1, 1, 1))
     candidates = [
-        (AUTO_CONTRAST, _auto_contrast_table(counts, levels)),
-        (EQUALIZE, _equalize_table(counts, levels)),
         (INVERT, 255.0 - levels),
         (POSTERIZE, ops.floor(levels / step) * step),
         (SOLARIZE, ops.where(levels < arg, levels, 255.0 - levels)),
@@ -131,23 +160,36 @@ def lookup_tables(images, codes, args):
             SOLARIZE_ADD,
             ops.where(levels < 128.0, ops.minimum(levels + arg, 255.0), levels),
         ),
-        (CONTRAST, _blend_table(contrast_mean, arg, levels)),
         (BRIGHTNESS, _blend_table(0.0, arg, levels)),
     ]
-    table = ops.broadcast_to(levels, (ops.shape(images)[0], channels, LEVELS))
+    table = levels
     for value, candidate in candidates:
         table = ops.where(code == value, candidate, table)
-    return table
+    return ops.broadcast_to(table, (ops.shape(codes)[0], channels, LEVELS))
+
+
+def lookup_tables(images, codes, args):
+    """Per-image, per-channel tables `(B, C, 256)` of the table ops.
+
+    Args:
+        images: `(B, H, W, C)`, integer values 0..255.
+        codes: int `(B,)` op codes; non-table ops get the identity.
+        args: float32 `(B,)`: posterize bits, solarize threshold,
+            solarize-add amount, contrast or brightness factor.
+
+    Returns:
+        float32 `(B, C, 256)`.
+    """
+    table = argument_tables(codes, args, images.shape[-1])
+    stats = statistics_tables(images, codes, args)
+    needs = ops.reshape(_is_any(codes, STATISTICS_OPS), (-1, 1, 1))
+    return ops.where(needs, stats, table)
 
 
 def apply_tables(images, tables):
     """`tables[b, c, images[b, y, x, c]]`, one gather for the batch."""
-    batch, channels = ops.shape(images)[0], ops.shape(images)[-1]
-    offsets = ops.reshape(
-        ops.arange(batch * channels, dtype="int32") * LEVELS,
-        (batch, 1, 1, channels),
-    )
-    index = ops.cast(images, "int32") + offsets
+    batch, channels = images.shape[0], images.shape[-1]
+    index = ops.cast(images, "int32") + _offsets(batch, channels)
     return ops.take(ops.reshape(tables, (-1,)), index)
 
 
@@ -156,7 +198,8 @@ def smooth(images):
 
     Border pixels keep their value, as in Pillow; the result is rounded.
     """
-    height, width = ops.shape(images)[1], ops.shape(images)[2]
+    images = ops.cast(images, "float32")
+    height, width = images.shape[1], images.shape[2]
     padded = ops.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))
     total = 4.0 * images
     for dy in range(3):
@@ -169,6 +212,7 @@ def smooth(images):
     return ops.where(inner[None, :, :, None], smoothed, images)
 
 
+STATISTICS_OPS = (AUTO_CONTRAST, EQUALIZE, CONTRAST)
 TABLE_OPS = (
     AUTO_CONTRAST,
     EQUALIZE,
@@ -181,43 +225,72 @@ TABLE_OPS = (
 )
 
 
-def _tables(images, codes, args):
-    return apply_tables(images, lookup_tables(images, codes, args))
+def _is_any(codes, values):
+    found = codes == values[0]
+    for value in values[1:]:
+        found = found | (codes == value)
+    return found
 
 
-def _blend_with(degenerate_fn):
-    def blend(images, args):
-        factor = ops.reshape(args, (-1, 1, 1, 1))
-        return _blend_table(degenerate_fn(images), factor, images)
+def _per_image(values):
+    return ops.reshape(values, (-1, 1, 1, 1))
 
-    return blend
+
+def _pixel_op_inputs(images, codes, args, op_prob):
+    # The small things a pixel op reads: the tables, and the sharpened
+    # sub-batch with its positions.
+    dtype, channels = images.dtype, images.shape[-1]
+    args = ops.cast(args, "float32")
+    # Statistics tables on the images that drew auto-contrast, equalize
+    # or contrast; argument tables for the whole batch (they are tiny).
+    stats_prob = min(1.0, op_prob * len(STATISTICS_OPS))
+    rows, pos, hit = subset.select(_is_any(codes, STATISTICS_OPS), stats_prob)
+    stats = statistics_tables(
+        ops.take(images, rows, axis=0),
+        ops.take(codes, rows, axis=0),
+        ops.take(args, rows, axis=0),
+        min(1.0, op_prob / stats_prob),
+    )
+    tables = subset.merge(
+        argument_tables(codes, args, channels), stats, pos, hit
+    )
+    # Sharpness: a 3x3 stencil, only on the images that drew it.
+    rows, pos, hit = subset.select(codes == SHARPNESS, op_prob)
+    sub = ops.take(images, rows, axis=0)
+    factor = _per_image(ops.take(args, rows))
+    sharp = _blend_table(smooth(sub), factor, ops.cast(sub, "float32"))
+    return ops.cast(tables, dtype), ops.cast(sharp, dtype), pos, hit
+
+
+def _apply_pixel_inputs(images, codes, args, tables, sharp, pos, hit):
+    out = apply_tables(images, tables)
+    # Colour: a blend with the grey levels, cheap enough for every image.
+    pixels = ops.cast(images, "float32")
+    factor = _per_image(ops.cast(args, "float32"))
+    colour = _blend_table(grayscale(images), factor, pixels)
+    out = ops.where(
+        _per_image(codes == COLOR), ops.cast(colour, images.dtype), out
+    )
+    return subset.merge(out, sharp, pos, hit)
 
 
 def apply_pixel_op(images, codes, args, op_prob=1.0):
     """One pixel op (or none) per image.
 
     Args:
-        images: float32 `(B, H, W, C)` with integer values 0..255.
+        images: uint8 or float32 `(B, H, W, C)` with integer values
+            0..255 and a static `B`.
         codes: int `(B,)` op codes of this module (`NONE` for none).
         args: float32 `(B,)`, the op's argument (see `lookup_tables`;
             the enhancement factor for colour and sharpness).
         op_prob: the probability that one image draws a given op; below
-            1, each op runs on a sub-batch sized for it
-            (`subset.map_subset`).
+            1, the statistics ops and sharpness run on sub-batches sized
+            for them (`subset.select`).
 
     Returns:
-        float32 `(B, H, W, C)`, integer values 0..255.
+        `images`' dtype `(B, H, W, C)`, integer values 0..255. Keep it
+        uint8: every full-batch tensor is then a quarter of the float32
+        size.
     """
-    is_table = codes == TABLE_OPS[0]
-    for code in TABLE_OPS[1:]:
-        is_table = is_table | (codes == code)
-    table_prob = min(1.0, op_prob * len(TABLE_OPS))
-    images = subset.map_subset(
-        _tables, images, is_table, [codes, args], table_prob
-    )
-    images = subset.map_subset(
-        _blend_with(grayscale), images, codes == COLOR, [args], op_prob
-    )
-    return subset.map_subset(
-        _blend_with(smooth), images, codes == SHARPNESS, [args], op_prob
-    )
+    inputs = subset.compiled(_pixel_op_inputs)(images, codes, args, op_prob)
+    return subset.compiled(_apply_pixel_inputs)(images, codes, args, *inputs)

@@ -98,27 +98,72 @@ def apply_erasing(images, boxes, noise, mean, std):
     return ops.where(mask[..., None], mean + std * noise, images)
 
 
-def erase(images, boxes, seed, mean, std, prob=ERASE_PROB):
-    """`apply_erasing` with noise drawn only for the erased images.
+NOISE_SIGMAS = 3.0
+
+
+def noise_shape(batch_size, height, width, channels=3, prob=ERASE_PROB):
+    """`(rows, patch, channels)` of the erasing noise a batch needs.
+
+    A box holds at most `H W / 3 + (H + W) / 2` pixels (the area bound
+    plus the rounding of both sides), so each erased image reads its noise
+    from one `patch`-long row; `rows` is three standard deviations above
+    the expected number of erased images (a surplus image reuses the row
+    of an earlier one: its noise is still N(0, 1) per pixel).
+    """
+    rows = subset.capacity(batch_size, prob, NOISE_SIGMAS)
+    patch = height * width // 3 + height + width
+    return (rows, patch, channels)
+
+
+def sample_noise(batch_size, height, width, seed, channels=3, prob=ERASE_PROB):
+    """Standard normal noise of `noise_shape`, for `erase_patches`."""
+    shape = noise_shape(batch_size, height, width, channels, prob)
+    return keras.random.normal(shape, seed=seed)
+
+
+def erase_patches(images, boxes, noise, mean, std, mirrored=False):
+    """timm's pixel-mode erasing with the noise of `sample_noise`.
+
+    The `k`-th erased image of the batch fills its `h x w` box, row by
+    row, with the first `h w` pixels of noise row `k` (modulo the rows):
+    `255 * (mean + std * noise[k, :h w].reshape(h, w, C))`. One fused
+    gather; nothing is computed for the images left alone.
 
     Args:
-        images, boxes, mean, std: as in `apply_erasing`.
-        seed: a `keras.random.SeedGenerator` for the noise.
-        prob: the erase probability (sizes the sub-batch).
+        images: `(B, H, W, C)` in 0..255 (any dtype).
+        boxes: `sample_erasing`'s dict.
+        noise: float32 `(rows, patch, C)` standard normal noise.
+        mean, std: the model's normalisation constants (0..1 scale).
+        mirrored: return the erased batch in reverse order (the partner
+            images of MixUp / CutMix), computed from `images` directly
+            so that XLA fuses it into the mixing pass.
+
+    Returns:
+        float32 `(B, H, W, C)`.
     """
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    rows, patch = noise.shape[0], noise.shape[1]
+    rank = ops.cumsum(ops.cast(boxes["erase"], "int32")) - 1
+    row = ops.mod(ops.maximum(rank, 0), rows)
+    if mirrored:
+        images, row = ops.flip(images, axis=0), ops.flip(row, axis=0)
+        boxes = {k: ops.flip(v, axis=0) for k, v in boxes.items()}
+    erased = boxes["erase"]
+    row = ops.reshape(row, (-1, 1, 1))
+    mask = box_mask(boxes, height, width) & ops.reshape(erased, (-1, 1, 1))
 
-    def fill(sub, top, left, height, width, flag):
-        noise = keras.random.normal(ops.shape(sub), seed=seed)
-        sub_boxes = {
-            "top": top,
-            "left": left,
-            "height": height,
-            "width": width,
-            "erase": flag,
-        }
-        return apply_erasing(sub, sub_boxes, noise, mean, std)
+    def column(name):
+        return ops.reshape(ops.cast(boxes[name], "int32"), (-1, 1, 1))
 
-    keys = ("top", "left", "height", "width", "erase")
-    return subset.map_subset(
-        fill, images, boxes["erase"], [boxes[k] for k in keys], prob
+    ys = ops.arange(height, dtype="int32")[None, :, None]
+    xs = ops.arange(width, dtype="int32")[None, None, :]
+    offset = (ys - column("top")) * column("width") + xs - column("left")
+    offset = ops.clip(offset, 0, patch - 1)
+    index = ((row * patch + offset) * channels)[..., None]
+    index = index + ops.arange(channels, dtype="int32")
+    values = ops.take(ops.reshape(noise, (-1,)), index)
+    mean = ops.convert_to_tensor([255.0 * m for m in mean], "float32")
+    std = ops.convert_to_tensor([255.0 * s for s in std], "float32")
+    return ops.where(
+        mask[..., None], mean + std * values, ops.cast(images, "float32")
     )

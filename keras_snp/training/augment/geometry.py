@@ -5,12 +5,12 @@ it samples in its input, in Pillow's continuous pixel coordinates (the
 centre of pixel `i` is `i + 0.5`), the way `Image.transform(AFFINE)`,
 `Image.rotate` and torchvision's `resized_crop` define them. A chain of
 steps (crop, flip, rotate, shear, ...) is one matrix product, so a whole
-chain costs one `keras.ops.image.affine_transform` call for the batch.
+chain costs one resampling of the batch (`warp`).
 
 Sampling follows Pillow: a point outside an intermediate image gets the
 fill colour, one inside it is interpolated bilinearly with edge pixels
 repeated. `warp` reproduces this for a composed chain: it samples with
-`fill_mode="nearest"` and puts the fill colour wherever any step of the
+edge pixels repeated and puts the fill colour wherever any step of the
 chain maps the point outside its own input.
 """
 
@@ -18,6 +18,8 @@ import math
 
 import keras
 from keras import ops
+
+from keras_snp.training.augment import subset
 
 # Op codes of the geometric ops; `NONE` is the identity.
 NONE = 0
@@ -144,8 +146,10 @@ def op_matrix(codes, args, height, width):
 
 
 def _bilinear(images, x, y):
-    # Samples (B, H, W) index coordinates with edge pixels repeated.
-    batch, height, width, channels = ops.shape(images)
+    # Samples (B, H, W) index coordinates with edge pixels repeated: four
+    # scalar gathers per output value from the flat batch, which XLA fuses
+    # with the arithmetic into one pass (no intermediate batch).
+    batch, height, width, channels = images.shape
     x = ops.clip(x, 0.0, width - 1.0)
     y = ops.clip(y, 0.0, height - 1.0)
     x0, y0 = ops.floor(x), ops.floor(y)
@@ -153,41 +157,19 @@ def _bilinear(images, x, y):
     x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
     x1 = ops.minimum(x0 + 1, width - 1)
     y1 = ops.minimum(y0 + 1, height - 1)
-    flat = ops.reshape(images, (-1, channels))
+    flat = ops.reshape(images, (-1,))
     base = ops.reshape(
         ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1)
     )
+    channel = ops.arange(channels, dtype="int32")
 
     def at(row, col):
-        return ops.take(flat, base + row * width + col, axis=0)
+        index = ((base + row * width + col) * channels)[..., None]
+        return ops.cast(ops.take(flat, index + channel), "float32")
 
     top = at(y0, x0) * (1.0 - dx) + at(y0, x1) * dx
     bottom = at(y1, x0) * (1.0 - dx) + at(y1, x1) * dx
     return top * (1.0 - dy) + bottom * dy
-
-
-def _affine_transform(images, matrix):
-    # Pillow's continuous coordinates -> Keras's pixel-index coordinates.
-    m = ops.reshape(matrix, (-1, 9))
-    a, b, c = m[:, 0], m[:, 1], m[:, 2]
-    d, e, f = m[:, 3], m[:, 4], m[:, 5]
-    zero = ops.zeros_like(a)
-    transform = ops.stack(
-        [
-            a,
-            b,
-            c + 0.5 * (a + b) - 0.5,
-            d,
-            e,
-            f + 0.5 * (d + e) - 0.5,
-            zero,
-            zero,
-        ],
-        axis=-1,
-    )
-    return ops.image.affine_transform(
-        images, transform, interpolation="bilinear", fill_mode="nearest"
-    )
 
 
 def _coords(matrix, height, width):
@@ -214,32 +196,34 @@ def _inside(matrix, height, width):
 def warp(images, matrix, checks, fill):
     """Samples `images` through `matrix`, Pillow-style, rounded to integers.
 
-    Bilinear interpolation with edge pixels repeated: TensorFlow's
-    `keras.ops.image.affine_transform` kernel (`fill_mode="nearest"`; it
-    has no XLA kernel), elsewhere four gathers (faster than JAX's
-    `map_coordinates`, and XLA-friendly).
+    Bilinear interpolation with edge pixels repeated, written as gathers
+    (one fused XLA pass; TensorFlow's `ImageProjectiveTransformV3` kernel
+    has no XLA kernel and was slower on a CPU).
 
     Args:
-        images: float32 `(B, H, W, C)`.
+        images: uint8 or float32 `(B, H, W, C)` with a static shape.
         matrix: `(B, 3, 3)`, output point -> input point.
         checks: list of `(B, 3, 3)` matrices; an output point whose image
             under any of them leaves `[0, W) x [0, H)` gets `fill`.
         fill: float32 `(C,)`, the fill colour.
 
     Returns:
-        float32 `(B, H, W, C)`, rounded to integers and clipped to 0..255.
+        `images`' dtype `(B, H, W, C)`, rounded to integers and clipped to
+        0..255.
     """
+    return subset.compiled(_warp)(images, matrix, list(checks), fill)
+
+
+def _warp(images, matrix, checks, fill):
     height, width = images.shape[1], images.shape[2]
-    if keras.backend.backend() == "tensorflow":
-        out = _affine_transform(images, matrix)
-    else:
-        x, y = _coords(matrix, height, width)
-        out = _bilinear(images, x - 0.5, y - 0.5)
+    x, y = _coords(matrix, height, width)
+    out = _bilinear(images, x - 0.5, y - 0.5)
     out = ops.clip(ops.round(out), 0.0, 255.0)
     keep = None
     for check in checks:
         inside = _inside(check, height, width)
         keep = inside if keep is None else keep & inside
-    if keep is None:
-        return out
-    return ops.where(keep[..., None], out, ops.reshape(fill, (1, 1, 1, -1)))
+    if keep is not None:
+        fill = ops.reshape(ops.cast(fill, "float32"), (1, 1, 1, -1))
+        out = ops.where(keep[..., None], out, fill)
+    return ops.cast(out, images.dtype)

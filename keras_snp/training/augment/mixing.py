@@ -100,19 +100,22 @@ def smooth_labels(labels, smoothing=LABEL_SMOOTHING):
     return labels * (1.0 - smoothing) + off
 
 
-def apply_mixing(images, labels, params):
+def apply_mixing(images, labels, params, flipped=None):
     """Mixes a batch with its mirror image (MixUp or CutMix).
 
     Args:
         images: float32 `(B, H, W, C)`.
         labels: float32 `(B, K)` (smoothed) one-hot rows.
         params: `sample_mixing`'s dict.
+        flipped: `images` in reverse batch order, when the caller can
+            compute it more cheaply than by reading `images` back.
 
     Returns:
         `(images, labels)`, each row of `labels` still summing to 1.
     """
     height, width = ops.shape(images)[1], ops.shape(images)[2]
-    flipped = ops.flip(images, axis=0)
+    if flipped is None:
+        flipped = ops.flip(images, axis=0)
     lam = params["lam"]
     rows = ops.arange(height, dtype="float32")[:, None]
     cols = ops.arange(width, dtype="float32")[None, :]

@@ -7,6 +7,54 @@ from keras_snp.training.augment import erasing
 from keras_snp.training.augment import geometry
 from keras_snp.training.augment import mixing
 from keras_snp.training.augment import rand_augment
+from keras_snp.training.augment import subset
+
+
+def _to_uint8(images):
+    if images.dtype == "uint8":
+        return images
+    return ops.cast(ops.clip(ops.round(images), 0.0, 255.0), "uint8")
+
+
+def augment(images, labels, draws, constants):
+    """The recipe's image and label work, given its random draws.
+
+    Args:
+        images: uint8 `(B, H, W, 3)`.
+        labels: float32 `(B, K)` one-hot rows.
+        draws: dict of the samplers' outputs: `crop`, `policy`, `boxes`,
+            `noise` and `mixing`.
+        constants: `(fill, mean, std, label_smoothing)`, Python tuples
+            and floats.
+
+    Returns:
+        `(images, labels)`, float32.
+    """
+    fill = ops.convert_to_tensor(constants[0], "float32")
+    images = rand_augment.apply_rand_augment(
+        images, draws["crop"], draws["policy"], fill
+    )
+    finish = subset.compiled(_erase_and_mix)
+    return finish(
+        images,
+        labels,
+        draws["boxes"],
+        draws["noise"],
+        draws["mixing"],
+        constants[1:],
+    )
+
+
+def _erase_and_mix(images, labels, boxes, noise, params, constants):
+    # One pass from the uint8 batch to the float32 one: each image and its
+    # MixUp / CutMix partner are erased as they are read.
+    mean, std, smoothing = constants
+    erased = erasing.erase_patches(images, boxes, noise, mean, std)
+    partners = erasing.erase_patches(
+        images, boxes, noise, mean, std, mirrored=True
+    )
+    labels = mixing.smooth_labels(labels, smoothing)
+    return mixing.apply_mixing(erased, labels, params, flipped=partners)
 
 
 @keras.saving.register_keras_serializable(package="keras_snp")
@@ -101,26 +149,31 @@ class OfficialAugment(keras.layers.Layer):
         )
 
     def call(self, images, labels, training=False):
-        images = ops.cast(images, "float32")
         labels = self._one_hot(labels)
         if not training:
-            return images, labels
-        batch = ops.shape(images)[0]
-        height, width = images.shape[1], images.shape[2]
+            return ops.cast(images, "float32"), labels
+        images = _to_uint8(images)
+        batch, height, width = images.shape[0], images.shape[1], images.shape[2]
+        if batch is None:
+            raise ValueError(
+                "`OfficialAugment` needs a static batch size (sub-batch "
+                "sizes are static). Received: images.shape="
+                f"{images.shape}"
+            )
         seed = self.seed_generator
-        crop = geometry.sample_crop(batch, height, width, seed)
-        policy = rand_augment.sample_policy(batch, seed)
-        fill = ops.convert_to_tensor(self.fill, "float32")
-        images = rand_augment.apply_rand_augment(images, crop, policy, fill)
-        boxes = erasing.sample_erasing(
-            batch, height, width, seed, prob=self.erase_prob
-        )
-        images = erasing.erase(
-            images, boxes, seed, self.mean, self.std, self.erase_prob
-        )
-        labels = mixing.smooth_labels(labels, self.label_smoothing)
-        params = mixing.sample_mixing(height, width, seed)
-        return mixing.apply_mixing(images, labels, params)
+        draws = {
+            "crop": geometry.sample_crop(batch, height, width, seed),
+            "policy": rand_augment.sample_policy(batch, seed),
+            "boxes": erasing.sample_erasing(
+                batch, height, width, seed, prob=self.erase_prob
+            ),
+            "noise": erasing.sample_noise(
+                batch, height, width, seed, prob=self.erase_prob
+            ),
+            "mixing": mixing.sample_mixing(height, width, seed),
+        }
+        constants = (self.fill, self.mean, self.std, self.label_smoothing)
+        return augment(images, labels, draws, constants)
 
     def compute_output_shape(self, images_shape, labels_shape):
         return tuple(images_shape), (images_shape[0], self.num_classes)

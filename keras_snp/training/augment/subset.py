@@ -2,19 +2,44 @@
 
 Each RandAugment op reaches about one image in thirty per slot, so
 computing every op for the whole batch and selecting (what Keras's
-`RandAugment` does) wastes most of the work. `map_subset` gathers the
-selected images into a sub-batch of static size `capacity` (six standard
+`RandAugment` does) wastes most of the work. `select` picks the images
+that drew an op into a sub-batch of static size `capacity` (six standard
 deviations above the expected count, so that the shapes stay static for
-XLA), runs the op there and scatters the results back. Should more images
-than `capacity` draw the op (probability below 1e-8 per batch), the
-surplus keep their input unchanged.
+XLA); the op runs there, and `merge` reads each selected image's result
+back by its position in the sub-batch, one gather that XLA fuses into the
+next elementwise pass (no scatter). Should more images than `capacity`
+draw the op (probability below 1e-8 per batch), the surplus keep their
+input unchanged.
 """
 
 import math
 
+import keras
 from keras import ops
 
 SIGMAS = 6.0
+_STAGES = {}
+
+
+def compiled(fn):
+    """`fn` as its own XLA computation on TensorFlow, else `fn`.
+
+    XLA fuses a producer into each consumer and recomputes it per element
+    read; behind a gather (a lookup table, a sub-batch read back by
+    `merge`, an image resampled by `warp`) that means recomputing a whole
+    table or image per pixel, and XLA's CPU compiler drops
+    `optimization_barrier`. Each stage of the recipe is therefore compiled
+    on its own, so that its output is computed once; on TensorFlow the
+    train step may run as a plain graph (it does on a CPU), and these
+    stages are its XLA islands. JAX compiles the whole step as one.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    if fn not in _STAGES:
+        import tensorflow as tf
+
+        _STAGES[fn] = tf.function(fn, jit_compile=True, autograph=False)
+    return _STAGES[fn]
 
 
 def capacity(batch_size, prob, sigmas=SIGMAS):
@@ -22,7 +47,37 @@ def capacity(batch_size, prob, sigmas=SIGMAS):
     if batch_size is None:
         return None
     spread = sigmas * math.sqrt(batch_size * prob * (1.0 - prob))
-    return int(min(batch_size, math.ceil(batch_size * prob + spread) + 1))
+    size = math.ceil(batch_size * prob + spread) + 1
+    return max(1, int(min(batch_size, size)))
+
+
+def select(selected, prob, sigmas=SIGMAS):
+    """The sub-batch of the images where `selected`.
+
+    Args:
+        selected: bool `(B,)` with a static `B`.
+        prob: the probability that one image is selected (sets the size).
+        sigmas: the size's margin above the expected count.
+
+    Returns:
+        `(rows, pos, hit)`: int32 `(S,)` batch rows of the sub-batch (the
+        selected ones first, in batch order), int32 `(B,)` each image's
+        position in the sub-batch, and bool `(B,)` whether the image is
+        selected and got a place.
+    """
+    batch = selected.shape[0]
+    size = capacity(batch, prob, sigmas)
+    keys = ops.where(selected, 0, batch) + ops.arange(batch, dtype="int32")
+    rows = ops.argsort(keys)[:size]
+    rank = ops.cumsum(ops.cast(selected, "int32")) - 1
+    hit = selected & (rank < size)
+    return rows, ops.clip(rank, 0, size - 1), hit
+
+
+def merge(images, sub, pos, hit):
+    """`images` with each hit row replaced by its row of `sub`."""
+    mask = ops.reshape(hit, (-1,) + (1,) * (len(images.shape) - 1))
+    return ops.where(mask, ops.take(sub, pos, axis=0), images)
 
 
 def map_subset(fn, images, selected, per_image, prob):
@@ -38,17 +93,7 @@ def map_subset(fn, images, selected, per_image, prob):
     Returns:
         `images` with the selected rows replaced by `fn`'s output.
     """
-    batch = images.shape[0]
-    size = capacity(batch, prob)
-    if size is None or size >= batch:
-        out = fn(images, *per_image)
-        mask = ops.reshape(selected, (-1,) + (1,) * (len(images.shape) - 1))
-        return ops.where(mask, out, images)
-    keys = ops.where(selected, 0, batch) + ops.arange(batch, dtype="int32")
-    rows = ops.argsort(keys)[:size]
+    rows, pos, hit = select(selected, prob)
     sub = ops.take(images, rows, axis=0)
     out = fn(sub, *[ops.take(t, rows, axis=0) for t in per_image])
-    valid = ops.take(selected, rows, axis=0)
-    valid = ops.reshape(valid, (-1,) + (1,) * (len(images.shape) - 1))
-    out = ops.where(valid, out, sub)
-    return ops.scatter_update(images, rows[:, None], out)
+    return compiled(merge)(images, ops.cast(out, images.dtype), pos, hit)
