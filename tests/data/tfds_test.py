@@ -6,6 +6,15 @@ from keras_snp import data
 tfds = pytest.importorskip("tensorflow_datasets")
 
 
+@pytest.fixture(autouse=True)
+def prepared(monkeypatch):
+    """`mock_data` serves the data: the offline check (is it prepared, is
+    the host reachable) is tested in tests/cli/offline_test.py."""
+    from keras_snp.data import tfds_source
+
+    monkeypatch.setattr(tfds_source, "is_prepared", lambda *a, **k: True)
+
+
 def test_cifar100_mock():
     with tfds.testing.mock_data(num_examples=20):
         splits = data.load("cifar100", 32, 4, recipe="light", seed=0)
