@@ -1,11 +1,16 @@
-"""Input pipeline alone: images/s of the training split, no model.
+"""The official recipe's images/s, old vs new, same run; no model.
 
-Reads `--batches` batches of the train split of `keras_snp.data.load` with
-the `official` recipe (RandAugment, MixUp / CutMix, random erasing) and,
-in the same run, with recipe `none` (reading only), at each `--sizes`,
-and prints one JSON line per measurement plus the ratio.
+Default (`--mode augment`): the full official recipe as it runs now
+(`OfficialAugment`, uint8 batches, inside the compiled step) against the
+Keras-layers recipe keras_snp ran before, timed in turns at 224 px (batch
+96) and 32 px (batch 128); one JSON line per size with both figures and
+the speed-up (`bench_augment.compare`).
 
-    python scripts/bench_pipeline.py --sizes 32 224 --batch-size 128
+`--mode host`: the host input pipeline alone (`keras_snp.data.load`'s
+train split) with each `--recipes`, at each `--sizes`.
+
+    python scripts/bench_pipeline.py
+    python scripts/bench_pipeline.py --mode host --sizes 32 224
 """
 
 import argparse
@@ -26,6 +31,9 @@ log = logging.getLogger("bench_pipeline")
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=("augment", "host"), default="augment")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="augment mode: old/new turns per size")
     p.add_argument("--source", default="synthetic",
                    help="any keras_snp.data source (default synthetic)")
     p.add_argument("--sizes", type=int, nargs="+", default=[32, 224])
@@ -71,9 +79,20 @@ def measure(args, size, recipe):
             "peak_host_mb": peak_host_mb()}
 
 
+# Sizes and batches of the issue's benchmark: 224 px at 96, 32 px at 128.
+AUGMENT_CASES = ((224, 96, 2), (32, 128, 10))
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse(argv)
+    if args.mode == "augment":
+        from bench_augment import compare
+
+        for size, batch_size, batches in AUGMENT_CASES:
+            row = compare(size, batch_size, batches, args.rounds)
+            print(json.dumps({**row, "versions": versions()}), flush=True)
+        return 0
     try:
         import keras_snp.data  # noqa: F401
     except ImportError as error:

@@ -8,6 +8,13 @@ and prints the speed ratio, the only form in which speed claims are made.
 
     KERAS_BACKEND=jax python scripts/bench_train.py --variant cct_7_3x1 \
         --precision mixed_bfloat16 --batch-size 128 --baseline plain
+
+With `--recipe official` it times the same model twice in turns: trained
+through `AugmentedModel` with the official recipe's `OfficialAugment` in
+the step (uint8 batches), and bare (recipe `none`, float32 batches, the
+same compile settings), and prints the recipe's share of one train step:
+
+    python scripts/bench_train.py --variant cct_2_3x2 --recipe official
 """
 
 import argparse
@@ -65,6 +72,9 @@ def parse(argv=None):
                    "ours with every model option at its default")
     p.add_argument("--peak-tflops", type=float, default=790.0,
                    help="device peak for MFU (790: H100 bf16 measured)")
+    p.add_argument("--recipe", choices=("none", "official"), default="none",
+                   help="official: also time the model trained through "
+                   "AugmentedModel with the official recipe, same run")
     p.add_argument("--repeat", type=int, default=1,
                    help="time each model this many times, report the best")
     return p.parse_args(argv)
@@ -150,18 +160,63 @@ def build(args, kind):
                      **overrides)
 
 
+def official_data(args):
+    """One uint8 batch with its labels, as `AugmentedModel` trains on it."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (args.batch_size, args.image_size,
+                                   args.image_size, 3)).astype("uint8")
+    labels = np.eye(args.num_classes, dtype="float32")[
+        rng.integers(0, args.num_classes, args.batch_size)]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensors(
+            ({"images": images, "labels": labels}, labels)).repeat()
+    batch = ({"images": keras.ops.convert_to_tensor(images),
+              "labels": keras.ops.convert_to_tensor(labels)},
+             keras.ops.convert_to_tensor(labels))
+
+    def forever():
+        while True:
+            yield batch
+
+    return forever()
+
+
+def recipe_jit(args):
+    """The XLA setting `keras_snp.run.fit` gives the augmented step (no
+    whole-step XLA on TensorFlow: the recipe compiles its own stages),
+    used for both models of a `--recipe official` comparison."""
+    if args.jit != "auto":
+        return {"on": True, "off": False}[args.jit]
+    return keras.backend.backend() != "tensorflow"
+
+
 class Bench:
     """One compiled model, timed with `model.fit` as often as asked."""
 
-    def __init__(self, args, kind, data):
+    def __init__(self, args, kind, data, recipe=None):
         self.args, self.kind, self.data = args, kind, data
+        self.recipe = recipe
         keras.config.set_dtype_policy(args.precision)
         self.model = build(args, kind)
         jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+        smoothing = 0.1
+        if recipe is not None:
+            jit = recipe_jit(args)
+        if recipe == "official":
+            from keras_snp.training.augment import OfficialAugment
+            from keras_snp.training.augmented import AugmentedModel
+
+            augment = OfficialAugment(
+                num_classes=args.num_classes, mean=(0.5071, 0.4867, 0.4408),
+                std=(0.2675, 0.2565, 0.2761), seed=0)
+            self.model = AugmentedModel(self.model, augment)
+            smoothing = 0.0  # the recipe smooths the labels itself
         self.model.compile(
             optimizer=keras.optimizers.AdamW(6e-4, weight_decay=6e-2),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                      label_smoothing=0.1),
+            loss=keras.losses.CategoricalCrossentropy(
+                from_logits=True, label_smoothing=smoothing),
             jit_compile=jit, steps_per_execution=args.steps_per_execution)
         self.best, self.fit_s, self.peak_device = None, None, None
 
@@ -189,10 +244,11 @@ class Bench:
                                    num_classes=args.num_classes)
         img_per_s = args.batch_size / self.best
         return {
-            "model": kind, "variant": args.variant,
+            "model": kind, "variant": args.variant, "recipe": self.recipe,
             "batch_size": args.batch_size, "image_size": args.image_size,
             "num_classes": args.num_classes, "precision": args.precision,
-            "data": args.data, "jit": args.jit,
+            "data": args.data,
+            "jit": args.jit if self.recipe is None else recipe_jit(args),
             "attention": {"plain": "keras_mha", "explicit": "explicit",
                           "default": "auto"}.get(kind, args.attention),
             "attention_dropout": None if kind == "default"
@@ -222,7 +278,11 @@ def main(argv=None):
         args.data = "synthetic-device"
         data = synthetic_data(args)
     reset_device_peak()
-    benches = [Bench(args, "ours", data)]
+    if args.recipe == "official":
+        benches = [Bench(args, "ours", official_data(args), "official"),
+                   Bench(args, "ours", data, "none")]
+    else:
+        benches = [Bench(args, "ours", data)]
     if args.baseline != "none":
         benches.append(Bench(args, args.baseline, data))
     # Interleaved (A B A B ...): a load change on a shared machine hits
@@ -233,7 +293,14 @@ def main(argv=None):
     rows = [bench.row() for bench in benches]
     for row in rows:
         print(json.dumps(row), flush=True)
-    if len(rows) == 2:
+    if args.recipe == "official":
+        step = {row["recipe"]: row["step_ms"] for row in rows[:2]}
+        share = (step["official"] - step["none"]) / step["official"]
+        print(json.dumps({"recipe_step_ms": step["official"],
+                          "none_step_ms": step["none"],
+                          "recipe_share_of_step": round(share, 3)}),
+              flush=True)
+    elif len(rows) == 2:
         ratio = rows[0]["img_per_s"] / rows[1]["img_per_s"]
         print(json.dumps({"ratio_vs_" + args.baseline: round(ratio, 3),
                           "ours_img_per_s": rows[0]["img_per_s"],
