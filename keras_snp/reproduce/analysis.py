@@ -19,10 +19,17 @@ TAP_STATS = ("mean_diag", "mean_clusters", "mean_cluster_size", "mean_noise",
              "snr", "empty_fraction")
 # ANDC "does not affect accuracy": non-inferiority margin (choice).
 PRUNING_MARGIN = 0.01
-DIFFERENCES = (("andc_fine_tuned", "unpruned"),
+# The first pair is claim 3's (METHOD.md section 4): ANDC against the
+# unpruned model given the identical fine-tune.
+DIFFERENCES = (("andc_fine_tuned", "unpruned_fine_tuned"),
                ("andc_masked", "unpruned"),
+               ("unpruned_fine_tuned", "unpruned"),
                ("andc_fine_tuned", "random_fine_tuned"),
-               ("andc_fine_tuned", "magnitude_fine_tuned"))
+               ("andc_fine_tuned", "magnitude_fine_tuned"),
+               ("structured_fine_tuned", "unpruned_fine_tuned"))
+# FineTune fields that must agree for two fine-tuned rows to compare.
+TUNE_FIELDS = ("epochs", "recipe", "learning_rate", "weight_decay",
+               "warmup_epochs", "steps_per_epoch", "seed")
 INCONCLUSIVE = "inconclusive at this budget"
 
 
@@ -119,21 +126,126 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
         "small_clusters": small, "verdict": verdict}
 
 
-def claim_pruning(run_dir, resamples, seed):
-    """Claim 3: ANDC does not affect accuracy (non-inferiority)."""
+def _same_tune(a, b):
+    """Whether two FineTune dictionaries give identical fine-tunes."""
+    return bool(a) and bool(b) and all(a.get(k) == b.get(k)
+                                       for k in TUNE_FIELDS)
+
+
+def non_inferiority(low, high, margin=PRUNING_MARGIN):
+    """The claim-3 verdict of a difference CI against `-margin`."""
+    if low > -margin:
+        return "reproduced"
+    if high < -margin:
+        return "not reproduced"
+    return INCONCLUSIVE
+
+
+def sweep_curves(pruning, n_test, hits=None, sweep_hits=None,
+                 resamples=stats.DEFAULT_RESAMPLES, seed=0,
+                 margin=PRUNING_MARGIN):
+    """The sweep's points with ANDC - `unpruned_fine_tuned` per point.
+
+    With per-image hits of the point (`sweep_hits`, keys
+    `scope|theta|method`) and of `unpruned_fine_tuned` (`hits`), the CI
+    is the paired bootstrap over the test images, as for the stage's
+    row; otherwise the unpaired normal interval of two proportions on
+    `n_test` images (wider). Per scope, `holds_up_to` is the largest
+    dilution whose ANDC point is non-inferior (CI low > -margin), None
+    when none is.
+    """
+    sweep = pruning.get("sweep")
+    if not sweep or not sweep.get("rows"):
+        return None
+    reference = (sweep.get("references") or {}).get("unpruned_fine_tuned")
+    base = None
+    if hits is not None and "unpruned_fine_tuned" in hits:
+        base = hits["unpruned_fine_tuned"]
+    rows, scopes, paired = [], {}, []
+    for r in sweep["rows"]:
+        row = dict(r)
+        key = f"{r['scope']}|{r['theta']}|{r['method']}"
+        if reference is not None and r["method"] == "andc":
+            if base is not None and sweep_hits is not None and (
+                    key in sweep_hits):
+                row.update(stats.bootstrap_accuracy_difference(
+                    sweep_hits[key], base, resamples, seed=seed))
+                row["paired"] = True
+            else:
+                a = r["accuracy"]
+                se = np.sqrt((a * (1 - a) + reference * (1 - reference))
+                             / max(n_test, 1))
+                row["difference"] = a - reference
+                row["low"] = row["difference"] - 1.96 * se
+                row["high"] = row["difference"] + 1.96 * se
+                row["paired"] = False
+            paired.append(row["paired"])
+            row["verdict"] = non_inferiority(row["low"], row["high"],
+                                             margin)
+            scope = scopes.setdefault(r["scope"], {"holds_up_to": None,
+                                                   "points": 0})
+            scope["points"] += 1
+            if row["verdict"] == "reproduced" and (
+                    scope["holds_up_to"] is None
+                    or r["dilution"] > scope["holds_up_to"]):
+                scope["holds_up_to"] = r["dilution"]
+        rows.append(row)
+    return {"rows": rows, "reference": reference,
+            "references": sweep.get("references"),
+            "thetas": sweep.get("thetas"), "scopes": scopes,
+            "paired": bool(paired) and all(paired),
+            "fine_tune": sweep.get("fine_tune"),
+            "same_fine_tune": _same_tune(sweep.get("fine_tune"),
+                                         pruning.get("fine_tune"))}
+
+
+def _bench(run_dir):
+    """`pruned/bench.json` (scripts/bench_pruned.py --run-dir's JSON)."""
+    path = os.path.join(run_dir, "pruned", "bench.json")
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def _readout_epochs(run_dir):
+    """`readout_epochs.json` (docs/results/.../readout_epochs.py), if
+    measured: readout accuracy and V statistics against readout epochs."""
+    path = os.path.join(run_dir, "readout_epochs.json")
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def claim_pruning(run_dir, resamples, seed, n_test=None):
+    """Claim 3: ANDC does not affect accuracy: `andc_fine_tuned` is
+    non-inferior to `unpruned_fine_tuned` (paired bootstrap over the test
+    images, margin `PRUNING_MARGIN`)."""
     path = os.path.join(run_dir, "pruned", "pruning.json")
     if not os.path.isfile(path):
         return None
     pruning = read_json(path)
+    tune = pruning.get("fine_tune") or {}
+    predictions = os.path.join(run_dir, "pruned", "predictions.npz")
+    hits = np.load(predictions) if os.path.isfile(predictions) else None
+    if hits is not None and not n_test:
+        n_test = len(hits[hits.files[0]])
+    sweep_path = os.path.join(run_dir, "pruned", "sweep_predictions.npz")
+    sweep_hits = (np.load(sweep_path) if os.path.isfile(sweep_path)
+                  else None)
     out = {"table": pruning["accuracy_table"],
            "dilution": pruning["dilution"], "params": pruning["params"],
+           "dilution_by_scope": pruning.get("dilution_by_scope"),
            "flops": pruning["flops"], "margin": PRUNING_MARGIN,
-           "fine_tune": pruning.get("fine_tune"),
-           "scope": pruning.get("scope"),
+           "fine_tune": tune,
+           "scope": pruning.get("scope"), "theta": pruning.get("theta"),
+           "masks_from": pruning.get("masks_from"),
+           "scored_on": pruning.get("scored_on"),
+           "random_control": pruning.get("random_control"),
+           "shrink": pruning.get("shrink"),
+           "sizes": pruning.get("sizes"),
+           "structured": pruning.get("structured"),
+           "sensitivity": pruning.get("sensitivity"),
+           "sweep": sweep_curves(pruning, n_test or 1, hits, sweep_hits,
+                                 resamples, seed),
+           "bench": _bench(run_dir),
            "differences": []}
-    predictions = os.path.join(run_dir, "pruned", "predictions.npz")
-    if os.path.isfile(predictions):
-        hits = np.load(predictions)
+    if hits is not None:
         for a, b in DIFFERENCES:
             if a in hits and b in hits:
                 out["differences"].append({
@@ -141,14 +253,16 @@ def claim_pruning(run_dir, resamples, seed):
                         hits[a], hits[b], resamples, seed=seed)})
     main = next((d for d in out["differences"]
                  if (d["a"], d["b"]) == DIFFERENCES[0]), None)
+    out["main"] = main
     if main is None:
         out["verdict"] = INCONCLUSIVE
-    elif main["low"] > -PRUNING_MARGIN:
-        out["verdict"] = "reproduced"
-    elif main["high"] < -PRUNING_MARGIN:
-        out["verdict"] = "not reproduced"
-    else:
+        out["why"] = ("no `unpruned_fine_tuned` row: the pruned model has "
+                      "no control with the identical fine-tune")
+    elif not tune.get("identical_for_all_rows", True):
         out["verdict"] = INCONCLUSIVE
+        out["why"] = "the fine-tuned rows did not get identical settings"
+    else:
+        out["verdict"] = non_inferiority(main["low"], main["high"])
     return out
 
 
@@ -219,13 +333,14 @@ def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
         "stage_seconds": _stage_seconds(state),
         "theta": summary["theta"], "readout": summary["readout"],
         "num_classes": num_classes, "resamples": resamples,
+        "readout_epochs": _readout_epochs(run_dir),
         "claims": {
             "accuracy_depth": claim_accuracy(summary, n_test, resamples,
                                              seed),
             "clusters_noise": claim_clusters(summary, arrays,
                                              summary["theta"], num_classes,
                                              resamples, seed),
-            "pruning": claim_pruning(run_dir, resamples, seed),
+            "pruning": claim_pruning(run_dir, resamples, seed, n_test),
             "heads": claim_heads(run_dir, resamples, seed),
         },
     }

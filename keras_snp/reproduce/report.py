@@ -178,6 +178,142 @@ def _claim_clusters(c, num_classes):
     return lines
 
 
+def _mib(value):
+    return "n/a" if value is None else f"{value / 2**20:.2f} MiB"
+
+
+def _tune_line(tune):
+    steps = tune.get("steps_per_epoch")
+    return (f"{tune.get('epochs')} epoch(s)"
+            + (f" of at most {steps} steps" if steps else "")
+            + f" of the training recipe `{tune.get('recipe')}` (AdamW, "
+            f"peak lr {tune.get('learning_rate')}, weight decay "
+            f"{tune.get('weight_decay')} with the training exclusions, "
+            f"warm-up {tune.get('warmup_epochs')} epoch(s) then cosine)")
+
+
+def _difference_rows(differences):
+    lines = ["| difference | value | 95% CI |", "| --- | --- | --- |"]
+    for d in differences:
+        lines.append(f"| {d['a']} - {d['b']} | {fmt(d['difference'])} "
+                     f"| {_ci(d['low'], d['high'])} |")
+    return lines
+
+
+def _scope_rows(c):
+    """ANDC vs unpruned_fine_tuned per scope: the stage's paired row, then
+    the sweep's points."""
+    lines = ["| scope | theta | dilution | ANDC | random | magnitude | "
+             "ANDC - unpruned_fine_tuned | 95% CI | non-inferior (1 pt) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    acc = {r["name"]: r["accuracy"] for r in c["table"]}
+    main = c.get("main")
+    if main:
+        lines.append(
+            f"| {c['scope']} (stage, paired) | {c.get('theta')} | "
+            f"{fmt(c['dilution'])} | {fmt(acc.get('andc_fine_tuned'))} | "
+            f"{fmt(acc.get('random_fine_tuned'))} | "
+            f"{fmt(acc.get('magnitude_fine_tuned'))} | "
+            f"{fmt(main['difference'])} | "
+            f"{_ci(main['low'], main['high'])} | {c['verdict']} |")
+    sweep = c.get("sweep")
+    if sweep:
+        points = {}
+        for r in sweep["rows"]:
+            points.setdefault((r["scope"], r["theta"]), {})[r["method"]] = r
+        for (scope, theta), m in points.items():
+            a = m.get("andc", {})
+            lines.append(
+                f"| {scope} (sweep) | {theta} | "
+                f"{fmt(a.get('dilution'))} | {fmt(a.get('accuracy'))} | "
+                f"{fmt(m.get('random', {}).get('accuracy'))} | "
+                f"{fmt(m.get('magnitude', {}).get('accuracy'))} | "
+                f"{fmt(a.get('difference'))} | "
+                f"{_ci(a.get('low'), a.get('high'))} | "
+                f"{a.get('verdict', 'n/a')} |")
+    return lines
+
+
+def _holds(c):
+    """The sentence on the dilution at which ANDC holds, per scope."""
+    parts = []
+    if c.get("main"):
+        parts.append(f"scope `{c['scope']}` at theta {c.get('theta')} "
+                     f"(dilution {fmt(c['dilution'], 3)}): "
+                     f"{c['verdict']}")
+    sweep = c.get("sweep")
+    for scope, s in ((sweep or {}).get("scopes") or {}).items():
+        parts.append(
+            f"sweep, scope `{scope}`: " + (
+                f"non-inferior up to dilution {fmt(s['holds_up_to'], 3)}"
+                if s["holds_up_to"] is not None else
+                f"non-inferior at none of its {s['points']} point(s)"))
+    if not parts:
+        return []
+    return ["Where ANDC holds (ANDC after fine-tune non-inferior to "
+            "`unpruned_fine_tuned`, margin 1 point): " + "; ".join(parts)
+            + "."]
+
+
+def _sizes(c):
+    sizes = c.get("sizes")
+    if not sizes:
+        return []
+    lines = ["File sizes (no optimizer state in either model; deflated = a "
+             "level-9 zip of the file or folder):", "",
+             "| model | .keras as written | .keras deflated | SavedModel "
+             "| SavedModel deflated |", "| --- | --- | --- | --- | --- |"]
+    for name in ("unpruned", "pruned", "structured"):
+        row = sizes.get(name)
+        if not row:
+            continue
+        lines.append(
+            f"| {name} | {_mib(row.get('keras_bytes'))} | "
+            f"{_mib(row.get('keras_deflated_bytes'))} | "
+            f"{_mib(row.get('saved_model_bytes'))} | "
+            f"{_mib(row.get('saved_model_deflated_bytes'))} |")
+    ratio = sizes.get("pruned_over_unpruned") or {}
+    if ratio:
+        lines += ["", "Pruned over unpruned, deflated: " + ", ".join(
+            f"{k.replace('_deflated_bytes', '')} {fmt(v, 3)}"
+            for k, v in ratio.items()) + " (issue 12 target: <= 0.6)."]
+    return lines
+
+
+def _speed(c):
+    bench = c.get("bench")
+    if not bench:
+        return ["Inference speed: not measured (no `pruned/bench.json`; "
+                "`scripts/bench_pruned.py --run-dir RUN`)."]
+    lines = [f"Inference (`scripts/bench_pruned.py --run-dir`, backend "
+             f"{bench.get('backend')}, batch {bench.get('batch_size')}, "
+             "best of 3 rounds, shared 2-core CPU: ratios are rough):", "",
+             "| model | images/s | x unpruned | parameters | FLOPs |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, row in bench.items():
+        if isinstance(row, dict) and "images_per_s" in row:
+            lines.append(f"| {name} | {row['images_per_s']:.1f} | "
+                         f"{fmt(row['speed_ratio'], 3)} | {row['params']} "
+                         f"| {row['flops']} |")
+    return lines
+
+
+def _sensitivity(c):
+    table = c.get("sensitivity")
+    if not table or not table.get("rows"):
+        return []
+    lines = [f"Per-layer sensitivity (one layer masked with its ANDC mask "
+             f"at theta {table.get('theta')}, no fine-tune; unpruned "
+             f"{fmt(table.get('unpruned'))}):", "",
+             "| layer | scope | dilution | accuracy | drop |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in table["rows"]:
+        lines.append(f"| {r['layer']} | {r['scope']} | "
+                     f"{fmt(r['dilution'], 3)} | {fmt(r['accuracy'])} | "
+                     f"{fmt(r['drop'])} |")
+    return lines
+
+
 def _claim_pruning(c):
     if c is None:
         return ["Not measured (no `pruned/pruning.json`)."]
@@ -188,23 +324,76 @@ def _claim_pruning(c):
                      f"{fmt(row['sparsity'])} | {row['description']} |")
     p = c["params"]
     tune = c.get("fine_tune") or {}
-    lines += ["", f"Scope `{c.get('scope')}`; every pruned row fine-tuned "
-              f"{tune.get('epochs')} epoch(s) with AdamW lr "
-              f"{tune.get('learning_rate')}, masks held.", "",
-              f"Dilution of the prunable connections: "
-              f"{fmt(c['dilution'])}; parameters {p['before']} -> "
-              f"{p['after']} after shrinking ({p['nonzero_after_masking']} "
-              "non-zero after masking).", ""]
+    lines += ["", f"Scope `{c.get('scope')}`, theta {c.get('theta')}; "
+              f"masks from SNP on the `{c.get('masks_from', 'test')}` "
+              f"split, every accuracy on `{c.get('scored_on', 'test')}`. "
+              f"Every fine-tuned row: {_tune_line(tune)}, masks held; "
+              "identical settings for all rows: "
+              f"{tune.get('identical_for_all_rows', 'n/a')}. Random "
+              f"control: {c.get('random_control', 'n/a')}.", ""]
+    by_scope = c.get("dilution_by_scope") or {}
+    lines.append("Dilution (share of the scope's connections cut): "
+                 + (", ".join(f"{k} {fmt(v, 3)}" for k, v in
+                              by_scope.items()) if by_scope else
+                    fmt(c["dilution"])) + f"; parameters {p['before']} -> "
+                 f"{p['after']} after shrinking dead units "
+                 f"({p['nonzero_after_masking']} non-zero after masking).")
+    lines.append("")
     if c["differences"]:
         lines += ["Paired differences (95% CI: bootstrap over the same "
                   "test images; non-inferiority margin "
-                  f"{c['margin']}):", "",
-                  "| difference | value | 95% CI |", "| --- | --- | --- |"]
-        for d in c["differences"]:
-            lines.append(f"| {d['a']} - {d['b']} | {fmt(d['difference'])} "
-                         f"| {_ci(d['low'], d['high'])} |")
+                  f"{c['margin']}; claim 3 is the first row):", "",
+                  *_difference_rows(c["differences"])]
     else:
         lines.append("No `pruned/predictions.npz`: accuracies without CI.")
+    lines += ["", "ANDC against `unpruned_fine_tuned` per scope (sweep "
+              "points: every method fine-tuned as above"
+              + ("" if not c.get("sweep") or c["sweep"]["same_fine_tune"]
+                 else ", BUT with other fine-tune settings than the stage")
+              + "; CI: " + (
+                  "paired bootstrap over the same test images"
+                  if (c.get("sweep") or {}).get("paired") else
+                  "unpaired normal interval of two proportions where the "
+                  "sweep kept no per-image hits") + "):", "",
+              *_scope_rows(c), ""]
+    lines += _holds(c)
+    if c.get("why"):
+        lines += ["", f"Verdict inconclusive: {c['why']}."]
+    for part in (_sensitivity(c), _sizes(c), _speed(c)):
+        if part:
+            lines += ["", *part]
+    structured = c.get("structured")
+    if structured:
+        lines += ["", f"Structured variant (ours, beyond the paper): "
+                  f"fraction {structured.get('fraction')}, parameters "
+                  f"after {structured.get('params_after')}, FLOPs after "
+                  f"{structured.get('flops_after')}."]
+    return lines
+
+
+def _readout_epochs(r):
+    """The readout-epochs curve (`readout_epochs.json`), if measured."""
+    if not r:
+        return []
+    lines = ["## Readout epochs: convergence and weight-decay form", "",
+             f"Readouts of {', '.join(f'`{t}`' for t in r['taps'])} trained "
+             "for E epochs (lr 0.01 x 0.975^epoch, Nesterov momentum "
+             "0.975, weight decay 1e-3) with coupled L2 (PyTorch SGD's, "
+             "the default) and decoupled decay (Keras SGD's), same data "
+             "order and augmentation; accuracy and V on the test split, "
+             f"theta {r['theta']}. The model's own test accuracy: "
+             f"{fmt(r['model_test_accuracy'])}. Measured by "
+             "`readout_epochs.py` (beside the published report).", "",
+             "| tap | mode | E | readout accuracy | mean_diag | mean_noise "
+             "| snr | empty_fraction |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in sorted(r["rows"], key=lambda x: (
+            r["taps"].index(x["tap"]), x["mode"], x["epochs"])):
+        lines.append(
+            f"| {row['tap']} | {row['mode']} | {row['epochs']} | "
+            f"{fmt(row['readout_accuracy'])} | {fmt(row['mean_diag'], 2)} "
+            f"| {fmt(row['mean_noise'], 1)} | {fmt(row['snr'], 3)} | "
+            f"{fmt(row['empty_fraction'], 3)} |")
     return lines
 
 
@@ -297,9 +486,13 @@ def render(a, figures=None, compare=None):
         lines += ["", f"## {title}", "", *sections[key], ""]
         if figure_of.get(key) in figures:
             lines += [f"![{key}]({FIGURES}/{figures[figure_of[key]]})", ""]
+        if key == "pruning" and "sweep" in figures:
+            lines += [f"![sweep]({FIGURES}/{figures['sweep']})", ""]
         verdict = (claim["verdict"] if claim else
                    "not measured (stage not run for this model)")
         lines.append(f"**Verdict: {verdict}**")
+    if a.get("readout_epochs"):
+        lines += ["", *_readout_epochs(a["readout_epochs"])]
     if compare:
         lines += ["", *_compare(a, compare)]
     return "\n".join(lines) + "\n"
@@ -322,6 +515,11 @@ def write_report(run_dir, compare=None, bootstrap=1000, seed=0):
     if compare:
         other = analysis_lib.analyze_run(compare, bootstrap, seed)
     names = figures_lib.write_figures(a, os.path.join(run_dir, FIGURES))
+    sweep_png = os.path.join(run_dir, "pruned", "sweep.png")
+    if os.path.isfile(sweep_png):
+        shutil.copyfile(sweep_png, os.path.join(run_dir, FIGURES,
+                                                "sweep.png"))
+        names["sweep"] = "sweep.png"
     write_json(os.path.join(run_dir, "report.json"), a)
     path = os.path.join(run_dir, "REPORT.md")
     write_text(path, render(a, names, other))

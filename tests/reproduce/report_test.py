@@ -42,20 +42,63 @@ def make_run(path, seed=0):
     heads = analyze_heads(result, null_samples=20, seed=0)
     write_heads_report(heads, os.path.join(path, "heads"))
     unpruned = rng.random(N_TEST) < 0.6
+    tuned = rng.random(N_TEST) < 0.7
     hits = {"unpruned": unpruned, "andc_masked": unpruned.copy(),
-            "andc_fine_tuned": unpruned.copy(),
+            "unpruned_fine_tuned": tuned,
+            # ANDC after the fine-tune = the unpruned model after it; both
+            # better than the unpruned model before
+            "andc_fine_tuned": tuned.copy(),
             "random_fine_tuned": rng.random(N_TEST) < 0.4,
-            "magnitude_fine_tuned": unpruned.copy()}
+            "magnitude_fine_tuned": tuned.copy()}
+    ref = float(tuned.mean())
+    tune = {"epochs": 1, "recipe": "light", "learning_rate": 1e-3,
+            "weight_decay": 0.05, "warmup_epochs": 0,
+            "steps_per_epoch": None, "seed": 0}
     os.makedirs(os.path.join(path, "pruned"))
     np.savez(os.path.join(path, "pruned", "predictions.npz"), **hits)
     write_json(os.path.join(path, "pruned", "pruning.json"), {
+        "scope": "all", "theta": 0.3, "masks_from": "validation",
+        "scored_on": "test",
+        "fine_tune": {**tune, "identical_for_all_rows": True},
         "accuracy_table": [
             {"name": n, "description": n, "accuracy": float(h.mean()),
-             "sparsity": 0.0 if n == "unpruned" else 0.5}
+             "sparsity": 0.0 if n.startswith("unpruned") else 0.5}
             for n, h in hits.items()],
-        "dilution": 0.5, "params": {"before": 100, "after": 60,
-                                    "nonzero_after_masking": 50},
-        "flops": {"before": 10, "after": 6}})
+        "dilution": 0.5,
+        "dilution_by_scope": {"readout": 0.8, "ff": 0.4, "all": 0.5},
+        "params": {"before": 100, "after": 60,
+                   "nonzero_after_masking": 50},
+        "flops": {"before": 10, "after": 6},
+        "sizes": {"unpruned": {"keras_bytes": 4 * 2**20,
+                               "keras_deflated_bytes": 2 * 2**20},
+                  "pruned": {"keras_bytes": 2**20,
+                             "keras_deflated_bytes": 2**20},
+                  "pruned_over_unpruned": {"keras_deflated_bytes": 0.5}},
+        # readout: holds at dilution 0.3 (equal), not at 0.6 (-0.2)
+        "sweep": {"fine_tune": tune, "thetas": [0.2, 0.4],
+                  "references": {"unpruned": float(unpruned.mean()),
+                                 "unpruned_fine_tuned": ref},
+                  "rows": [{"scope": "readout", "theta": t, "method": m,
+                            "dilution": d, "accuracy": a}
+                           for t, d, a in ((0.2, 0.3, ref),
+                                           (0.4, 0.6, ref - 0.2))
+                           # accuracy as the hits below say
+                           for m in ("andc", "random", "magnitude")]},
+        "sensitivity": {"theta": 0.3, "unpruned": 0.6, "rows": [
+            {"layer": "classifier", "scope": "readout", "dilution": 0.8,
+             "accuracy": 0.5, "drop": 0.1}]}})
+    # the sweep's ANDC points, paired with unpruned_fine_tuned: the same
+    # hits (difference 0) and 80 of its hits lost (-0.2)
+    worse = tuned.copy()
+    worse[np.flatnonzero(tuned)[:80]] = False
+    np.savez(os.path.join(path, "pruned", "sweep_predictions.npz"),
+             **{"readout|0.2|andc": tuned, "readout|0.4|andc": worse})
+    write_json(os.path.join(path, "pruned", "bench.json"), {
+        "backend": "tensorflow", "batch_size": 8,
+        "unpruned": {"images_per_s": 100.0, "speed_ratio": 1.0,
+                     "params": 100, "flops": 10},
+        "andc_shrunk": {"images_per_s": 120.0, "speed_ratio": 1.2,
+                        "params": 60, "flops": 6}})
     write_json(os.path.join(path, "run.json"), {
         "run_name": "fake", "created_at": "2026-01-01T00:00:00+00:00",
         "config": {"variant": "cct_x", "image_size": 8, "dataset": "fake",
@@ -139,18 +182,50 @@ class ReportTest(TestCase):
         # within every kind rho is exactly 1
         self.assertEqual(claims["accuracy_depth"]["verdict"], "reproduced")
         self.assertEqual(claims["accuracy_depth"]["pooled"]["rho"], 1.0)
-        # ANDC equals unpruned on every image: difference exactly 0
+        # ANDC equals unpruned_fine_tuned on every image: difference
+        # exactly 0, though both differ from the unpruned model
         main = claims["pruning"]["differences"][0]
         self.assertEqual((main["a"], main["b"]),
-                         ("andc_fine_tuned", "unpruned"))
+                         ("andc_fine_tuned", "unpruned_fine_tuned"))
         self.assertEqual((main["difference"], main["low"], main["high"]),
                          (0.0, 0.0, 0.0))
         self.assertEqual(claims["pruning"]["verdict"], "reproduced")
+        pairs = [(d["a"], d["b"]) for d in claims["pruning"]["differences"]]
+        self.assertIn(("unpruned_fine_tuned", "unpruned"), pairs)
+        # the sweep: holds at dilution 0.3, not at 0.6
+        sweep = claims["pruning"]["sweep"]
+        self.assertTrue(sweep["same_fine_tune"])
+        self.assertEqual(sweep["scopes"]["readout"]["holds_up_to"], 0.3)
+        verdicts = [r["verdict"] for r in sweep["rows"]
+                    if r["method"] == "andc"]
+        self.assertEqual(verdicts, ["reproduced", "not reproduced"])
+        self.assertTrue(sweep["paired"])
         # noise falls with depth by construction
         for kind in ("mha", "ff", "res"):
             trend = claims["clusters_noise"]["trends"][kind]["mean_noise"]
             self.assertLess(trend["slope_high"], 0)
         self.assertIn(claims["heads"]["verdict"], VERDICTS)
+
+    def test_pruning_section(self):
+        section = self.text.split("## 3.")[1].split("## 4.")[0]
+        self.assertIn("readout 0.800, ff 0.400, all 0.500", section)
+        self.assertIn("non-inferior up to dilution 0.300", section)
+        row = table_row(section, "readout (sweep)")
+        self.assertEqual(row[1:4], ["0.2", "0.3000", row[3]])
+        self.assertIn("| andc_shrunk | 120.0 | 1.200 | 60 | 6 |", section)
+        self.assertIn("| pruned | 1.00 MiB | 1.00 MiB |", section)
+        self.assertIn("keras 0.500", section)
+        self.assertIn("| classifier | readout |", section)
+
+    def test_claim_3_needs_the_fine_tuned_control(self):
+        run = make_run(os.path.join(self.tmp.name, "old"), seed=2)
+        path = os.path.join(run, "pruned", "predictions.npz")
+        hits = dict(np.load(path))
+        del hits["unpruned_fine_tuned"]
+        np.savez(path, **hits)
+        claim = report.analysis_lib.claim_pruning(run, 20, 0)
+        self.assertEqual(claim["verdict"], "inconclusive at this budget")
+        self.assertIn("unpruned_fine_tuned", claim["why"])
 
     def test_publish_rewrites_figure_links(self):
         target = os.path.join(self.tmp.name, "docs", "cifar-x.md")
