@@ -15,21 +15,36 @@ import numpy as np
 from keras_snp.reproduce import stats
 from keras_snp.utils import read_json
 
-TAP_STATS = ("mean_diag", "mean_clusters", "mean_cluster_size", "mean_noise",
-             "snr", "empty_fraction")
+TAP_STATS = (
+    "mean_diag",
+    "mean_clusters",
+    "mean_cluster_size",
+    "mean_noise",
+    "snr",
+    "empty_fraction",
+)
 # ANDC "does not affect accuracy": non-inferiority margin (choice).
 PRUNING_MARGIN = 0.01
 # The first pair is claim 3's (METHOD.md section 4): ANDC against the
 # unpruned model given the identical fine-tune.
-DIFFERENCES = (("andc_fine_tuned", "unpruned_fine_tuned"),
-               ("andc_masked", "unpruned"),
-               ("unpruned_fine_tuned", "unpruned"),
-               ("andc_fine_tuned", "random_fine_tuned"),
-               ("andc_fine_tuned", "magnitude_fine_tuned"),
-               ("structured_fine_tuned", "unpruned_fine_tuned"))
+DIFFERENCES = (
+    ("andc_fine_tuned", "unpruned_fine_tuned"),
+    ("andc_masked", "unpruned"),
+    ("unpruned_fine_tuned", "unpruned"),
+    ("andc_fine_tuned", "random_fine_tuned"),
+    ("andc_fine_tuned", "magnitude_fine_tuned"),
+    ("structured_fine_tuned", "unpruned_fine_tuned"),
+)
 # FineTune fields that must agree for two fine-tuned rows to compare.
-TUNE_FIELDS = ("epochs", "recipe", "learning_rate", "weight_decay",
-               "warmup_epochs", "steps_per_epoch", "seed")
+TUNE_FIELDS = (
+    "epochs",
+    "recipe",
+    "learning_rate",
+    "weight_decay",
+    "warmup_epochs",
+    "steps_per_epoch",
+    "seed",
+)
 INCONCLUSIVE = "inconclusive at this budget"
 
 
@@ -52,9 +67,10 @@ def _stage_seconds(state):
     for name, stage in state.get("stages", {}).items():
         end = stage.get("finished_at")
         if start and end:
-            out[name] = (datetime.datetime.fromisoformat(end)
-                         - datetime.datetime.fromisoformat(start)
-                         ).total_seconds()
+            out[name] = (
+                datetime.datetime.fromisoformat(end)
+                - datetime.datetime.fromisoformat(start)
+            ).total_seconds()
         start = end or start
     return out
 
@@ -70,32 +86,56 @@ def claim_accuracy(summary, n_test, resamples, seed):
     rows, by_kind = [], {}
     for name, tap in summary["taps"].items():
         depth = tap_depth(name, tap)
-        rows.append({"tap": name, "kind": tap_kind(tap), "depth": depth,
-                     "nodes": tap["nodes"], "tokens": tap["tokens"],
-                     "readout_accuracy": tap["readout_accuracy"]})
+        rows.append(
+            {
+                "tap": name,
+                "kind": tap_kind(tap),
+                "depth": depth,
+                "nodes": tap["nodes"],
+                "tokens": tap["tokens"],
+                "readout_accuracy": tap["readout_accuracy"],
+            }
+        )
         by_kind.setdefault(tap_kind(tap), []).append(rows[-1])
     correlations = {}
     for kind, kind_rows in by_kind.items():
         correlations[kind] = stats.depth_correlation_accuracy(
             [r["depth"] for r in kind_rows],
-            [r["readout_accuracy"] for r in kind_rows], n_test,
-            resamples=resamples, seed=seed)
+            [r["readout_accuracy"] for r in kind_rows],
+            n_test,
+            resamples=resamples,
+            seed=seed,
+        )
     pooled = stats.depth_correlation_accuracy(
-        [r["depth"] for r in rows], [r["readout_accuracy"] for r in rows],
-        n_test, resamples=resamples, seed=seed,
-        groups=[r["kind"] for r in rows])
+        [r["depth"] for r in rows],
+        [r["readout_accuracy"] for r in rows],
+        n_test,
+        resamples=resamples,
+        seed=seed,
+        groups=[r["kind"] for r in rows],
+    )
     verdict = stats.sign_verdict(pooled["low"], pooled["high"], "positive")
-    return {"rows": rows, "by_kind": correlations, "pooled": pooled,
-            "n_test": n_test, "verdict": verdict}
+    return {
+        "rows": rows,
+        "by_kind": correlations,
+        "pooled": pooled,
+        "n_test": n_test,
+        "verdict": verdict,
+    }
 
 
 def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
     """Claim 2: small clusters plus noise; noise falls, SNR rises."""
     rows, tables, kinds = [], {}, {}
     for name, tap in summary["taps"].items():
-        rows.append({"tap": name, "kind": tap_kind(tap),
-                     "depth": tap_depth(name, tap),
-                     **{k: tap[k] for k in TAP_STATS}})
+        rows.append(
+            {
+                "tap": name,
+                "kind": tap_kind(tap),
+                "depth": tap_depth(name, tap),
+                **{k: tap[k] for k in TAP_STATS},
+            }
+        )
         tables[name] = stats.node_table(arrays[f"{name}.V"], theta)
         kinds.setdefault(tap_kind(tap), []).append(rows[-1])
     trends = {}
@@ -104,14 +144,29 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
             continue
         trends[kind] = stats.depth_trend_over_nodes(
             [tables[r["tap"]] for r in kind_rows],
-            [r["depth"] for r in kind_rows], resamples=resamples, seed=seed)
-    noise = [stats.sign_verdict(t["mean_noise"]["slope_low"],
-                                t["mean_noise"]["slope_high"], "negative")
-             for t in trends.values()]
-    snr = [stats.sign_verdict(t["snr"]["slope_low"], t["snr"]["slope_high"],
-                              "positive") for t in trends.values()]
-    fractions = [r["mean_diag"] / num_classes for r in rows
-                 if np.isfinite(r["mean_diag"])]
+            [r["depth"] for r in kind_rows],
+            resamples=resamples,
+            seed=seed,
+        )
+    noise = [
+        stats.sign_verdict(
+            t["mean_noise"]["slope_low"],
+            t["mean_noise"]["slope_high"],
+            "negative",
+        )
+        for t in trends.values()
+    ]
+    snr = [
+        stats.sign_verdict(
+            t["snr"]["slope_low"], t["snr"]["slope_high"], "positive"
+        )
+        for t in trends.values()
+    ]
+    fractions = [
+        r["mean_diag"] / num_classes
+        for r in rows
+        if np.isfinite(r["mean_diag"])
+    ]
     small = bool(fractions) and max(fractions) < 0.5
     parts = noise + snr
     if parts and all(v == "reproduced" for v in parts) and small:
@@ -120,16 +175,22 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
         verdict = "not reproduced"
     else:
         verdict = INCONCLUSIVE
-    return {"rows": rows, "trends": trends, "noise_verdicts": dict(
-        zip(trends, noise)), "snr_verdicts": dict(zip(trends, snr)),
+    return {
+        "rows": rows,
+        "trends": trends,
+        "noise_verdicts": dict(zip(trends, noise)),
+        "snr_verdicts": dict(zip(trends, snr)),
         "max_diag_fraction": max(fractions) if fractions else None,
-        "small_clusters": small, "verdict": verdict}
+        "small_clusters": small,
+        "verdict": verdict,
+    }
 
 
 def _same_tune(a, b):
     """Whether two FineTune dictionaries give identical fine-tunes."""
-    return bool(a) and bool(b) and all(a.get(k) == b.get(k)
-                                       for k in TUNE_FIELDS)
+    return (
+        bool(a) and bool(b) and all(a.get(k) == b.get(k) for k in TUNE_FIELDS)
+    )
 
 
 def non_inferiority(low, high, margin=PRUNING_MARGIN):
@@ -141,9 +202,15 @@ def non_inferiority(low, high, margin=PRUNING_MARGIN):
     return INCONCLUSIVE
 
 
-def sweep_curves(pruning, n_test, hits=None, sweep_hits=None,
-                 resamples=stats.DEFAULT_RESAMPLES, seed=0,
-                 margin=PRUNING_MARGIN):
+def sweep_curves(
+    pruning,
+    n_test,
+    hits=None,
+    sweep_hits=None,
+    resamples=stats.DEFAULT_RESAMPLES,
+    seed=0,
+    margin=PRUNING_MARGIN,
+):
     """The sweep's points with ANDC - `unpruned_fine_tuned` per point.
 
     With per-image hits of the point (`sweep_hits`, keys
@@ -157,7 +224,15 @@ def sweep_curves(pruning, n_test, hits=None, sweep_hits=None,
     sweep = pruning.get("sweep")
     if not sweep or not sweep.get("rows"):
         return None
-    reference = (sweep.get("references") or {}).get("unpruned_fine_tuned")
+    references = {
+        **{
+            k: v
+            for k, v in (pruning.get("accuracy") or {}).items()
+            if k in ("unpruned", "unpruned_fine_tuned")
+        },
+        **(sweep.get("references") or {}),
+    }
+    reference = references.get("unpruned_fine_tuned")
     base = None
     if hits is not None and "unpruned_fine_tuned" in hits:
         base = hits["unpruned_fine_tuned"]
@@ -166,37 +241,50 @@ def sweep_curves(pruning, n_test, hits=None, sweep_hits=None,
         row = dict(r)
         key = f"{r['scope']}|{r['theta']}|{r['method']}"
         if reference is not None and r["method"] == "andc":
-            if base is not None and sweep_hits is not None and (
-                    key in sweep_hits):
-                row.update(stats.bootstrap_accuracy_difference(
-                    sweep_hits[key], base, resamples, seed=seed))
+            if (
+                base is not None
+                and sweep_hits is not None
+                and (key in sweep_hits)
+            ):
+                row.update(
+                    stats.bootstrap_accuracy_difference(
+                        sweep_hits[key], base, resamples, seed=seed
+                    )
+                )
                 row["paired"] = True
             else:
                 a = r["accuracy"]
-                se = np.sqrt((a * (1 - a) + reference * (1 - reference))
-                             / max(n_test, 1))
+                se = np.sqrt(
+                    (a * (1 - a) + reference * (1 - reference)) / max(n_test, 1)
+                )
                 row["difference"] = a - reference
                 row["low"] = row["difference"] - 1.96 * se
                 row["high"] = row["difference"] + 1.96 * se
                 row["paired"] = False
             paired.append(row["paired"])
-            row["verdict"] = non_inferiority(row["low"], row["high"],
-                                             margin)
-            scope = scopes.setdefault(r["scope"], {"holds_up_to": None,
-                                                   "points": 0})
+            row["verdict"] = non_inferiority(row["low"], row["high"], margin)
+            scope = scopes.setdefault(
+                r["scope"], {"holds_up_to": None, "points": 0}
+            )
             scope["points"] += 1
             if row["verdict"] == "reproduced" and (
-                    scope["holds_up_to"] is None
-                    or r["dilution"] > scope["holds_up_to"]):
+                scope["holds_up_to"] is None
+                or r["dilution"] > scope["holds_up_to"]
+            ):
                 scope["holds_up_to"] = r["dilution"]
         rows.append(row)
-    return {"rows": rows, "reference": reference,
-            "references": sweep.get("references"),
-            "thetas": sweep.get("thetas"), "scopes": scopes,
-            "paired": bool(paired) and all(paired),
-            "fine_tune": sweep.get("fine_tune"),
-            "same_fine_tune": _same_tune(sweep.get("fine_tune"),
-                                         pruning.get("fine_tune"))}
+    return {
+        "rows": rows,
+        "reference": reference,
+        "references": sweep.get("references"),
+        "thetas": sweep.get("thetas"),
+        "scopes": scopes,
+        "paired": bool(paired) and all(paired),
+        "fine_tune": sweep.get("fine_tune"),
+        "same_fine_tune": _same_tune(
+            sweep.get("fine_tune"), pruning.get("fine_tune")
+        ),
+    }
 
 
 def _bench(run_dir):
@@ -220,44 +308,64 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
     if not os.path.isfile(path):
         return None
     pruning = read_json(path)
+    # sweep.json: the sweep written beside the stage (sweep.py in
+    # docs/results/cifar100-cct_4_3x2-andc), not into pruning.json
+    extra = os.path.join(run_dir, "pruned", "sweep.json")
+    if os.path.isfile(extra):
+        pruning = {**pruning, **read_json(extra)}
     tune = pruning.get("fine_tune") or {}
     predictions = os.path.join(run_dir, "pruned", "predictions.npz")
     hits = np.load(predictions) if os.path.isfile(predictions) else None
     if hits is not None and not n_test:
         n_test = len(hits[hits.files[0]])
     sweep_path = os.path.join(run_dir, "pruned", "sweep_predictions.npz")
-    sweep_hits = (np.load(sweep_path) if os.path.isfile(sweep_path)
-                  else None)
-    out = {"table": pruning["accuracy_table"],
-           "dilution": pruning["dilution"], "params": pruning["params"],
-           "dilution_by_scope": pruning.get("dilution_by_scope"),
-           "flops": pruning["flops"], "margin": PRUNING_MARGIN,
-           "fine_tune": tune,
-           "scope": pruning.get("scope"), "theta": pruning.get("theta"),
-           "masks_from": pruning.get("masks_from"),
-           "scored_on": pruning.get("scored_on"),
-           "random_control": pruning.get("random_control"),
-           "shrink": pruning.get("shrink"),
-           "sizes": pruning.get("sizes"),
-           "structured": pruning.get("structured"),
-           "sensitivity": pruning.get("sensitivity"),
-           "sweep": sweep_curves(pruning, n_test or 1, hits, sweep_hits,
-                                 resamples, seed),
-           "bench": _bench(run_dir),
-           "differences": []}
+    sweep_hits = np.load(sweep_path) if os.path.isfile(sweep_path) else None
+    out = {
+        "table": pruning["accuracy_table"],
+        "dilution": pruning["dilution"],
+        "params": pruning["params"],
+        "dilution_by_scope": pruning.get("dilution_by_scope"),
+        "flops": pruning["flops"],
+        "margin": PRUNING_MARGIN,
+        "fine_tune": tune,
+        "scope": pruning.get("scope"),
+        "theta": pruning.get("theta"),
+        "masks_from": pruning.get("masks_from"),
+        "scored_on": pruning.get("scored_on"),
+        "random_control": pruning.get("random_control"),
+        "shrink": pruning.get("shrink"),
+        "sizes": pruning.get("sizes"),
+        "structured": pruning.get("structured"),
+        "sensitivity": pruning.get("sensitivity"),
+        "sweep": sweep_curves(
+            pruning, n_test or 1, hits, sweep_hits, resamples, seed
+        ),
+        "bench": _bench(run_dir),
+        "differences": [],
+    }
     if hits is not None:
         for a, b in DIFFERENCES:
             if a in hits and b in hits:
-                out["differences"].append({
-                    "a": a, "b": b, **stats.bootstrap_accuracy_difference(
-                        hits[a], hits[b], resamples, seed=seed)})
-    main = next((d for d in out["differences"]
-                 if (d["a"], d["b"]) == DIFFERENCES[0]), None)
+                out["differences"].append(
+                    {
+                        "a": a,
+                        "b": b,
+                        **stats.bootstrap_accuracy_difference(
+                            hits[a], hits[b], resamples, seed=seed
+                        ),
+                    }
+                )
+    main = next(
+        (d for d in out["differences"] if (d["a"], d["b"]) == DIFFERENCES[0]),
+        None,
+    )
     out["main"] = main
     if main is None:
         out["verdict"] = INCONCLUSIVE
-        out["why"] = ("no `unpruned_fine_tuned` row: the pruned model has "
-                      "no control with the identical fine-tune")
+        out["why"] = (
+            "no `unpruned_fine_tuned` row: the pruned model has "
+            "no control with the identical fine-tune"
+        )
     elif not tune.get("identical_for_all_rows", True):
         out["verdict"] = INCONCLUSIVE
         out["why"] = "the fine-tuned rows did not get identical settings"
@@ -275,40 +383,61 @@ def claim_heads(run_dir, resamples, seed):
     rng = np.random.default_rng(seed)
     encoders = []
     for e in heads["encoders"]:
-        contrasts = np.array([h["ablation"]["contrast"] for h in e["heads"]
-                              if h.get("ablation") and
-                              h["ablation"].get("contrast") is not None])
+        contrasts = np.array(
+            [
+                h["ablation"]["contrast"]
+                for h in e["heads"]
+                if h.get("ablation")
+                and h["ablation"].get("contrast") is not None
+            ]
+        )
         if len(contrasts):
-            boot = [contrasts[rng.integers(0, len(contrasts),
-                                           len(contrasts))].mean()
-                    for _ in range(resamples)]
+            boot = [
+                contrasts[
+                    rng.integers(0, len(contrasts), len(contrasts))
+                ].mean()
+                for _ in range(resamples)
+            ]
             low, high = stats.percentile_ci(boot)
         else:
             low = high = float("nan")
-        encoders.append({
-            "encoder": e["encoder"], "num_heads": e["num_heads"],
-            "metrics": e["metrics"], "null": e["null"],
-            "symmetry_breaking": e["symmetry_breaking"],
-            "labels_per_head": [h["num_labels"] for h in e["heads"]],
-            "contrasts": contrasts.tolist(),
-            "mean_contrast": (e["ablation"] or {}).get("mean_contrast"),
-            "contrast_low": low, "contrast_high": high,
-        })
+        encoders.append(
+            {
+                "encoder": e["encoder"],
+                "num_heads": e["num_heads"],
+                "metrics": e["metrics"],
+                "null": e["null"],
+                "symmetry_breaking": e["symmetry_breaking"],
+                "labels_per_head": [h["num_labels"] for h in e["heads"]],
+                "contrasts": contrasts.tolist(),
+                "mean_contrast": (e["ablation"] or {}).get("mean_contrast"),
+                "contrast_low": low,
+                "contrast_high": high,
+            }
+        )
     breaking = [e["symmetry_breaking"] for e in encoders]
-    contrast = [stats.sign_verdict(e["contrast_low"], e["contrast_high"],
-                                   "positive") for e in encoders]
-    if breaking and all(breaking) and all(c == "reproduced"
-                                          for c in contrast):
+    contrast = [
+        stats.sign_verdict(e["contrast_low"], e["contrast_high"], "positive")
+        for e in encoders
+    ]
+    if breaking and all(breaking) and all(c == "reproduced" for c in contrast):
         verdict = "reproduced"
-    elif breaking and not any(breaking) and all(
-            c != "reproduced" for c in contrast):
+    elif (
+        breaking
+        and not any(breaking)
+        and all(c != "reproduced" for c in contrast)
+    ):
         verdict = "not reproduced"
     else:
         verdict = INCONCLUSIVE
-    return {"encoders": encoders, "claim_metrics": heads["claim_metrics"],
-            "p_threshold": heads["p_threshold"],
-            "null_samples": heads["null_samples"],
-            "contrast_verdicts": contrast, "verdict": verdict}
+    return {
+        "encoders": encoders,
+        "claim_metrics": heads["claim_metrics"],
+        "p_threshold": heads["p_threshold"],
+        "null_samples": heads["null_samples"],
+        "contrast_verdicts": contrast,
+        "verdict": verdict,
+    }
 
 
 def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
@@ -321,25 +450,30 @@ def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
     train = state["stages"].get("train", {})
     return {
         "run_name": state["run_name"],
+        "run_dir": run_dir,
         "command": (state.get("reproduce") or {}).get("command"),
         "model": (state.get("reproduce") or {}).get("model", "cct"),
         "versions": state.get("versions", {}),
         "config": state["config"],
-        "dataset": {k: v for k, v in state.get("dataset", {}).items()
-                    if k != "label_names"},
+        "dataset": {
+            k: v
+            for k, v in state.get("dataset", {}).items()
+            if k != "label_names"
+        },
         "params": state.get("model", {}).get("params"),
         "test_accuracy": train.get("test_accuracy"),
         "epochs_trained": (train.get("final_epoch") or {}).get("epoch"),
         "stage_seconds": _stage_seconds(state),
-        "theta": summary["theta"], "readout": summary["readout"],
-        "num_classes": num_classes, "resamples": resamples,
+        "theta": summary["theta"],
+        "readout": summary["readout"],
+        "num_classes": num_classes,
+        "resamples": resamples,
         "readout_epochs": _readout_epochs(run_dir),
         "claims": {
-            "accuracy_depth": claim_accuracy(summary, n_test, resamples,
-                                             seed),
-            "clusters_noise": claim_clusters(summary, arrays,
-                                             summary["theta"], num_classes,
-                                             resamples, seed),
+            "accuracy_depth": claim_accuracy(summary, n_test, resamples, seed),
+            "clusters_noise": claim_clusters(
+                summary, arrays, summary["theta"], num_classes, resamples, seed
+            ),
             "pruning": claim_pruning(run_dir, resamples, seed, n_test),
             "heads": claim_heads(run_dir, resamples, seed),
         },

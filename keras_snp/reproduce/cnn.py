@@ -16,9 +16,16 @@ from keras_snp.models.layers import ImageNormalization
 DEFAULT_WIDTHS = (32, 64, 128, 128)
 
 
-def build_cnn(num_classes, image_size=32, widths=DEFAULT_WIDTHS,
-              mean=CIFAR_MEAN, std=CIFAR_STD, dropout=0.0, name="cnn",
-              **unused):
+def build_cnn(
+    num_classes,
+    image_size=32,
+    widths=DEFAULT_WIDTHS,
+    mean=CIFAR_MEAN,
+    std=CIFAR_STD,
+    dropout=0.0,
+    name="cnn",
+    **unused,
+):
     """Builds the VGG-style CNN: blocks of Conv3x3-BN-ReLU, then pooling.
 
     Block `i` (from 1) is `conv_{i}` (3x3, same padding, no bias),
@@ -72,8 +79,9 @@ def build_cnn(num_classes, image_size=32, widths=DEFAULT_WIDTHS,
     inputs = keras.Input((image_size, image_size, 3), name="images")
     x = ImageNormalization(mean=mean, std=std, name="normalize")(inputs)
     for i, width in enumerate(widths, start=1):
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
-                                name=f"conv_{i}")(x)
+        x = keras.layers.Conv2D(
+            width, 3, padding="same", use_bias=False, name=f"conv_{i}"
+        )(x)
         x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
         x = keras.layers.ReLU(name=f"block_{i}")(x)
         if i < len(widths):
@@ -81,8 +89,9 @@ def build_cnn(num_classes, image_size=32, widths=DEFAULT_WIDTHS,
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, dtype="float32",
-                                 name="classifier")(x)
+    outputs = keras.layers.Dense(
+        num_classes, dtype="float32", name="classifier"
+    )(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -20,8 +20,15 @@ DEFAULT_RECIPE = "light"
 CNN_VARIANT = "cnn_4block"
 
 
-def reproduce(config, model="cct", resume=False, command=None,
-              compare=None, bootstrap=1000, publish=None):
+def reproduce(
+    config,
+    model="cct",
+    resume=False,
+    command=None,
+    compare=None,
+    bootstrap=1000,
+    publish=None,
+):
     """Runs the pipeline of `config`, then writes REPORT.md; returns its
     path.
 
@@ -44,14 +51,16 @@ def reproduce(config, model="cct", resume=False, command=None,
     resume = resume and os.path.isfile(os.path.join(path, "run.json"))
     kwargs = {}
     if model == "cnn":
-        kwargs = {"model_fn": cnn.build_cnn,
-                  "taps": [f"block_{i + 1}"
-                           for i in range(len(cnn.DEFAULT_WIDTHS))]}
+        kwargs = {
+            "model_fn": cnn.build_cnn,
+            "taps": [f"block_{i + 1}" for i in range(len(cnn.DEFAULT_WIDTHS))],
+        }
     folder = pipeline.run(config, resume=resume, **kwargs)
     if command and "reproduce" not in folder.state:
         folder.update(reproduce={"command": command, "model": model})
-    path = report.write_report(folder.path, compare=compare,
-                               bootstrap=bootstrap)
+    path = report.write_report(
+        folder.path, compare=compare, bootstrap=bootstrap
+    )
     if publish:
         report.publish(folder.path, publish)
     return path

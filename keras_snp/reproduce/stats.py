@@ -33,8 +33,13 @@ def spearman(x, y):
             "`x` and `y` must be 1-D and of the same length. "
             f"Received: x.shape={x.shape}, y.shape={y.shape}"
         )
-    if (len(x) < 2 or np.isnan(x).any() or np.isnan(y).any()
-            or np.ptp(x) == 0 or np.ptp(y) == 0):
+    if (
+        len(x) < 2
+        or np.isnan(x).any()
+        or np.isnan(y).any()
+        or np.ptp(x) == 0
+        or np.ptp(y) == 0
+    ):
         return float("nan")
     return float(round(scipy.stats.spearmanr(x, y).statistic, 12))
 
@@ -50,9 +55,13 @@ def percentile_ci(samples, level=DEFAULT_LEVEL):
     return float(low), float(high)
 
 
-def bootstrap_accuracy_difference(correct_a, correct_b, resamples=
-                                  DEFAULT_RESAMPLES, level=DEFAULT_LEVEL,
-                                  seed=0):
+def bootstrap_accuracy_difference(
+    correct_a,
+    correct_b,
+    resamples=DEFAULT_RESAMPLES,
+    level=DEFAULT_LEVEL,
+    seed=0,
+):
     """Paired bootstrap over test images of `acc(a) - acc(b)`.
 
     Args:
@@ -78,8 +87,13 @@ def bootstrap_accuracy_difference(correct_a, correct_b, resamples=
     for i in range(resamples):
         samples[i] = diff[rng.integers(0, len(diff), len(diff))].mean()
     low, high = percentile_ci(samples, level)
-    return {"difference": float(diff.mean()), "low": low, "high": high,
-            "resamples": int(resamples), "n": int(len(a))}
+    return {
+        "difference": float(diff.mean()),
+        "low": low,
+        "high": high,
+        "resamples": int(resamples),
+        "n": int(len(a)),
+    }
 
 
 def grouped(function, depths, values, groups=None):
@@ -90,15 +104,23 @@ def grouped(function, depths, values, groups=None):
         return function(depths, values)
     depths, values = np.asarray(depths), np.asarray(values)
     groups = np.asarray(groups)
-    results = [function(depths[groups == g], values[groups == g])
-               for g in dict.fromkeys(groups.tolist())]
+    results = [
+        function(depths[groups == g], values[groups == g])
+        for g in dict.fromkeys(groups.tolist())
+    ]
     results = [r for r in results if np.isfinite(r)]
     return float(np.mean(results)) if results else float("nan")
 
 
-def depth_correlation_accuracy(depths, accuracies, n_test,
-                               resamples=DEFAULT_RESAMPLES,
-                               level=DEFAULT_LEVEL, seed=0, groups=None):
+def depth_correlation_accuracy(
+    depths,
+    accuracies,
+    n_test,
+    resamples=DEFAULT_RESAMPLES,
+    level=DEFAULT_LEVEL,
+    seed=0,
+    groups=None,
+):
     """Spearman(depth, readout accuracy) with a bootstrap CI over images.
 
     Each tap's accuracy is resampled as `Binomial(n_test, acc) / n_test`
@@ -126,20 +148,29 @@ def depth_correlation_accuracy(depths, accuracies, n_test,
     slope_low, slope_high = percentile_ci(slopes, level)
     finite = rhos[np.isfinite(rhos)]
     return {
-        "rho": grouped(spearman, depths, accuracies, groups), "low": low,
-        "high": high, "slope": grouped(slope, depths, accuracies, groups),
+        "rho": grouped(spearman, depths, accuracies, groups),
+        "low": low,
+        "high": high,
+        "slope": grouped(slope, depths, accuracies, groups),
         "slope_low": slope_low,
         "slope_high": slope_high,
-        "p_positive": float((finite > 0).mean()) if len(finite) else
-        float("nan"),
+        "p_positive": float((finite > 0).mean())
+        if len(finite)
+        else float("nan"),
     }
 
 
 TREND_STATS = ("mean_diag", "mean_noise", "snr", "empty_fraction")
 
 
-def depth_trend_over_nodes(tables, depths, resamples=DEFAULT_RESAMPLES,
-                           level=DEFAULT_LEVEL, seed=0, names=TREND_STATS):
+def depth_trend_over_nodes(
+    tables,
+    depths,
+    resamples=DEFAULT_RESAMPLES,
+    level=DEFAULT_LEVEL,
+    seed=0,
+    names=TREND_STATS,
+):
     """Trend of each tap statistic with depth, CI by bootstrap over nodes.
 
     Each resample draws every tap's nodes with replacement (same count),
@@ -158,9 +189,10 @@ def depth_trend_over_nodes(tables, depths, resamples=DEFAULT_RESAMPLES,
     observed = [table_stats(t) for t in tables]
     boot = {name: np.empty((resamples, 2)) for name in names}
     for i in range(resamples):
-        sample = [table_stats(t, rng.integers(0, len(t["diag"]),
-                                                   len(t["diag"])))
-                  for t in tables]
+        sample = [
+            table_stats(t, rng.integers(0, len(t["diag"]), len(t["diag"])))
+            for t in tables
+        ]
         for name in names:
             values = [s[name] for s in sample]
             boot[name][i] = (spearman(depths, values), slope(depths, values))
@@ -170,9 +202,12 @@ def depth_trend_over_nodes(tables, depths, resamples=DEFAULT_RESAMPLES,
         rho_low, rho_high = percentile_ci(boot[name][:, 0], level)
         slope_low, slope_high = percentile_ci(boot[name][:, 1], level)
         out[name] = {
-            "values": values, "rho": spearman(depths, values),
-            "rho_low": rho_low, "rho_high": rho_high,
-            "slope": slope(depths, values), "slope_low": slope_low,
+            "values": values,
+            "rho": spearman(depths, values),
+            "rho_low": rho_low,
+            "rho_high": rho_high,
+            "slope": slope(depths, values),
+            "slope_low": slope_low,
             "slope_high": slope_high,
         }
     return out

@@ -17,8 +17,10 @@ def batches(n, K, size, seed):
     labels = np.arange(n) % K
     images = rng.random((n, size, size, 3)) * 60
     images[..., 0] += labels[:, None, None] * 60  # learnable by colour
-    return [(images[i:i + 8].astype("float32"), labels[i:i + 8])
-            for i in range(0, n, 8)]
+    return [
+        (images[i : i + 8].astype("float32"), labels[i : i + 8])
+        for i in range(0, n, 8)
+    ]
 
 
 class BuildCNNTest(TestCase):
@@ -29,14 +31,19 @@ class BuildCNNTest(TestCase):
         convs = 3 * 9 * 32 + 32 * 9 * 64 + 64 * 9 * 128 + 128 * 9 * 128
         bns = 4 * (32 + 64 + 128 + 128)
         self.assertEqual(model.count_params(), convs + bns + 128 * 100 + 100)
-        self.assertEqual(block_names(model),
-                         ["block_1", "block_2", "block_3", "block_4"])
-        shapes = [tuple(model.get_layer(n).output.shape[1:])
-                  for n in block_names(model)]
-        self.assertEqual(shapes, [(32, 32, 32), (16, 16, 64), (8, 8, 128),
-                                  (4, 4, 128)])
-        self.assertEqual(model.get_layer("classifier").dtype_policy.name,
-                         "float32")
+        self.assertEqual(
+            block_names(model), ["block_1", "block_2", "block_3", "block_4"]
+        )
+        shapes = [
+            tuple(model.get_layer(n).output.shape[1:])
+            for n in block_names(model)
+        ]
+        self.assertEqual(
+            shapes, [(32, 32, 32), (16, 16, 64), (8, 8, 128), (4, 4, 128)]
+        )
+        self.assertEqual(
+            model.get_layer("classifier").dtype_policy.name, "float32"
+        )
 
     def test_bad_arguments(self):
         with self.assertRaisesRegex(ValueError, "num_classes"):
@@ -53,16 +60,24 @@ class BuildCNNTest(TestCase):
             path = os.path.join(tmp, "cnn.keras")
             model.save(path)
             loaded = keras.models.load_model(path)
-        self.assertAllClose(model.predict_on_batch(x),
-                            loaded.predict_on_batch(x), atol=1e-5)
+        self.assertAllClose(
+            model.predict_on_batch(x), loaded.predict_on_batch(x), atol=1e-5
+        )
 
     def test_snp_on_blocks(self):
         K = 3
         model = build_cnn(K, image_size=8, widths=(4, 8))
         train, test = batches(48, K, 8, 0), batches(24, K, 8, 1)
-        result = compute_snp(model, train, test, taps=block_names(model),
-                             epochs=1, batch_size=None, verbose=0,
-                             run_eagerly=True)
+        result = compute_snp(
+            model,
+            train,
+            test,
+            taps=block_names(model),
+            epochs=1,
+            batch_size=None,
+            verbose=0,
+            run_eagerly=True,
+        )
         self.assertEqual(list(result.taps), ["block_1", "block_2"])
         self.assertEqual(result.taps["block_1"].V.shape, (4, K, K))
         self.assertEqual(result.taps["block_1"].tokens, 64)
@@ -74,18 +89,36 @@ class BuildCNNTest(TestCase):
 class ReproduceCNNTest(TestCase):
     def test_end_to_end_cnn_run(self):
         with tempfile.TemporaryDirectory() as tmp:
-            argv = ["--dataset", "synthetic", "--model", "cnn",
-                    "--image-size", "8", "--num-classes", "3",
-                    "--examples-per-class", "6", "--epochs", "1",
-                    "--snp-epochs", "1", "--bootstrap", "50",
-                    "--output-dir", tmp, "--run-name", "c", "--quiet"]
+            argv = [
+                "--dataset",
+                "synthetic",
+                "--model",
+                "cnn",
+                "--image-size",
+                "8",
+                "--num-classes",
+                "3",
+                "--examples-per-class",
+                "6",
+                "--epochs",
+                "1",
+                "--snp-epochs",
+                "1",
+                "--bootstrap",
+                "50",
+                "--output-dir",
+                tmp,
+                "--run-name",
+                "c",
+                "--quiet",
+            ]
             self.assertEqual(runner.reproduce_main(argv), 0)
             run = os.path.join(tmp, "c")
             state = read_json(os.path.join(run, "run.json"))
-            self.assertEqual(sorted(state["stages"]),
-                             ["snp", "train"])
-            self.assertEqual(state["reproduce"]["command"],
-                             runner.command_line(argv))
+            self.assertEqual(sorted(state["stages"]), ["snp", "train"])
+            self.assertEqual(
+                state["reproduce"]["command"], runner.command_line(argv)
+            )
             with open(os.path.join(run, "REPORT.md")) as f:
                 text = f.read()
             self.assertIn("| block_4 | block | 4 |", text)
@@ -95,6 +128,9 @@ class ReproduceCNNTest(TestCase):
             os.remove(os.path.join(run, "REPORT.md"))
             self.assertEqual(runner.reproduce_main(argv + ["--resume"]), 0)
             self.assertTrue(os.path.isfile(os.path.join(run, "REPORT.md")))
-            self.assertEqual(read_json(os.path.join(run, "run.json"))
-                             ["stages"]["train"]["finished_at"],
-                             state["stages"]["train"]["finished_at"])
+            self.assertEqual(
+                read_json(os.path.join(run, "run.json"))["stages"]["train"][
+                    "finished_at"
+                ],
+                state["stages"]["train"]["finished_at"],
+            )

@@ -21,10 +21,20 @@ VERDICTS = ("reproduced", "not reproduced", "inconclusive at this budget")
 def _tap(name, kind, encoder, noise, rng, heads=2, nodes=16):
     V = np.eye(K)[None] * (1 + rng.random((nodes, 1, 1)))
     V = V + noise * rng.random((nodes, K, K))
-    head = (np.arange(nodes) // (nodes // heads) if kind == "mha"
-            else -np.ones(nodes)).astype("int32")
-    return TapResult(name, kind, encoder, V.astype("float32"), head,
-                     tokens=4, readout_accuracy=0.3 + 0.1 * encoder)
+    head = (
+        np.arange(nodes) // (nodes // heads)
+        if kind == "mha"
+        else -np.ones(nodes)
+    ).astype("int32")
+    return TapResult(
+        name,
+        kind,
+        encoder,
+        V.astype("float32"),
+        head,
+        tokens=4,
+        readout_accuracy=0.3 + 0.1 * encoder,
+    )
 
 
 def make_run(path, seed=0):
@@ -33,8 +43,11 @@ def make_run(path, seed=0):
     rng = np.random.default_rng(seed)
     taps = {}
     for l, noise in zip((1, 2, 3), (1.5, 0.9, 0.6)):
-        for kind, layer in (("mha", "mha"), ("ff", "ff_hidden"),
-                            ("res", "out")):
+        for kind, layer in (
+            ("mha", "mha"),
+            ("ff", "ff_hidden"),
+            ("res", "out"),
+        ):
             name = f"encoder_{l}_{layer}"
             taps[name] = _tap(name, kind, l, noise, rng)
     result = SNPResult(taps, theta=0.3, label_names=list("abcdef"))
@@ -43,77 +56,155 @@ def make_run(path, seed=0):
     write_heads_report(heads, os.path.join(path, "heads"))
     unpruned = rng.random(N_TEST) < 0.6
     tuned = rng.random(N_TEST) < 0.7
-    hits = {"unpruned": unpruned, "andc_masked": unpruned.copy(),
-            "unpruned_fine_tuned": tuned,
-            # ANDC after the fine-tune = the unpruned model after it; both
-            # better than the unpruned model before
-            "andc_fine_tuned": tuned.copy(),
-            "random_fine_tuned": rng.random(N_TEST) < 0.4,
-            "magnitude_fine_tuned": tuned.copy()}
+    hits = {
+        "unpruned": unpruned,
+        "andc_masked": unpruned.copy(),
+        "unpruned_fine_tuned": tuned,
+        # ANDC after the fine-tune = the unpruned model after it; both
+        # better than the unpruned model before
+        "andc_fine_tuned": tuned.copy(),
+        "random_fine_tuned": rng.random(N_TEST) < 0.4,
+        "magnitude_fine_tuned": tuned.copy(),
+    }
     ref = float(tuned.mean())
-    tune = {"epochs": 1, "recipe": "light", "learning_rate": 1e-3,
-            "weight_decay": 0.05, "warmup_epochs": 0,
-            "steps_per_epoch": None, "seed": 0}
+    tune = {
+        "epochs": 1,
+        "recipe": "light",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 0,
+        "steps_per_epoch": None,
+        "seed": 0,
+    }
     os.makedirs(os.path.join(path, "pruned"))
     np.savez(os.path.join(path, "pruned", "predictions.npz"), **hits)
-    write_json(os.path.join(path, "pruned", "pruning.json"), {
-        "scope": "all", "theta": 0.3, "masks_from": "validation",
-        "scored_on": "test",
-        "fine_tune": {**tune, "identical_for_all_rows": True},
-        "accuracy_table": [
-            {"name": n, "description": n, "accuracy": float(h.mean()),
-             "sparsity": 0.0 if n.startswith("unpruned") else 0.5}
-            for n, h in hits.items()],
-        "dilution": 0.5,
-        "dilution_by_scope": {"readout": 0.8, "ff": 0.4, "all": 0.5},
-        "params": {"before": 100, "after": 60,
-                   "nonzero_after_masking": 50},
-        "flops": {"before": 10, "after": 6},
-        "sizes": {"unpruned": {"keras_bytes": 4 * 2**20,
-                               "keras_deflated_bytes": 2 * 2**20},
-                  "pruned": {"keras_bytes": 2**20,
-                             "keras_deflated_bytes": 2**20},
-                  "pruned_over_unpruned": {"keras_deflated_bytes": 0.5}},
-        # readout: holds at dilution 0.3 (equal), not at 0.6 (-0.2)
-        "sweep": {"fine_tune": tune, "thetas": [0.2, 0.4],
-                  "references": {"unpruned": float(unpruned.mean()),
-                                 "unpruned_fine_tuned": ref},
-                  "rows": [{"scope": "readout", "theta": t, "method": m,
-                            "dilution": d, "accuracy": a}
-                           for t, d, a in ((0.2, 0.3, ref),
-                                           (0.4, 0.6, ref - 0.2))
-                           # accuracy as the hits below say
-                           for m in ("andc", "random", "magnitude")]},
-        "sensitivity": {"theta": 0.3, "unpruned": 0.6, "rows": [
-            {"layer": "classifier", "scope": "readout", "dilution": 0.8,
-             "accuracy": 0.5, "drop": 0.1}]}})
+    write_json(
+        os.path.join(path, "pruned", "pruning.json"),
+        {
+            "scope": "all",
+            "theta": 0.3,
+            "masks_from": "validation",
+            "scored_on": "test",
+            "fine_tune": {**tune, "identical_for_all_rows": True},
+            "accuracy_table": [
+                {
+                    "name": n,
+                    "description": n,
+                    "accuracy": float(h.mean()),
+                    "sparsity": 0.0 if n.startswith("unpruned") else 0.5,
+                }
+                for n, h in hits.items()
+            ],
+            "dilution": 0.5,
+            "dilution_by_scope": {"readout": 0.8, "ff": 0.4, "all": 0.5},
+            "params": {"before": 100, "after": 60, "nonzero_after_masking": 50},
+            "flops": {"before": 10, "after": 6},
+            "sizes": {
+                "unpruned": {
+                    "keras_bytes": 4 * 2**20,
+                    "keras_deflated_bytes": 2 * 2**20,
+                },
+                "pruned": {"keras_bytes": 2**20, "keras_deflated_bytes": 2**20},
+                "pruned_over_unpruned": {"keras_deflated_bytes": 0.5},
+            },
+            # readout: holds at dilution 0.3 (equal), not at 0.6 (-0.2)
+            "sweep": {
+                "fine_tune": tune,
+                "thetas": [0.2, 0.4],
+                "references": {
+                    "unpruned": float(unpruned.mean()),
+                    "unpruned_fine_tuned": ref,
+                },
+                "rows": [
+                    {
+                        "scope": "readout",
+                        "theta": t,
+                        "method": m,
+                        "dilution": d,
+                        "accuracy": a,
+                    }
+                    for t, d, a in ((0.2, 0.3, ref), (0.4, 0.6, ref - 0.2))
+                    # accuracy as the hits below say
+                    for m in ("andc", "random", "magnitude")
+                ],
+            },
+            "sensitivity": {
+                "theta": 0.3,
+                "unpruned": 0.6,
+                "rows": [
+                    {
+                        "layer": "classifier",
+                        "scope": "readout",
+                        "dilution": 0.8,
+                        "accuracy": 0.5,
+                        "drop": 0.1,
+                    }
+                ],
+            },
+        },
+    )
     # the sweep's ANDC points, paired with unpruned_fine_tuned: the same
     # hits (difference 0) and 80 of its hits lost (-0.2)
     worse = tuned.copy()
     worse[np.flatnonzero(tuned)[:80]] = False
-    np.savez(os.path.join(path, "pruned", "sweep_predictions.npz"),
-             **{"readout|0.2|andc": tuned, "readout|0.4|andc": worse})
-    write_json(os.path.join(path, "pruned", "bench.json"), {
-        "backend": "tensorflow", "batch_size": 8,
-        "unpruned": {"images_per_s": 100.0, "speed_ratio": 1.0,
-                     "params": 100, "flops": 10},
-        "andc_shrunk": {"images_per_s": 120.0, "speed_ratio": 1.2,
-                        "params": 60, "flops": 6}})
-    write_json(os.path.join(path, "run.json"), {
-        "run_name": "fake", "created_at": "2026-01-01T00:00:00+00:00",
-        "config": {"variant": "cct_x", "image_size": 8, "dataset": "fake",
-                   "batch_size": 4, "learning_rate": 1e-3,
-                   "recipe": "light", "snp_epochs": 1},
-        "versions": {"keras": "3"},
-        "dataset": {"split_sizes": {"train": 10, "validation": 0,
-                                    "test": N_TEST}},
-        "model": {"params": 100},
-        "stages": {"train": {"status": "done",
-                             "finished_at": "2026-01-01T00:01:00+00:00",
-                             "final_epoch": {"epoch": 3},
-                             "test_accuracy": 0.6}},
-        "reproduce": {"command": "python scripts/reproduce.py --x 1",
-                      "model": "cct"}})
+    np.savez(
+        os.path.join(path, "pruned", "sweep_predictions.npz"),
+        **{"readout|0.2|andc": tuned, "readout|0.4|andc": worse},
+    )
+    write_json(
+        os.path.join(path, "pruned", "bench.json"),
+        {
+            "backend": "tensorflow",
+            "batch_size": 8,
+            "unpruned": {
+                "images_per_s": 100.0,
+                "speed_ratio": 1.0,
+                "params": 100,
+                "flops": 10,
+            },
+            "andc_shrunk": {
+                "images_per_s": 120.0,
+                "speed_ratio": 1.2,
+                "params": 60,
+                "flops": 6,
+            },
+        },
+    )
+    write_json(
+        os.path.join(path, "run.json"),
+        {
+            "run_name": "fake",
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "config": {
+                "variant": "cct_x",
+                "image_size": 8,
+                "dataset": "fake",
+                "batch_size": 4,
+                "learning_rate": 1e-3,
+                "recipe": "light",
+                "snp_epochs": 1,
+            },
+            "versions": {"keras": "3"},
+            "dataset": {
+                "split_sizes": {"train": 10, "validation": 0, "test": N_TEST}
+            },
+            "model": {"params": 100},
+            "stages": {
+                "train": {
+                    "status": "done",
+                    "finished_at": "2026-01-01T00:01:00+00:00",
+                    "final_epoch": {"epoch": 3},
+                    "test_accuracy": 0.6,
+                }
+            },
+            "reproduce": {
+                "command": "python scripts/reproduce.py --x 1",
+                "model": "cct",
+            },
+        },
+    )
+    with open(os.path.join(path, "NOTES.md"), "w") as f:
+        f.write("Budget: a fake run.\n")
     return path
 
 
@@ -143,6 +234,8 @@ class ReportTest(TestCase):
 
     def test_claims_and_verdicts(self):
         self.assertIn("python scripts/reproduce.py --x 1", self.text)
+        # NOTES.md of the run folder, under the command
+        self.assertIn("```\n\nBudget: a fake run.\n", self.text)
         verdicts = re.findall(r"\*\*Verdict: (.*)\*\*", self.text)
         self.assertEqual(len(verdicts), 4)
         for verdict in verdicts:
@@ -150,8 +243,9 @@ class ReportTest(TestCase):
         for title, _ in report.CLAIMS:
             self.assertIn(f"## {title}", self.text)
         for name in ("depth.png", "pruning.png", "heads.png"):
-            self.assertTrue(os.path.isfile(
-                os.path.join(self.run_dir, "figures", name)))
+            self.assertTrue(
+                os.path.isfile(os.path.join(self.run_dir, "figures", name))
+            )
 
     def test_numbers_equal_the_json_files(self):
         summary = read_json(os.path.join(self.run_dir, "snp", "summary.json"))
@@ -159,17 +253,23 @@ class ReportTest(TestCase):
             row = table_row(self.text, name)
             # the claim-1 table: accuracy in the last cell
             self.assertEqual(row[-1], f"{tap['readout_accuracy']:.4f}")
-        lines = [l for l in self.text.splitlines()
-                 if l.startswith("| encoder_3_ff_hidden | 3 |")]
+        lines = [
+            l
+            for l in self.text.splitlines()
+            if l.startswith("| encoder_3_ff_hidden | 3 |")
+        ]
         tap = summary["taps"]["encoder_3_ff_hidden"]
-        expected = " | ".join(f"{tap[k]:.4f}" for k in report.analysis_lib
-                              .TAP_STATS)
+        expected = " | ".join(
+            f"{tap[k]:.4f}" for k in report.analysis_lib.TAP_STATS
+        )
         self.assertIn(expected, lines[0])
-        pruning = read_json(os.path.join(self.run_dir, "pruned",
-                                         "pruning.json"))
+        pruning = read_json(
+            os.path.join(self.run_dir, "pruned", "pruning.json")
+        )
         for row in pruning["accuracy_table"]:
-            self.assertEqual(table_row(self.text, row["name"])[1],
-                             f"{row['accuracy']:.4f}")
+            self.assertEqual(
+                table_row(self.text, row["name"])[1], f"{row['accuracy']:.4f}"
+            )
         heads = read_json(os.path.join(self.run_dir, "heads", "heads.json"))
         for e in heads["encoders"]:
             cells = table_row(self.text, str(e["encoder"]))
@@ -185,10 +285,12 @@ class ReportTest(TestCase):
         # ANDC equals unpruned_fine_tuned on every image: difference
         # exactly 0, though both differ from the unpruned model
         main = claims["pruning"]["differences"][0]
-        self.assertEqual((main["a"], main["b"]),
-                         ("andc_fine_tuned", "unpruned_fine_tuned"))
-        self.assertEqual((main["difference"], main["low"], main["high"]),
-                         (0.0, 0.0, 0.0))
+        self.assertEqual(
+            (main["a"], main["b"]), ("andc_fine_tuned", "unpruned_fine_tuned")
+        )
+        self.assertEqual(
+            (main["difference"], main["low"], main["high"]), (0.0, 0.0, 0.0)
+        )
         self.assertEqual(claims["pruning"]["verdict"], "reproduced")
         pairs = [(d["a"], d["b"]) for d in claims["pruning"]["differences"]]
         self.assertIn(("unpruned_fine_tuned", "unpruned"), pairs)
@@ -196,8 +298,9 @@ class ReportTest(TestCase):
         sweep = claims["pruning"]["sweep"]
         self.assertTrue(sweep["same_fine_tune"])
         self.assertEqual(sweep["scopes"]["readout"]["holds_up_to"], 0.3)
-        verdicts = [r["verdict"] for r in sweep["rows"]
-                    if r["method"] == "andc"]
+        verdicts = [
+            r["verdict"] for r in sweep["rows"] if r["method"] == "andc"
+        ]
         self.assertEqual(verdicts, ["reproduced", "not reproduced"])
         self.assertTrue(sweep["paired"])
         # noise falls with depth by construction
@@ -234,8 +337,11 @@ class ReportTest(TestCase):
             text = f.read()
         self.assertIn("](cifar-x/depth.png)", text)
         self.assertNotIn("](figures/", text)
-        self.assertTrue(os.path.isfile(os.path.join(
-            self.tmp.name, "docs", "cifar-x", "pruning.png")))
+        self.assertTrue(
+            os.path.isfile(
+                os.path.join(self.tmp.name, "docs", "cifar-x", "pruning.png")
+            )
+        )
 
     def test_compare_section(self):
         other = make_run(os.path.join(self.tmp.name, "other"), seed=1)

@@ -10,14 +10,15 @@ def slow_spearman(x, y):
     rank = lambda v: np.argsort(np.argsort(v)) + 1  # noqa: E731
     d = rank(np.asarray(x)) - rank(np.asarray(y))
     n = len(x)
-    return 1 - 6 * (d ** 2).sum() / (n * (n ** 2 - 1))
+    return 1 - 6 * (d**2).sum() / (n * (n**2 - 1))
 
 
 class SpearmanTest(TestCase):
     def test_hand_values(self):
         # ranks of y: 1, 3, 2, 4 -> d^2 sum 2 -> 1 - 12 / 60 = 0.8
-        self.assertAlmostEqual(stats.spearman([1, 2, 3, 4],
-                                              [10, 20, 15, 40]), 0.8)
+        self.assertAlmostEqual(
+            stats.spearman([1, 2, 3, 4], [10, 20, 15, 40]), 0.8
+        )
         self.assertAlmostEqual(stats.spearman([1, 2, 3], [3, 2, 1]), -1.0)
         self.assertAlmostEqual(stats.spearman([1, 2, 3], [1, 5, 9]), 1.0)
 
@@ -31,9 +32,9 @@ class SpearmanTest(TestCase):
         # depths 1,1,2,2 against 0.1,0.2,0.3,0.4: ranks (1.5,1.5,3.5,3.5)
         # vs (1,2,3,4), centred (-1,-1,1,1) and (-1.5,-.5,.5,1.5):
         # 4 / sqrt(4 * 5) = 0.8944
-        self.assertAlmostEqual(stats.spearman([1, 1, 2, 2],
-                                              [0.1, 0.2, 0.3, 0.4]),
-                               4 / np.sqrt(20))
+        self.assertAlmostEqual(
+            stats.spearman([1, 1, 2, 2], [0.1, 0.2, 0.3, 0.4]), 4 / np.sqrt(20)
+        )
 
     def test_against_scipy_with_ties(self):
         scipy_stats = __import__("pytest").importorskip("scipy.stats")
@@ -73,46 +74,48 @@ class SlopeAndCITest(TestCase):
         self.assertLess(out["low"], 0.10)
         self.assertGreater(out["high"], 0.10)
         se = np.sqrt(np.var(a.astype(float) - b) / 2000)
-        self.assertAllClose(out["high"] - out["low"], 2 * 1.96 * se,
-                            rtol=0.2)
+        self.assertAllClose(out["high"] - out["low"], 2 * 1.96 * se, rtol=0.2)
 
     def test_accuracy_difference_identical_models(self):
         a = np.arange(100) % 3 == 0
         out = stats.bootstrap_accuracy_difference(a, a, resamples=50)
-        self.assertEqual((out["difference"], out["low"], out["high"]),
-                         (0.0, 0.0, 0.0))
+        self.assertEqual(
+            (out["difference"], out["low"], out["high"]), (0.0, 0.0, 0.0)
+        )
 
     def test_depth_correlation(self):
         rising = stats.depth_correlation_accuracy(
-            [1, 2, 3, 4], [0.2, 0.3, 0.4, 0.5], n_test=10000,
-            resamples=200)
+            [1, 2, 3, 4], [0.2, 0.3, 0.4, 0.5], n_test=10000, resamples=200
+        )
         self.assertEqual(rising["rho"], 1.0)
         self.assertGreater(rising["low"], 0.9)
         self.assertAlmostEqual(rising["slope"], 0.1)
         self.assertLess(rising["slope_low"], 0.1)
         self.assertGreater(rising["slope_high"], 0.1)
         flat = stats.depth_correlation_accuracy(
-            [1, 2, 3, 4], [0.30, 0.31, 0.30, 0.31], n_test=100,
-            resamples=200)
+            [1, 2, 3, 4], [0.30, 0.31, 0.30, 0.31], n_test=100, resamples=200
+        )
         self.assertLess(flat["low"], 0)
         self.assertGreater(flat["high"], 0)
 
     def test_sign_verdict(self):
-        self.assertEqual(stats.sign_verdict(0.1, 0.2, "positive"),
-                         "reproduced")
-        self.assertEqual(stats.sign_verdict(-0.2, -0.1, "positive"),
-                         "not reproduced")
-        self.assertEqual(stats.sign_verdict(-0.2, -0.1, "negative"),
-                         "reproduced")
-        self.assertEqual(stats.sign_verdict(-0.1, 0.1, "negative"),
-                         "inconclusive at this budget")
+        self.assertEqual(stats.sign_verdict(0.1, 0.2, "positive"), "reproduced")
+        self.assertEqual(
+            stats.sign_verdict(-0.2, -0.1, "positive"), "not reproduced"
+        )
+        self.assertEqual(
+            stats.sign_verdict(-0.2, -0.1, "negative"), "reproduced"
+        )
+        self.assertEqual(
+            stats.sign_verdict(-0.1, 0.1, "negative"),
+            "inconclusive at this budget",
+        )
 
 
 class NodeStatsTest(TestCase):
     def test_resampled_index_equals_stats_of_the_resampled_matrices(self):
         rng = np.random.default_rng(2)
-        V = rng.normal(size=(12, 6, 6)) + 3 * np.eye(6) * rng.random(
-            (12, 1, 1))
+        V = rng.normal(size=(12, 6, 6)) + 3 * np.eye(6) * rng.random((12, 1, 1))
         index = rng.integers(0, 12, 12)  # a bootstrap draw, with repeats
         mine = stats.table_stats(stats.node_table(V, 0.3), index)
         reference = clusters.tap_stats(V[index], 0.3)
@@ -131,7 +134,8 @@ class NodeStatsTest(TestCase):
             return stats.node_table(V, 0.3)
 
         trend = stats.depth_trend_over_nodes(
-            [tap(1.2), tap(0.8), tap(0.5)], [1, 2, 3], resamples=100)
+            [tap(1.2), tap(0.8), tap(0.5)], [1, 2, 3], resamples=100
+        )
         self.assertLess(trend["mean_noise"]["slope_high"], 0)
         self.assertGreater(trend["snr"]["slope_low"], 0)
         self.assertEqual(trend["mean_noise"]["rho"], -1.0)
@@ -145,11 +149,15 @@ class GroupedTest(TestCase):
         values = [0.1, 0.2, 0.9, 0.6]
         groups = ["a", "a", "b", "b"]
         self.assertAlmostEqual(
-            stats.grouped(stats.spearman, depths, values, groups), 0.0)
+            stats.grouped(stats.spearman, depths, values, groups), 0.0
+        )
         self.assertAlmostEqual(
-            stats.grouped(stats.slope, depths, values, groups), -0.1)
+            stats.grouped(stats.slope, depths, values, groups), -0.1
+        )
         out = stats.depth_correlation_accuracy(
-            depths, values, n_test=100000, resamples=50, groups=groups)
+            depths, values, n_test=100000, resamples=50, groups=groups
+        )
         self.assertAlmostEqual(out["slope"], -0.1)
-        self.assertAllClose([out["slope_low"], out["slope_high"]],
-                            [-0.1, -0.1], atol=0.01)
+        self.assertAllClose(
+            [out["slope_low"], out["slope_high"]], [-0.1, -0.1], atol=0.01
+        )

@@ -19,8 +19,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 sys.path.insert(0, ROOT)
 
 import keras  # noqa: E402
@@ -33,11 +34,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--checkpoints", type=int, nargs="+",
-                        default=[1, 2, 3, 4, 8])
-    parser.add_argument("--taps", nargs="+", default=None,
-                        help="default: the last encoder's mha, ff_hidden, "
-                        "out and sequence_pool (the classifier's input)")
+    parser.add_argument(
+        "--checkpoints", type=int, nargs="+", default=[1, 2, 3, 4, 8]
+    )
+    parser.add_argument(
+        "--taps",
+        nargs="+",
+        default=None,
+        help="default: the last encoder's mha, ff_hidden, "
+        "out and sequence_pool (the classifier's input)",
+    )
     parser.add_argument("--theta", type=float, default=0.3)
     args = parser.parse_args(argv)
 
@@ -53,16 +59,23 @@ def main(argv=None):
 
     ctx = load_context(args.run_dir)
     model = ctx.model
-    last = max(int(n.split("_")[1]) for n in
-               (layer.name for layer in model.layers)
-               if n.startswith("encoder_") and n.split("_")[1].isdigit())
-    names = args.taps or [f"encoder_{last}_mha", f"encoder_{last}_ff_hidden",
-                          f"encoder_{last}_out", "sequence_pool"]
+    last = max(
+        int(n.split("_")[1])
+        for n in (layer.name for layer in model.layers)
+        if n.startswith("encoder_") and n.split("_")[1].isdigit()
+    )
+    names = args.taps or [
+        f"encoder_{last}_mha",
+        f"encoder_{last}_ff_hidden",
+        f"encoder_{last}_out",
+        "sequence_pool",
+    ]
     specs = resolve_taps(model, names)
     K = int(model.outputs[0].shape[-1])
     train, test = ctx.snp_data()
-    configs = {m: ReadoutConfig(epochs=args.epochs, weight_decay_mode=m)
-               for m in MODES}
+    configs = {
+        m: ReadoutConfig(epochs=args.epochs, weight_decay_mode=m) for m in MODES
+    }
     engines = {m: SNPEngine(model, specs, K, configs[m]) for m in MODES}
     base = engines["coupled"]
     base.set_scale(train)
@@ -77,8 +90,7 @@ def main(argv=None):
         outs = [r(x) for r, x in zip(engines[m].readouts, inputs)]
         trainers[m] = keras.Model(inputs, outs)
         optimizers[m] = make_optimizer(configs[m])
-        trainers[m].compile(optimizer=optimizers[m],
-                            loss=[loss] * len(specs))
+        trainers[m].compile(optimizer=optimizers[m], loss=[loss] * len(specs))
 
     # The model's own test accuracy, for the comparison.
     hits = seen = 0
@@ -94,7 +106,8 @@ def main(argv=None):
     for epoch in range(args.epochs):
         for m in MODES:
             optimizers[m].learning_rate = (
-                configs[m].learning_rate * configs[m].lr_decay ** epoch)
+                configs[m].learning_rate * configs[m].lr_decay ** epoch
+            )
         for images, labels in rebatch(train, 100):
             images = augment(images, rng, True, 4)
             feats = base.features(images)
@@ -102,8 +115,13 @@ def main(argv=None):
                 trainers[m].train_on_batch(feats, [labels] * len(specs))
         if epoch + 1 not in args.checkpoints:
             continue
-        accs = {m: [SNPAccumulator(r.W, keras.ops.convert_to_numpy(
-            r.scale), False) for r in engines[m].readouts] for m in MODES}
+        accs = {
+            m: [
+                SNPAccumulator(r.W, keras.ops.convert_to_numpy(r.scale), False)
+                for r in engines[m].readouts
+            ]
+            for m in MODES
+        }
         correct = {m: np.zeros(len(specs)) for m in MODES}
         n = 0
         for images, labels in rebatch(test, 100):
@@ -111,24 +129,41 @@ def main(argv=None):
             for m in MODES:
                 for i, f in enumerate(feats):
                     logits = keras.ops.convert_to_numpy(
-                        engines[m].readouts[i](f))
+                        engines[m].readouts[i](f)
+                    )
                     correct[m][i] += np.sum(logits.argmax(-1) == labels)
                     accs[m][i].update(f, labels)
             n += len(labels)
         for m in MODES:
             for i, s in enumerate(specs):
                 st = clusters.tap_stats(accs[m][i].result(), args.theta)
-                rows.append({
-                    "epochs": epoch + 1, "mode": m, "tap": s.name,
-                    "readout_accuracy": float(correct[m][i] / n),
-                    **{k: float(st[k]) for k in (
-                        "mean_diag", "mean_noise", "snr",
-                        "empty_fraction")}})
+                rows.append(
+                    {
+                        "epochs": epoch + 1,
+                        "mode": m,
+                        "tap": s.name,
+                        "readout_accuracy": float(correct[m][i] / n),
+                        **{
+                            k: float(st[k])
+                            for k in (
+                                "mean_diag",
+                                "mean_noise",
+                                "snr",
+                                "empty_fraction",
+                            )
+                        },
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
         print(f"epoch {epoch + 1}: {time.time() - start:.0f} s", flush=True)
-    out = {"model_test_accuracy": model_accuracy, "theta": args.theta,
-           "taps": names, "train_images": ctx.config.examples_per_class,
-           "seconds": time.time() - start, "rows": rows}
+    out = {
+        "model_test_accuracy": model_accuracy,
+        "theta": args.theta,
+        "taps": names,
+        "train_images": ctx.config.examples_per_class,
+        "seconds": time.time() - start,
+        "rows": rows,
+    }
     with open(os.path.join(args.run_dir, "readout_epochs.json"), "w") as f:
         json.dump(out, f, indent=1)
 
