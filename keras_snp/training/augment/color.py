@@ -20,6 +20,7 @@ Everything is `keras.ops`, so it runs inside a compiled train step on any
 backend.
 """
 
+import keras
 from keras import ops
 
 from keras_snp.training.augment import subset
@@ -293,4 +294,6 @@ def apply_pixel_op(images, codes, args, op_prob=1.0):
         size.
     """
     inputs = subset.compiled(_pixel_op_inputs)(images, codes, args, op_prob)
+    if keras.backend.backend() != "tensorflow":
+        inputs = subset.materialize(inputs)
     return subset.compiled(_apply_pixel_inputs)(images, codes, args, *inputs)

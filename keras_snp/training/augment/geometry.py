@@ -157,15 +157,23 @@ def _bilinear(images, x, y):
     x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
     x1 = ops.minimum(x0 + 1, width - 1)
     y1 = ops.minimum(y0 + 1, height - 1)
-    flat = ops.reshape(images, (-1,))
     base = ops.reshape(
         ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1)
     )
-    channel = ops.arange(channels, dtype="int32")
+    if keras.backend.backend() == "tensorflow":
+        flat = ops.reshape(images, (-1,))
+        channel = ops.arange(channels, dtype="int32")
 
-    def at(row, col):
-        index = ((base + row * width + col) * channels)[..., None]
-        return ops.cast(ops.take(flat, index + channel), "float32")
+        def at(row, col):
+            index = ((base + row * width + col) * channels)[..., None]
+            return ops.cast(ops.take(flat, index + channel), "float32")
+
+    else:
+        pixels = ops.reshape(images, (-1, channels))
+
+        def at(row, col):
+            index = base + row * width + col
+            return ops.cast(ops.take(pixels, index, axis=0), "float32")
 
     top = at(y0, x0) * (1.0 - dx) + at(y0, x1) * dx
     bottom = at(y1, x0) * (1.0 - dx) + at(y1, x1) * dx

@@ -21,17 +21,50 @@ SIGMAS = 6.0
 _STAGES = {}
 
 
-def compiled(fn):
-    """`fn` as its own XLA computation on TensorFlow, else `fn`.
+def _touch(tensor, flag):
+    # `tensor` with its first element zeroed where `flag` (never, at run
+    # time; XLA cannot know that).
+    start = [0] * len(tensor.shape)
+    corner = ops.slice(tensor, start, [1] * len(tensor.shape))
+    corner = ops.where(flag, ops.zeros_like(corner), corner)
+    return ops.slice_update(tensor, start, corner)
+
+
+def materialize(tensors):
+    """`tensors`, computed once before any consumer reads them.
 
     XLA fuses a producer into each consumer and recomputes it per element
     read; behind a gather (a lookup table, a sub-batch read back by
     `merge`, an image resampled by `warp`) that means recomputing a whole
-    table or image per pixel, and XLA's CPU compiler drops
-    `optimization_barrier`. Each stage of the recipe is therefore compiled
-    on its own, so that its output is computed once; on TensorFlow the
-    train step may run as a plain graph (it does on a CPU), and these
-    stages are its XLA islands. JAX compiles the whole step as one.
+    table or image per pixel. XLA's CPU compiler drops
+    `optimization_barrier`, so the tensors pass through a loop of one
+    iteration whose count is read from the data, which nothing can fuse
+    across.
+    """
+    flat = keras.tree.flatten(tensors)
+    probe = ops.cast(ops.reshape(flat[0], (-1,))[0], "float32")
+    count = 1 + ops.cast(ops.isnan(probe), "int32")
+
+    def cond(step, *values):
+        return step < count
+
+    def body(step, *values):
+        flag = step > count
+        return (step + 1, *[_touch(value, flag) for value in values])
+
+    out = ops.while_loop(cond, body, (ops.zeros((), "int32"), *flat))
+    return keras.tree.pack_sequence_as(tensors, list(out[1:]))
+
+
+def compiled(fn):
+    """`fn` as its own XLA computation on TensorFlow, else `fn`.
+
+    The TensorFlow train step of the augmented model runs as a plain graph
+    (as `keras_snp.run.fit` compiles it), so plain TF ops would each make
+    a full pass over the batch; these stages are its XLA islands, and
+    their outputs are computed once. Under `jax.jit` the stages are one
+    XLA computation; the small tensors read through gathers (tables,
+    sub-batches) pass through `materialize` there instead.
     """
     if keras.backend.backend() != "tensorflow":
         return fn
@@ -76,6 +109,8 @@ def select(selected, prob, sigmas=SIGMAS):
 
 def merge(images, sub, pos, hit):
     """`images` with each hit row replaced by its row of `sub`."""
+    if keras.backend.backend() != "tensorflow":
+        sub = materialize(sub)
     mask = ops.reshape(hit, (-1,) + (1,) * (len(images.shape) - 1))
     return ops.where(mask, ops.take(sub, pos, axis=0), images)
 
