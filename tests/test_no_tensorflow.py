@@ -102,8 +102,17 @@ def _data_snp_heads_pruning(model):
     splits = data.load("synthetic", 16, 8, num_classes=3, examples_per_class=8)
     train_type = type(splits.train).__name__
     images, labels = next(iter(splits.train))
+    # The default taps, plus what ANDC's masks read and write.
+    taps = [t.name for t in snp.taps(model)]
+    taps += [t for t in pruning.pruning_taps(model, "all") if t not in taps]
     result = snp.compute_snp(
-        model, splits.train, splits.test, epochs=1, batch_size=8, verbose=0
+        model,
+        splits.train,
+        splits.validation,
+        taps=taps,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
     )
     summary = result.summary()
     tap = result.taps["encoder_1_mha"]
