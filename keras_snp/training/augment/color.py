@@ -260,10 +260,10 @@ def _pixel_op_inputs(images, codes, args, op_prob):
     sub = ops.take(images, rows, axis=0)
     factor = _per_image(ops.take(args, rows))
     sharp = _blend_table(smooth(sub), factor, ops.cast(sub, "float32"))
-    return ops.cast(tables, dtype), ops.cast(sharp, dtype), pos, hit
+    return ops.cast(tables, dtype), ops.cast(sharp, dtype), pos, hit, rows
 
 
-def _apply_pixel_inputs(images, codes, args, tables, sharp, pos, hit):
+def _apply_pixel_inputs(images, codes, args, tables, sharp, pos, hit, rows):
     out = apply_tables(images, tables)
     # Colour: a blend with the grey levels, cheap enough for every image.
     pixels = ops.cast(images, "float32")
@@ -272,7 +272,7 @@ def _apply_pixel_inputs(images, codes, args, tables, sharp, pos, hit):
     out = ops.where(
         _per_image(codes == COLOR), ops.cast(colour, images.dtype), out
     )
-    return subset.merge(out, sharp, pos, hit)
+    return subset.merge(out, sharp, pos, hit, rows)
 
 
 def apply_pixel_op(images, codes, args, op_prob=1.0):

@@ -219,7 +219,8 @@ def warp(images, matrix, checks, fill):
         `images`' dtype `(B, H, W, C)`, rounded to integers and clipped to
         0..255.
     """
-    return subset.compiled(_warp)(images, matrix, list(checks), fill)
+    out = subset.compiled(_warp)(images, matrix, list(checks), fill)
+    return subset.settle(out)
 
 
 def _warp(images, matrix, checks, fill):

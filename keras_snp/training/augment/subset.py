@@ -56,6 +56,16 @@ def materialize(tensors):
     return keras.tree.pack_sequence_as(tensors, list(out[1:]))
 
 
+def settle(batch):
+    """`batch` computed once under `jax.jit` (rewrites its first row with
+    itself: a scatter, whose operand XLA must materialise); `batch`
+    unchanged on TensorFlow, where each stage is its own computation."""
+    if keras.backend.backend() == "tensorflow":
+        return batch
+    first = ops.zeros((1, 1), "int32")
+    return ops.scatter_update(batch, first, batch[:1])
+
+
 def compiled(fn):
     """`fn` as its own XLA computation on TensorFlow, else `fn`.
 
@@ -107,11 +117,22 @@ def select(selected, prob, sigmas=SIGMAS):
     return rows, ops.clip(rank, 0, size - 1), hit
 
 
-def merge(images, sub, pos, hit):
-    """`images` with each hit row replaced by its row of `sub`."""
+def merge(images, sub, pos, hit, rows=None):
+    """`images` with each hit row replaced by its row of `sub`.
+
+    A gather (`pos`) that XLA fuses into the next pass; under `jax.jit`
+    with `rows` given, a scatter instead, whose output XLA computes once
+    (a fused gather there would recompute everything before it).
+    """
+    shape = (-1,) + (1,) * (len(images.shape) - 1)
     if keras.backend.backend() != "tensorflow":
         sub = materialize(sub)
-    mask = ops.reshape(hit, (-1,) + (1,) * (len(images.shape) - 1))
+        if rows is not None:
+            valid = ops.reshape(ops.take(hit, rows, axis=0), shape)
+            current = ops.take(images, rows, axis=0)
+            update = ops.where(valid, sub, current)
+            return ops.scatter_update(images, rows[:, None], update)
+    mask = ops.reshape(hit, shape)
     return ops.where(mask, ops.take(sub, pos, axis=0), images)
 
 
@@ -131,4 +152,5 @@ def map_subset(fn, images, selected, per_image, prob):
     rows, pos, hit = select(selected, prob)
     sub = ops.take(images, rows, axis=0)
     out = fn(sub, *[ops.take(t, rows, axis=0) for t in per_image])
-    return compiled(merge)(images, ops.cast(out, images.dtype), pos, hit)
+    out = ops.cast(out, images.dtype)
+    return compiled(merge)(images, out, pos, hit, rows)
