@@ -24,8 +24,7 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=96)
-    p.add_argument("--batches", type=int, default=3,
-                   help="batches per round")
+    p.add_argument("--batches", type=int, default=3, help="batches per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--skip-old", action="store_true")
     return p.parse_args(argv)
@@ -36,11 +35,13 @@ def old_step():
     import keras
     import tensorflow as tf
 
-    ra = keras.layers.RandAugment(value_range=(0, 255), num_ops=2,
-                                  factor=0.9, seed=0)
+    ra = keras.layers.RandAugment(
+        value_range=(0, 255), num_ops=2, factor=0.9, seed=0
+    )
     mixup = keras.layers.MixUp(alpha=0.8, seed=1)
-    erase = keras.layers.RandomErasing(factor=(0.25, 0.25),
-                                       value_range=(0, 255), seed=3)
+    erase = keras.layers.RandomErasing(
+        factor=(0.25, 0.25), value_range=(0, 255), seed=3
+    )
 
     def step(x, y):
         x = ra(keras.ops.cast(x, "float32"), training=True)
@@ -56,8 +57,12 @@ def new_step(num_classes):
 
     from keras_snp.training.augment import OfficialAugment
 
-    layer = OfficialAugment(num_classes=num_classes, mean=(0.5, 0.49, 0.44),
-                            std=(0.27, 0.26, 0.28), seed=0)
+    layer = OfficialAugment(
+        num_classes=num_classes,
+        mean=(0.5, 0.49, 0.44),
+        std=(0.27, 0.26, 0.28),
+        seed=0,
+    )
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -95,8 +100,9 @@ def time_round(step, x, y, batches):
     return batches * len(x) / (time.perf_counter() - start)
 
 
-def compare(size, batch_size, batches=3, rounds=3, skip_old=False,
-            num_classes=10):
+def compare(
+    size, batch_size, batches=3, rounds=3, skip_old=False, num_classes=10
+):
     """Old and new in turns at one size; a JSON-friendly row."""
     import keras
     import numpy as np
@@ -104,7 +110,8 @@ def compare(size, batch_size, batches=3, rounds=3, skip_old=False,
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size, size, size, 3)).astype("uint8")
     y = np.eye(num_classes, dtype="float32")[
-        rng.integers(0, num_classes, batch_size)]
+        rng.integers(0, num_classes, batch_size)
+    ]
     steps = {"new": new_step(num_classes)}
     if not skip_old and keras.backend.backend() == "tensorflow":
         steps["old"] = old_step()
@@ -114,10 +121,15 @@ def compare(size, batch_size, batches=3, rounds=3, skip_old=False,
     for _ in range(rounds):
         for name, step in steps.items():
             best[name] = max(best[name], time_round(step, x, y, batches))
-    row = {"backend": keras.backend.backend(), "size": size,
-           "batch_size": batch_size, "cpus": os.cpu_count(),
-           "rounds": rounds, "batches_per_round": batches,
-           "new_img_per_s": round(best["new"], 1)}
+    row = {
+        "backend": keras.backend.backend(),
+        "size": size,
+        "batch_size": batch_size,
+        "cpus": os.cpu_count(),
+        "rounds": rounds,
+        "batches_per_round": batches,
+        "new_img_per_s": round(best["new"], 1),
+    }
     if "old" in best:
         row["old_img_per_s"] = round(best["old"], 1)
         row["speedup"] = round(best["new"] / best["old"], 2)
@@ -126,8 +138,18 @@ def compare(size, batch_size, batches=3, rounds=3, skip_old=False,
 
 def main(argv=None):
     args = parse(argv)
-    print(json.dumps(compare(args.size, args.batch_size, args.batches,
-                             args.rounds, args.skip_old)), flush=True)
+    print(
+        json.dumps(
+            compare(
+                args.size,
+                args.batch_size,
+                args.batches,
+                args.rounds,
+                args.skip_old,
+            )
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

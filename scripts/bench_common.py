@@ -21,8 +21,11 @@ def versions():
     """Versions of Python, Keras, the backend and numpy."""
     import numpy as np
 
-    found = {"python": platform.python_version(), "keras": keras.__version__,
-             "numpy": np.__version__}
+    found = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
     name = keras.backend.backend()
     try:
         found[name] = backend_module().__version__
@@ -45,7 +48,8 @@ def device_name():
         gpus = tf.config.list_logical_devices("GPU")
         if gpus:
             details = tf.config.experimental.get_device_details(
-                tf.config.list_physical_devices("GPU")[0])
+                tf.config.list_physical_devices("GPU")[0]
+            )
             return f"gpu:{details.get('device_name', gpus[0].name)}"
     if name == "torch":
         import torch

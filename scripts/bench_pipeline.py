@@ -32,10 +32,17 @@ log = logging.getLogger("bench_pipeline")
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=("augment", "host"), default="augment")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="augment mode: old/new turns per size")
-    p.add_argument("--source", default="synthetic",
-                   help="any keras_snp.data source (default synthetic)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="augment mode: old/new turns per size",
+    )
+    p.add_argument(
+        "--source",
+        default="synthetic",
+        help="any keras_snp.data source (default synthetic)",
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[32, 224])
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--batches", type=int, default=20)
@@ -43,18 +50,25 @@ def parse(argv=None):
     p.add_argument("--recipes", nargs="+", default=["official", "none"])
     p.add_argument("--examples-per-class", type=int, default=128)
     p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--backend-format", default="auto",
-                   choices=("auto", "tf", "numpy"))
+    p.add_argument(
+        "--backend-format", default="auto", choices=("auto", "tf", "numpy")
+    )
     return p.parse_args(argv)
 
 
 def measure(args, size, recipe):
     from keras_snp.data import load
 
-    splits = load(args.source, size, args.batch_size, recipe=recipe, seed=0,
-                  num_classes=args.num_classes,
-                  examples_per_class=args.examples_per_class,
-                  backend_format=args.backend_format)
+    splits = load(
+        args.source,
+        size,
+        args.batch_size,
+        recipe=recipe,
+        seed=0,
+        num_classes=args.num_classes,
+        examples_per_class=args.examples_per_class,
+        backend_format=args.backend_format,
+    )
     train = splits.train
     if hasattr(train, "repeat"):  # tf.data: never run out mid-measurement
         train = train.repeat()
@@ -72,11 +86,15 @@ def measure(args, size, recipe):
         if start is not None:
             images_seen += int(images.shape[0])
     elapsed = time.perf_counter() - start
-    return {"recipe": recipe, "image_size": size,
-            "batch_size": args.batch_size, "source": args.source,
-            "format": type(splits.train).__name__,
-            "img_per_s": round(images_seen / elapsed, 1),
-            "peak_host_mb": peak_host_mb()}
+    return {
+        "recipe": recipe,
+        "image_size": size,
+        "batch_size": args.batch_size,
+        "source": args.source,
+        "format": type(splits.train).__name__,
+        "img_per_s": round(images_seen / elapsed, 1),
+        "peak_host_mb": peak_host_mb(),
+    }
 
 
 # Sizes and batches of the benchmark: 224 px at 96, 32 px at 128.
@@ -96,8 +114,10 @@ def main(argv=None):
     try:
         import keras_snp.data  # noqa: F401
     except ImportError as error:
-        log.error("keras_snp.data is not importable yet (%s): nothing to "
-                  "measure.", error)
+        log.error(
+            "keras_snp.data is not importable yet (%s): nothing to measure.",
+            error,
+        )
         return 2
     import keras
 
@@ -105,15 +125,25 @@ def main(argv=None):
         rows = {}
         for recipe in args.recipes:
             rows[recipe] = measure(args, size, recipe)
-            print(json.dumps({**rows[recipe],
-                              "backend": keras.backend.backend(),
-                              "cpus": os.cpu_count(),
-                              "versions": versions()}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        **rows[recipe],
+                        "backend": keras.backend.backend(),
+                        "cpus": os.cpu_count(),
+                        "versions": versions(),
+                    }
+                ),
+                flush=True,
+            )
         if "official" in rows and "none" in rows:
             ratio = rows["official"]["img_per_s"] / rows["none"]["img_per_s"]
-            print(json.dumps({"image_size": size,
-                              "official_over_none": round(ratio, 3)}),
-                  flush=True)
+            print(
+                json.dumps(
+                    {"image_size": size, "official_over_none": round(ratio, 3)}
+                ),
+                flush=True,
+            )
     return 0
 
 

@@ -38,12 +38,22 @@ def bench(variant, tap, classes, image_size, batches, batch_size, seed=0):
     taps = tap_model(model, [spec])
     readout = LinearReadout(classes, spec.tokens, spec.nodes)
     readout.build((None, spec.tokens, spec.nodes))
-    readout.kernel.assign(np.random.default_rng(seed).normal(
-        size=readout.kernel.shape).astype("float32") * 0.01)
+    readout.kernel.assign(
+        np.random.default_rng(seed)
+        .normal(size=readout.kernel.shape)
+        .astype("float32")
+        * 0.01
+    )
     rng = np.random.default_rng(seed)
-    data = [(rng.uniform(0, 255, (batch_size, image_size, image_size, 3))
-             .astype("float32"), rng.integers(0, classes, batch_size))
-            for _ in range(batches)]
+    data = [
+        (
+            rng.uniform(0, 255, (batch_size, image_size, image_size, 3)).astype(
+                "float32"
+            ),
+            rng.integers(0, classes, batch_size),
+        )
+        for _ in range(batches)
+    ]
     acts = [(taps([x], training=False), y) for x, y in data]
 
     fast = SNPAccumulator(readout.W)
@@ -66,9 +76,15 @@ def bench(variant, tap, classes, image_size, batches, batch_size, seed=0):
     t_slow = time.perf_counter() - start
     error = np.abs(V_fast - V_slow).max() / np.abs(V_slow).max()
     return {
-        "tap": tap, "nodes": spec.nodes, "tokens": spec.tokens,
-        "classes": classes, "batches": batches, "batch_size": batch_size,
-        "vectorised_s": t_fast, "loop_s": t_slow, "ratio": t_slow / t_fast,
+        "tap": tap,
+        "nodes": spec.nodes,
+        "tokens": spec.tokens,
+        "classes": classes,
+        "batches": batches,
+        "batch_size": batch_size,
+        "vectorised_s": t_fast,
+        "loop_s": t_slow,
+        "ratio": t_slow / t_fast,
         "relative_error": float(error),
         "batch_activations_bytes": batch_size * spec.tokens * spec.nodes * 4,
         "readout_bytes": classes * spec.tokens * spec.nodes * 4,
@@ -79,27 +95,46 @@ def bench(variant, tap, classes, image_size, batches, batch_size, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cct_2_3x2")
-    parser.add_argument("--tap", default="encoder_1_mha",
-                        help="tap layer name (128 nodes in cct_2_3x2)")
+    parser.add_argument(
+        "--tap",
+        default="encoder_1_mha",
+        help="tap layer name (128 nodes in cct_2_3x2)",
+    )
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    r = bench(args.variant, args.tap, args.classes, args.image_size,
-              args.batches, args.batch_size)
+    r = bench(
+        args.variant,
+        args.tap,
+        args.classes,
+        args.image_size,
+        args.batches,
+        args.batch_size,
+    )
     logger.info(
         "%s (%d nodes x %d tokens, K=%d), %d batches of %d on %s:\n"
         "  vectorised fields: %.4f s\n  per-node loop:     %.4f s\n"
         "  speed-up:          %.1fx   (relative difference %.2e)\n"
         "  vectorised memory: one batch of activations %.1f MB + readout "
         "%.1f MB + V sums %.1f MB",
-        r["tap"], r["nodes"], r["tokens"], r["classes"], r["batches"],
-        r["batch_size"], keras.backend.backend(), r["vectorised_s"],
-        r["loop_s"], r["ratio"], r["relative_error"],
-        r["batch_activations_bytes"] / 1e6, r["readout_bytes"] / 1e6,
-        r["v_sums_bytes"] / 1e6)
+        r["tap"],
+        r["nodes"],
+        r["tokens"],
+        r["classes"],
+        r["batches"],
+        r["batch_size"],
+        keras.backend.backend(),
+        r["vectorised_s"],
+        r["loop_s"],
+        r["ratio"],
+        r["relative_error"],
+        r["batch_activations_bytes"] / 1e6,
+        r["readout_bytes"] / 1e6,
+        r["v_sums_bytes"] / 1e6,
+    )
     return 0
 
 

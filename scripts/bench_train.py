@@ -50,33 +50,67 @@ def parse(argv=None):
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--num-classes", type=int, default=100)
     p.add_argument("--precision", choices=PRECISIONS, default="float32")
-    p.add_argument("--data", choices=("synthetic-device", "pipeline"),
-                   default="synthetic-device")
+    p.add_argument(
+        "--data",
+        choices=("synthetic-device", "pipeline"),
+        default="synthetic-device",
+    )
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
-                   help="XLA: keras compile(jit_compile=...)")
-    p.add_argument("--attention", choices=("auto", "fused", "explicit"),
-                   default="auto", help="PerHeadAttention implementation")
-    p.add_argument("--attention-dropout", type=float, default=None,
-                   help="override the variant's 0.1 (0 lets training use "
-                   "the fused attention kernel)")
-    p.add_argument("--softmax-dtype", choices=("float32", "compute"),
-                   default=None, help="explicit attention softmax dtype")
+    p.add_argument(
+        "--jit",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="XLA: keras compile(jit_compile=...)",
+    )
+    p.add_argument(
+        "--attention",
+        choices=("auto", "fused", "explicit"),
+        default="auto",
+        help="PerHeadAttention implementation",
+    )
+    p.add_argument(
+        "--attention-dropout",
+        type=float,
+        default=None,
+        help="override the variant's 0.1 (0 lets training use "
+        "the fused attention kernel)",
+    )
+    p.add_argument(
+        "--softmax-dtype",
+        choices=("float32", "compute"),
+        default=None,
+        help="explicit attention softmax dtype",
+    )
     p.add_argument("--steps-per-execution", type=int, default=1)
-    p.add_argument("--baseline", choices=("none", "plain", "explicit",
-                                          "default"),
-                   default="none", help="also time a reference model: "
-                   "plain = stock keras.layers.MultiHeadAttention CCT, "
-                   "explicit = ours with --attention explicit, default = "
-                   "ours with every model option at its default")
-    p.add_argument("--peak-tflops", type=float, default=790.0,
-                   help="device peak for MFU (790: H100 bf16 measured)")
-    p.add_argument("--recipe", choices=("none", "official"), default="none",
-                   help="official: also time the model trained through "
-                   "AugmentedModel with the official recipe, same run")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="time each model this many times, report the best")
+    p.add_argument(
+        "--baseline",
+        choices=("none", "plain", "explicit", "default"),
+        default="none",
+        help="also time a reference model: "
+        "plain = stock keras.layers.MultiHeadAttention CCT, "
+        "explicit = ours with --attention explicit, default = "
+        "ours with every model option at its default",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=790.0,
+        help="device peak for MFU (790: H100 bf16 measured)",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=("none", "official"),
+        default="none",
+        help="official: also time the model trained through "
+        "AugmentedModel with the official recipe, same run",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="time each model this many times, report the best",
+    )
     return p.parse_args(argv)
 
 
@@ -100,17 +134,21 @@ class StepTimer(keras.callbacks.Callback):
 def synthetic_data(args):
     """One batch, kept on the device, repeated forever."""
     rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (args.batch_size, args.image_size,
-                                  args.image_size, 3)).astype("float32")
+    images = rng.uniform(
+        0, 255, (args.batch_size, args.image_size, args.image_size, 3)
+    ).astype("float32")
     labels = np.eye(args.num_classes, dtype="float32")[
-        rng.integers(0, args.num_classes, args.batch_size)]
+        rng.integers(0, args.num_classes, args.batch_size)
+    ]
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
-    batch = (keras.ops.convert_to_tensor(images),
-             keras.ops.convert_to_tensor(labels))
+    batch = (
+        keras.ops.convert_to_tensor(images),
+        keras.ops.convert_to_tensor(labels),
+    )
 
     def forever():
         while True:
@@ -124,12 +162,20 @@ def pipeline_data(args):
     try:
         from keras_snp.data import load
     except ImportError as error:
-        log.warning("keras_snp.data is not importable (%s): falling back "
-                    "to --data synthetic-device", error)
+        log.warning(
+            "keras_snp.data is not importable (%s): falling back "
+            "to --data synthetic-device",
+            error,
+        )
         return None
-    splits = load("synthetic", image_size=args.image_size,
-                  batch_size=args.batch_size, recipe="official", seed=0,
-                  num_classes=args.num_classes)
+    splits = load(
+        "synthetic",
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        recipe="official",
+        seed=0,
+        num_classes=args.num_classes,
+    )
     train = splits.train
     if hasattr(train, "repeat"):
         return train.repeat()
@@ -144,37 +190,52 @@ def pipeline_data(args):
 def build(args, kind):
     keras.utils.set_random_seed(0)
     if kind == "default":
-        return build_cct(args.variant, num_classes=args.num_classes,
-                         image_size=args.image_size)
+        return build_cct(
+            args.variant,
+            num_classes=args.num_classes,
+            image_size=args.image_size,
+        )
     overrides = {}
     if args.attention_dropout is not None:
         overrides["attention_dropout"] = args.attention_dropout
     if args.softmax_dtype is not None and kind != "plain":
         overrides["softmax_dtype"] = args.softmax_dtype
     if kind == "plain":
-        return build_plain_cct(args.variant, args.num_classes,
-                               args.image_size, **overrides)
+        return build_plain_cct(
+            args.variant, args.num_classes, args.image_size, **overrides
+        )
     attention = "explicit" if kind == "explicit" else args.attention
-    return build_cct(args.variant, num_classes=args.num_classes,
-                     image_size=args.image_size, attention=attention,
-                     **overrides)
+    return build_cct(
+        args.variant,
+        num_classes=args.num_classes,
+        image_size=args.image_size,
+        attention=attention,
+        **overrides,
+    )
 
 
 def official_data(args):
     """One uint8 batch with its labels, as `AugmentedModel` trains on it."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.batch_size, args.image_size,
-                                   args.image_size, 3)).astype("uint8")
+    images = rng.integers(
+        0, 256, (args.batch_size, args.image_size, args.image_size, 3)
+    ).astype("uint8")
     labels = np.eye(args.num_classes, dtype="float32")[
-        rng.integers(0, args.num_classes, args.batch_size)]
+        rng.integers(0, args.num_classes, args.batch_size)
+    ]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensors(
-            ({"images": images, "labels": labels}, labels)).repeat()
-    batch = ({"images": keras.ops.convert_to_tensor(images),
-              "labels": keras.ops.convert_to_tensor(labels)},
-             keras.ops.convert_to_tensor(labels))
+            ({"images": images, "labels": labels}, labels)
+        ).repeat()
+    batch = (
+        {
+            "images": keras.ops.convert_to_tensor(images),
+            "labels": keras.ops.convert_to_tensor(labels),
+        },
+        keras.ops.convert_to_tensor(labels),
+    )
 
     def forever():
         while True:
@@ -209,15 +270,21 @@ class Bench:
             from keras_snp.training.augmented import AugmentedModel
 
             augment = OfficialAugment(
-                num_classes=args.num_classes, mean=(0.5071, 0.4867, 0.4408),
-                std=(0.2675, 0.2565, 0.2761), seed=0)
+                num_classes=args.num_classes,
+                mean=(0.5071, 0.4867, 0.4408),
+                std=(0.2675, 0.2565, 0.2761),
+                seed=0,
+            )
             self.model = AugmentedModel(self.model, augment)
             smoothing = 0.0  # the recipe smooths the labels itself
         self.model.compile(
             optimizer=keras.optimizers.AdamW(6e-4, weight_decay=6e-2),
             loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, label_smoothing=smoothing),
-            jit_compile=jit, steps_per_execution=args.steps_per_execution)
+                from_logits=True, label_smoothing=smoothing
+            ),
+            jit_compile=jit,
+            steps_per_execution=args.steps_per_execution,
+        )
         self.best, self.fit_s, self.peak_device = None, None, None
 
     def time_once(self):
@@ -227,8 +294,14 @@ class Bench:
         steps = max(spe, self.args.steps // spe * spe)
         timer = StepTimer()
         start = time.perf_counter()
-        self.model.fit(self.data, epochs=1, steps_per_epoch=warmup + steps,
-                       callbacks=[timer], verbose=0, shuffle=False)
+        self.model.fit(
+            self.data,
+            epochs=1,
+            steps_per_epoch=warmup + steps,
+            callbacks=[timer],
+            verbose=0,
+            shuffle=False,
+        )
         self.fit_s = time.perf_counter() - start
         marks = sorted(timer.times)
         first = [m for m in marks if m < warmup][-1]
@@ -240,32 +313,46 @@ class Bench:
 
     def row(self):
         args, kind = self.args, self.kind
-        flops = cct_training_flops(args.variant, image_size=args.image_size,
-                                   num_classes=args.num_classes)
+        flops = cct_training_flops(
+            args.variant,
+            image_size=args.image_size,
+            num_classes=args.num_classes,
+        )
         img_per_s = args.batch_size / self.best
         return {
-            "model": kind, "variant": args.variant, "recipe": self.recipe,
-            "batch_size": args.batch_size, "image_size": args.image_size,
-            "num_classes": args.num_classes, "precision": args.precision,
+            "model": kind,
+            "variant": args.variant,
+            "recipe": self.recipe,
+            "batch_size": args.batch_size,
+            "image_size": args.image_size,
+            "num_classes": args.num_classes,
+            "precision": args.precision,
             "data": args.data,
             "jit": args.jit if self.recipe is None else recipe_jit(args),
-            "attention": {"plain": "keras_mha", "explicit": "explicit",
-                          "default": "auto"}.get(kind, args.attention),
-            "attention_dropout": None if kind == "default"
+            "attention": {
+                "plain": "keras_mha",
+                "explicit": "explicit",
+                "default": "auto",
+            }.get(kind, args.attention),
+            "attention_dropout": None
+            if kind == "default"
             else args.attention_dropout,
-            "softmax_dtype": None if kind in ("default", "plain")
+            "softmax_dtype": None
+            if kind in ("default", "plain")
             else args.softmax_dtype,
             "img_per_s": round(img_per_s, 1),
             "step_ms": round(1e3 * self.best, 3),
             "train_gflop_per_img": round(flops / 1e9, 4),
             "tflops": round(flops * img_per_s / 1e12, 3),
             "mfu": round(flops * img_per_s / (args.peak_tflops * 1e12), 4),
-            "repeats": max(1, args.repeat), "last_fit_s": round(self.fit_s, 2),
+            "repeats": max(1, args.repeat),
+            "last_fit_s": round(self.fit_s, 2),
             "params": self.model.count_params(),
             # Process peaks: a baseline's include the model before it.
             "peak_host_mb": peak_host_mb(),
             "peak_device_mb": self.peak_device,
-            "backend": keras.backend.backend(), "device": device_name(),
+            "backend": keras.backend.backend(),
+            "device": device_name(),
             "versions": versions(),
         }
 
@@ -279,8 +366,10 @@ def main(argv=None):
         data = synthetic_data(args)
     reset_device_peak()
     if args.recipe == "official":
-        benches = [Bench(args, "ours", official_data(args), "official"),
-                   Bench(args, "ours", data, "none")]
+        benches = [
+            Bench(args, "ours", official_data(args), "official"),
+            Bench(args, "ours", data, "none"),
+        ]
     else:
         benches = [Bench(args, "ours", data)]
     if args.baseline != "none":
@@ -296,16 +385,28 @@ def main(argv=None):
     if args.recipe == "official":
         step = {row["recipe"]: row["step_ms"] for row in rows[:2]}
         share = (step["official"] - step["none"]) / step["official"]
-        print(json.dumps({"recipe_step_ms": step["official"],
-                          "none_step_ms": step["none"],
-                          "recipe_share_of_step": round(share, 3)}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "recipe_step_ms": step["official"],
+                    "none_step_ms": step["none"],
+                    "recipe_share_of_step": round(share, 3),
+                }
+            ),
+            flush=True,
+        )
     elif len(rows) == 2:
         ratio = rows[0]["img_per_s"] / rows[1]["img_per_s"]
-        print(json.dumps({"ratio_vs_" + args.baseline: round(ratio, 3),
-                          "ours_img_per_s": rows[0]["img_per_s"],
-                          "baseline_img_per_s": rows[1]["img_per_s"]}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "ratio_vs_" + args.baseline: round(ratio, 3),
+                    "ours_img_per_s": rows[0]["img_per_s"],
+                    "baseline_img_per_s": rows[1]["img_per_s"],
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
