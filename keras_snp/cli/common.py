@@ -380,11 +380,23 @@ def setup_logging(verbose):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class ExpectedRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning: the
+    prune stage scores a new model per row (and the SNP readouts one per
+    pass), so each retraces by design; every other warning passes."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def quiet_tensorflow():
-    """TensorFlow's C++ start-up block (oneDNN, CUDA, absl) off; its
-    Python warnings stay on."""
+    """TensorFlow's C++ start-up block (oneDNN, CUDA, absl) off, and its
+    expected retracing warning; its other Python warnings stay on."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, ExpectedRetracing) for f in tf_logger.filters):
+        tf_logger.addFilter(ExpectedRetracing())
 
 
 def guarded(function, argv):

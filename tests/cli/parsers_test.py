@@ -109,3 +109,23 @@ def test_parse_errors_are_one_line_in_user_words():
     assert "\n" not in text and "--epochs" in text and "1 or more" in text
     with pytest.raises(common.UsageError, match="between 0 and 1"):
         train_parser().parse_args(["--theta", "1.5"])
+
+
+def test_only_the_expected_retracing_warning_is_dropped():
+    import logging
+
+    from keras_snp.cli.common import ExpectedRetracing
+
+    def record(message):
+        return logging.LogRecord(
+            "tensorflow", logging.WARNING, __file__, 1, message, None, None
+        )
+
+    keep = ExpectedRetracing().filter
+    assert not keep(
+        record(
+            "5 out of the last 9 calls to <function f> "
+            "triggered tf.function retracing. Tracing is"
+        )
+    )
+    assert keep(record("Skipping variable loading for optimizer 'adamw'"))
