@@ -255,14 +255,33 @@ def _mib(value):
 
 
 def _tune_line(tune):
+    """The fine-tune in words; the schedule as run when the stage kept
+    its record (warm-up shortened to a tenth of a short fine-tune)."""
     steps = tune.get("steps_per_epoch")
+    record = tune.get("record") or {}
+    schedule = {}
+    try:
+        schedule = record["optimizer"]["config"]["learning_rate"]["config"]
+    except (KeyError, TypeError):
+        pass
+    if record.get("steps") and schedule:
+        warmup = (
+            f"{record['steps']} steps: warm-up "
+            f"{schedule.get('warmup_steps')} steps, then cosine over "
+            f"{schedule.get('decay_steps')}"
+        )
+    else:
+        warmup = f"warm-up {tune.get('warmup_epochs')} epoch(s), then cosine"
+    smoothing = (record.get("recipe") or {}).get("label_smoothing")
     return (
         f"{tune.get('epochs')} epoch(s)"
         + (f" of at most {steps} steps" if steps else "")
         + f" of the training recipe `{tune.get('recipe')}` (AdamW, "
         f"peak lr {tune.get('learning_rate')}, weight decay "
         f"{tune.get('weight_decay')} with the training exclusions, "
-        f"warm-up {tune.get('warmup_epochs')} epoch(s) then cosine)"
+        f"{warmup}"
+        + (f", label smoothing {smoothing}" if smoothing is not None else "")
+        + ")"
     )
 
 
@@ -526,6 +545,7 @@ def _readout_epochs(r):
         f"{fmt(r['model_test_accuracy'])}. Measured by "
         "`readout_epochs.py` (beside the published report).",
         "",
+        *([f"Note: {r['note']}.", ""] if r.get("note") else []),
         "| tap | mode | E | readout accuracy | mean_diag | mean_noise "
         "| snr | empty_fraction |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -673,7 +693,7 @@ def render(a, figures=None, compare=None):
     return "\n".join(lines) + "\n"
 
 
-def write_report(run_dir, compare=None, bootstrap=1000, seed=0):
+def write_report(run_dir, compare=None, bootstrap=1000, seed=0, command=None):
     """Writes `REPORT.md`, `report.json` and `figures/` into `run_dir`.
 
     Args:
@@ -681,11 +701,14 @@ def write_report(run_dir, compare=None, bootstrap=1000, seed=0):
         compare: another run folder (e.g. the CNN's) to set beside it.
         bootstrap: resamples of every bootstrap interval.
         seed: seed of the resampling.
+        command: the command line to print when `run.json` holds none
+            (a run whose last stage was cut short).
 
     Returns:
         The path of REPORT.md.
     """
     a = analysis_lib.analyze_run(run_dir, resamples=bootstrap, seed=seed)
+    a["command"] = a["command"] or command
     other = None
     if compare:
         other = analysis_lib.analyze_run(compare, bootstrap, seed)

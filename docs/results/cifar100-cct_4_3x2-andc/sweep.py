@@ -33,8 +33,12 @@ import numpy as np  # noqa: E402
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
-    parser.add_argument("--scopes", nargs="+", default=["readout", "all"])
-    parser.add_argument("--thetas", type=float, nargs="+", default=[0.2, 0.4])
+    parser.add_argument(
+        "--points",
+        nargs="+",
+        default=["readout:0.2", "readout:0.4", "all:0.2", "all:0.4"],
+        help="SCOPE:THETA, in order",
+    )
     parser.add_argument(
         "--methods", nargs="+", default=["andc", "random", "magnitude"]
     )
@@ -50,7 +54,7 @@ def main(argv=None):
     from keras_snp.pruning.andc import connection_masks
     from keras_snp.pruning.andc import dilution
     from keras_snp.pruning.andc import prune
-    from keras_snp.pruning.fine_tune import fine_tune
+    from keras_snp.pruning.fine_tuning import fine_tune
     from keras_snp.run.prune_run import load_context
     from keras_snp.run.prune_stage import correctness
     from keras_snp.run.prune_stage import settings_from_config
