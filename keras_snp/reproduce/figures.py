@@ -176,7 +176,8 @@ def sweep_figure(claim, path):
         ax.set_xlabel("dilution (share of connections cut)")
         ax.set_ylabel("test accuracy after fine-tune")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    for ax in axes[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
