@@ -4,9 +4,22 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from keras.src.testing import TestCase  # noqa: E402  (pinned keras)
+import numpy as np  # noqa: E402
+from keras.src.testing import TestCase as KerasTestCase  # noqa: E402
 
 from keras_snp.models import build_cct  # noqa: E402
+
+
+class TestCase(KerasTestCase):
+    """Keras's (private) TestCase, with `assertAllEqual` as numpy's: in
+    Keras 3.12 it compares whole arrays with `assertEqual`, which fails on
+    any array of more than one element."""
+
+    def assertAllEqual(self, x1, x2, msg=None):
+        np.testing.assert_array_equal(
+            np.asarray(x1), np.asarray(x2), err_msg=msg or ""
+        )
+
 
 __all__ = ["TestCase", "tiny_cct"]
 
