@@ -1,6 +1,9 @@
 """Shared test helpers: the Keras TestCase and one tiny CCT."""
 
+import json
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -21,7 +24,26 @@ class TestCase(KerasTestCase):
         )
 
 
-__all__ = ["TestCase", "tiny_cct"]
+__all__ = ["TestCase", "run_on_jax", "tiny_cct"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_on_jax(test, code):
+    """Runs `code` in a fresh `KERAS_BACKEND=jax` process from the repo
+    root; the JSON after its last `RESULT ` line."""
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    test.assertEqual(done.returncode, 0, msg=done.stderr[-2000:])
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def tiny_cct(num_classes=5, image_size=16, **overrides):

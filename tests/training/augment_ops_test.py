@@ -5,14 +5,12 @@ process (the default backend) and once in a `KERAS_BACKEND=jax`
 subprocess.
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.helpers import TestCase
+from tests.helpers import run_on_jax
 from tests.training import augment_reference as reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -64,15 +62,4 @@ class OpsOnJaxTest(TestCase):
             "import json; from tests.training import augment_reference "
             "as r; print('RESULT', json.dumps(r.all_errors()))"
         )
-        env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        self.assertEqual(done.returncode, 0, msg=done.stderr[-2000:])
-        line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
-        _assert_errors(self, json.loads(line[-1][len("RESULT ") :]))
+        _assert_errors(self, run_on_jax(self, code))

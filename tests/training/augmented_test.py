@@ -1,10 +1,7 @@
 """`OfficialAugment` and `AugmentedModel`: seeds, per-image ops, and a
 compiled `fit` on TensorFlow (in process) and JAX (subprocess)."""
 
-import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,6 +10,7 @@ import pytest
 from keras_snp.training.augment import OfficialAugment
 from keras_snp.training.augmented import AugmentedModel
 from tests.helpers import TestCase
+from tests.helpers import run_on_jax
 from tests.helpers import tiny_cct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -162,18 +160,7 @@ class AugmentedModelOnJaxTest(TestCase):
             "import json; from tests.training import augmented_test as t;"
             " print('RESULT', json.dumps(t.fit_report()))"
         )
-        env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        self.assertEqual(done.returncode, 0, msg=done.stderr[-2000:])
-        line = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
-        report = json.loads(line[-1][len("RESULT ") :])
+        report = run_on_jax(self, code)
         self.assertEqual(report["backend"], "jax")
         self.assertTrue(np.isfinite(report["losses"]).all())
         self.assertEqual(report["changed"], report["weights"])
