@@ -1,4 +1,5 @@
-"""Small helpers shared by every stage: atomic writes and user errors."""
+"""Small helpers shared by every stage: atomic writes, user errors and
+argument checks."""
 
 import contextlib
 import importlib
@@ -10,6 +11,37 @@ import tempfile
 
 class UsageError(ValueError):
     """Bad input from the user; scripts print its one-line message, exit 2."""
+
+
+def check_one_of(name, value, choices):
+    """Raises `ValueError` unless `value` is one of `choices`.
+
+    Example:
+    >>> check_one_of("readout", "pooled", ("flatten", "pooled"))
+    """
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {choices}. Received: {name}={value!r}"
+        )
+
+
+def check_at_least(name, value, minimum, none_ok=False):
+    """Raises `ValueError` unless `value >= minimum` (or None, where
+    `none_ok`).
+
+    Example:
+    >>> check_at_least("epochs", -1, 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `epochs` must be >= 0. Received: epochs=-1
+    """
+    if none_ok and value is None:
+        return
+    if value < minimum:
+        or_none = " or None" if none_ok else ""
+        raise ValueError(
+            f"`{name}` must be >= {minimum}{or_none}. Received: {name}={value}"
+        )
 
 
 @contextlib.contextmanager

@@ -15,6 +15,8 @@ from keras import ops
 
 from keras_snp.snp.fields import group_logits
 from keras_snp.snp.readout import int_labels
+from keras_snp.snp.readout import node_factors
+from keras_snp.utils import check_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +44,11 @@ class HeadMask(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if units < 1:
-            raise ValueError(f"`units` must be >= 1. Received: units={units}")
+        check_at_least("units", units, 1)
         self.units = int(units)
 
     def build(self, input_shape):
-        self.mask = self.add_weight(
-            name="mask",
-            shape=(self.units,),
-            initializer="ones",
-            trainable=False,
-        )
+        self.mask = node_factors(self, "mask", self.units)
 
     def set_silenced(self, nodes):
         """Zeroes the units `nodes` (all others back to one)."""

@@ -11,8 +11,10 @@ import numpy as np
 from keras import ops
 
 from keras_snp.models.layers import _register
+from keras_snp.utils import check_one_of
 
 ATTENTION_IMPLEMENTATIONS = ("auto", "fused", "explicit")
+SOFTMAX_DTYPES = ("float32", "compute")
 
 
 @_register
@@ -79,17 +81,10 @@ class PerHeadAttention(keras.layers.Layer):
                 "`value_dims` must hold one positive width per head. "
                 f"Received: value_dims={value_dims}, num_heads={num_heads}"
             )
-        if implementation not in ATTENTION_IMPLEMENTATIONS:
-            raise ValueError(
-                "`implementation` must be one of "
-                f"{ATTENTION_IMPLEMENTATIONS}. "
-                f"Received: implementation={implementation!r}"
-            )
-        if softmax_dtype not in ("float32", "compute"):
-            raise ValueError(
-                "`softmax_dtype` must be 'float32' or 'compute'. "
-                f"Received: softmax_dtype={softmax_dtype!r}"
-            )
+        check_one_of(
+            "implementation", implementation, ATTENTION_IMPLEMENTATIONS
+        )
+        check_one_of("softmax_dtype", softmax_dtype, SOFTMAX_DTYPES)
         self.implementation = implementation
         self.softmax_dtype = softmax_dtype
         self.num_heads = int(num_heads)

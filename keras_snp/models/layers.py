@@ -14,14 +14,22 @@ from keras_snp.constants import CIFAR_STD
 from keras_snp.models.initializers import AbsoluteTruncatedNormal
 from keras_snp.models.initializers import kaiming_normal
 from keras_snp.models.variants import tokenizer_sizes
+from keras_snp.utils import check_at_least
 
 
 def _register(cls):
     return keras.saving.register_keras_serializable(package="keras_snp")(cls)
 
 
+class _ShapePreserving(keras.layers.Layer):
+    """A layer whose output has its input's shape."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 @_register
-class ImageNormalization(keras.layers.Layer):
+class ImageNormalization(_ShapePreserving):
     """Maps RGB images in 0..255 to `(x / 255 - mean) / std`, per channel.
 
     The constants live in the config, not in weights, so the layer adds no
@@ -56,9 +64,6 @@ class ImageNormalization(keras.layers.Layer):
         )
         offset = ops.cast(np.asarray(self.mean) * 255.0, self.compute_dtype)
         return (images - offset) * scale
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
@@ -98,11 +103,8 @@ class ConvTokenizer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if num_convs < 1 or kernel_size < 1:
-            raise ValueError(
-                "`num_convs` and `kernel_size` must be >= 1. "
-                f"Received: num_convs={num_convs}, kernel_size={kernel_size}"
-            )
+        check_at_least("num_convs", num_convs, 1)
+        check_at_least("kernel_size", kernel_size, 1)
         self.embed_dim = int(embed_dim)
         self.kernel_size = int(kernel_size)
         self.num_convs = int(num_convs)
@@ -180,7 +182,7 @@ def sine_position_table(num_tokens, embed_dim):
 
 
 @_register
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(_ShapePreserving):
     """Adds a learnable (trunc-normal, std 0.2) or fixed sine embedding.
 
     Args:
@@ -220,15 +222,12 @@ class PositionEmbedding(keras.layers.Layer):
         table = self.embedding if self.kind == "learnable" else self.table
         return tokens + ops.cast(table, tokens.dtype)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
 
 
 @_register
-class StochasticDepth(keras.layers.Layer):
+class StochasticDepth(_ShapePreserving):
     """Drops the whole residual branch per sample with probability `rate`.
 
     The kept samples are scaled by `1 / (1 - rate)`; in inference the layer
@@ -260,9 +259,6 @@ class StochasticDepth(keras.layers.Layer):
             shape, seed=self.seed_generator, dtype=inputs.dtype
         )
         return inputs * ops.floor(keep + noise) / keep
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -13,6 +13,7 @@ import math
 import keras
 
 from keras_snp.training import recipe as recipe_lib
+from keras_snp.utils import check_at_least
 
 #: The recipe's schedule is asked for this many slices of the fine-tune, so
 #: its "warm-up of a tenth of a short run" rule gives a warm-up over the
@@ -55,15 +56,8 @@ class FineTune:
     seed: int = 0
 
     def __post_init__(self):
-        if self.epochs < 0:
-            raise ValueError(
-                f"`epochs` must be >= 0. Received: epochs={self.epochs}"
-            )
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(
-                "`steps_per_epoch` must be >= 1 or None. Received: "
-                f"steps_per_epoch={self.steps_per_epoch}"
-            )
+        check_at_least("epochs", self.epochs, 0)
+        check_at_least("steps_per_epoch", self.steps_per_epoch, 1, none_ok=True)
 
     def make_recipe(self):
         overrides = {}

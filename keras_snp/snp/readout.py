@@ -14,6 +14,8 @@ from keras import ops
 
 from keras_snp.snp.fields import readout_input
 from keras_snp.snp.optimizer import CoupledSGD
+from keras_snp.utils import check_at_least
+from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
 READOUTS = ("flatten", "pooled")
@@ -65,30 +67,13 @@ class ReadoutConfig:
     seed: int = 0
 
     def validate(self):
-        if self.readout not in READOUTS:
-            raise ValueError(
-                f"`readout` must be one of {READOUTS}. "
-                f"Received: readout={self.readout!r}"
-            )
-        if self.epochs < 0:
-            raise ValueError(
-                f"`epochs` must be >= 0. Received: epochs={self.epochs}"
-            )
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(
-                "`batch_size` must be >= 1 or None. Received: "
-                f"batch_size={self.batch_size}"
-            )
-        if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
-            raise ValueError(
-                f"`weight_decay_mode` must be one of {WEIGHT_DECAY_MODES}. "
-                f"Received: weight_decay_mode={self.weight_decay_mode!r}"
-            )
-        if self.weight_decay < 0:
-            raise ValueError(
-                "`weight_decay` must be >= 0. Received: "
-                f"weight_decay={self.weight_decay}"
-            )
+        check_one_of("readout", self.readout, READOUTS)
+        check_at_least("epochs", self.epochs, 0)
+        check_at_least("batch_size", self.batch_size, 1, none_ok=True)
+        check_one_of(
+            "weight_decay_mode", self.weight_decay_mode, WEIGHT_DECAY_MODES
+        )
+        check_at_least("weight_decay", self.weight_decay, 0)
         if self.scale not in ("rms", None):
             raise ValueError(
                 f"`scale` must be 'rms' or None. Received: scale={self.scale!r}"
@@ -99,6 +84,14 @@ class ReadoutConfig:
                 f"shift={self.shift}, scale_batches={self.scale_batches}"
             )
         return self
+
+
+def node_factors(layer, name, nodes):
+    """A non-trainable `(nodes,)` weight of `layer`, all ones: a per-node
+    factor that is set, not trained (a readout's scale, a head mask)."""
+    return layer.add_weight(
+        name=name, shape=(nodes,), initializer="ones", trainable=False
+    )
 
 
 class LinearReadout(keras.layers.Layer):
@@ -131,12 +124,7 @@ class LinearReadout(keras.layers.Layer):
             shape=(rows * self.nodes, self.num_classes),
             initializer="zeros",
         )
-        self.scale = self.add_weight(
-            name="scale",
-            shape=(self.nodes,),
-            initializer="ones",
-            trainable=False,
-        )
+        self.scale = node_factors(self, "scale", self.nodes)
 
     def call(self, activations):
         x = readout_input(activations, self.scale, self.pooled)
