@@ -324,6 +324,7 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
         "table": pruning["accuracy_table"],
         "dilution": pruning["dilution"],
         "params": pruning["params"],
+        "prunable_connections": pruning.get("prunable_connections"),
         "dilution_by_scope": pruning.get("dilution_by_scope"),
         "flops": pruning["flops"],
         "margin": PRUNING_MARGIN,

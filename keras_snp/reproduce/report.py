@@ -393,7 +393,28 @@ def _sizes(c):
             )
             + " (issue 12 target: <= 0.6).",
         ]
+    lines += _size_floor(c)
     return lines
+
+
+def _size_floor(c, target=0.6):
+    """Lossless storage keeps every non-zero weight: the pruned file can
+    shrink no further than the share of parameters left non-zero."""
+    p, prunable = c.get("params") or {}, c.get("prunable_connections")
+    if not p.get("nonzero_after_masking") or not prunable:
+        return []
+    before = p["before"]
+    floor = p["nonzero_after_masking"] / before
+    needed = (before - target * before) / prunable
+    return [
+        "",
+        f"Lossless floor: {p['nonzero_after_masking']} of {before} "
+        f"parameters stay non-zero ({fmt(floor, 3)}); the scopes hold "
+        f"{prunable} of them ({fmt(prunable / before, 3)}), so a file "
+        f"<= {target} of the unpruned needs a dilution of at least "
+        f"{fmt(needed, 3)}"
+        + (" (more than the scopes hold)." if needed > 1 else "."),
+    ]
 
 
 def _speed(c):

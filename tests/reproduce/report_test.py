@@ -98,6 +98,7 @@ def make_run(path, seed=0):
             "dilution": 0.5,
             "dilution_by_scope": {"readout": 0.8, "ff": 0.4, "all": 0.5},
             "params": {"before": 100, "after": 60, "nonzero_after_masking": 50},
+            "prunable_connections": 80,
             "flops": {"before": 10, "after": 6},
             "sizes": {
                 "unpruned": {
@@ -319,6 +320,21 @@ class ReportTest(TestCase):
         self.assertIn("| pruned | 1.00 MiB | 1.00 MiB |", section)
         self.assertIn("keras 0.500", section)
         self.assertIn("| classifier | readout |", section)
+        # 50 of 100 non-zero; <= 0.6 needs 40 more cut of the 80 prunable
+        self.assertIn(
+            "Lossless floor: 50 of 100 parameters stay non-zero (0.500); "
+            "the scopes hold 80 of them (0.800), so a file <= 0.6 of the "
+            "unpruned needs a dilution of at least 0.500.",
+            section,
+        )
+
+    def test_size_floor_beyond_the_scopes(self):
+        claim = {
+            "params": {"before": 1000, "nonzero_after_masking": 900},
+            "prunable_connections": 300,
+        }
+        (_, line) = report._size_floor(claim)
+        self.assertIn("at least 1.333 (more than the scopes hold).", line)
 
     def test_claim_3_needs_the_fine_tuned_control(self):
         run = make_run(os.path.join(self.tmp.name, "old"), seed=2)
