@@ -13,6 +13,7 @@ import math
 import keras
 
 from keras_snp.training import recipe as recipe_lib
+from keras_snp.training.augmented import fit_batches
 from keras_snp.utils import check_at_least
 
 #: The recipe's schedule is asked for this many slices of the fine-tune, so
@@ -80,10 +81,6 @@ def _steps(data, settings):
         ) from error
 
 
-def _repeat(data):
-    return data.repeat() if hasattr(data, "repeat") else data
-
-
 def fine_tune(model, train_data, settings, verbose=0):
     """Fine-tunes `model` in place with the training recipe; masks hold.
 
@@ -121,7 +118,6 @@ def fine_tune(model, train_data, settings, verbose=0):
     # `AugmentedModel` (augmentation and label smoothing on the device)
     # around the bare model; other recipes train the model itself.
     trained = recipe_lib.augmented_for_recipe(model, recipe, settings.seed)
-    data = train_data
     if trained is model:
         recipe_lib.compile_model(model, recipe, SCHEDULE_SLICES, slice_steps)
     else:
@@ -133,9 +129,6 @@ def fine_tune(model, train_data, settings, verbose=0):
             slice_steps,
             jit_compile=keras.backend.backend() != "tensorflow",
         )
-        from keras_snp.training.augmented import with_label_inputs
-
-        data = with_label_inputs(train_data)
     optimizer = _plain(keras.optimizers.serialize(trained.optimizer))
     optimizer["config"].pop("name", None)  # a per-instance counter
     record = {
@@ -147,10 +140,10 @@ def fine_tune(model, train_data, settings, verbose=0):
         "loss": _plain(keras.losses.serialize(trained.loss)),
     }
     if settings.epochs > 0:
-        if settings.steps_per_epoch:
-            data = _repeat(data)
         trained.fit(
-            data,
+            fit_batches(
+                train_data, trained is not model, settings.steps_per_epoch
+            ),
             epochs=settings.epochs,
             steps_per_epoch=settings.steps_per_epoch,
             verbose=verbose,

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_snp import data as data_lib
 from keras_snp.training import recipe as recipe_lib
+from keras_snp.training.augmented import fit_batches
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
 from keras_snp.utils import read_json
@@ -253,15 +254,8 @@ def fit(
         )
     callbacks.extend(_on_backbone(c, model) for c in extra_callbacks)
     callbacks.append(backup)
-    train = splits.train
-    if trained is not model:
-        from keras_snp.training.augmented import with_label_inputs
-
-        train = with_label_inputs(train)
-    if config.steps_per_epoch:
-        train = _repeat(train)
     trained.fit(
-        train,
+        fit_batches(splits.train, trained is not model, config.steps_per_epoch),
         validation_data=splits.validation,
         epochs=config.epochs,
         initial_epoch=backup.resume_epoch(),
@@ -304,10 +298,6 @@ def _on_backbone(callback, backbone):
 
     callback.set_model = set_backbone
     return callback
-
-
-def _repeat(dataset):
-    return dataset.repeat() if hasattr(dataset, "repeat") else dataset
 
 
 def evaluate(model, dataset):

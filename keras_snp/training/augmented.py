@@ -141,3 +141,15 @@ def with_label_inputs(split):
     if hasattr(split, "map"):
         return split.map(lambda x, y: ({"images": x, "labels": y}, y))
     return _LabelInputs(split)
+
+
+def fit_batches(split, augmented, steps_per_epoch=None):
+    """The training split as `fit` takes it: in `with_label_inputs` form
+    for an `AugmentedModel` (`augmented`), and repeated (a
+    `tf.data.Dataset`; a `PyDataset` is left as is) where
+    `steps_per_epoch` caps the epochs, so that no epoch runs dry."""
+    if augmented:
+        split = with_label_inputs(split)
+    if steps_per_epoch and hasattr(split, "repeat"):
+        split = split.repeat()
+    return split
