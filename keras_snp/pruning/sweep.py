@@ -146,6 +146,20 @@ def sensitivity(
     return rows
 
 
+def plot_methods(ax, rows, scope):
+    """Draws on `ax` a line per method of `rows` (sweep rows) in `scope`:
+    accuracy against dilution."""
+    for method, marker in zip(METHODS, "osd"):
+        points = sorted(
+            (r["dilution"], r["accuracy"])
+            for r in rows
+            if r["scope"] == scope and r["method"] == method
+        )
+        if points:
+            x, y = zip(*points)
+            ax.plot(x, y, marker=marker, label=method)
+
+
 def sweep_figure(rows, path, references=None):
     """One panel per scope: accuracy against dilution, a line per method.
 
@@ -165,15 +179,7 @@ def sweep_figure(rows, path, references=None):
         figsize=(4.2 * max(1, len(scopes)), 3.6),
     )
     for ax, scope in zip(axes[0], scopes):
-        for method, marker in zip(METHODS, "osd"):
-            points = sorted(
-                (r["dilution"], r["accuracy"])
-                for r in rows
-                if r["scope"] == scope and r["method"] == method
-            )
-            if points:
-                x, y = zip(*points)
-                ax.plot(x, y, marker=marker, label=method)
+        plot_methods(ax, rows, scope)
         for (label, value), style in zip(
             (references or {}).items(), ("--", ":", "-.")
         ):

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from keras_snp.pruning.sweep import METHODS
+from keras_snp.pruning.sweep import plot_methods
 from keras_snp.utils import atomic_path
 
 KIND_STYLE = {"mha": "o-", "ff": "s-", "res": "^-", "block": "D-"}
@@ -136,7 +138,7 @@ def sweep_figure(claim, path):
     sweep = claim["sweep"]
     rows = list(sweep["rows"])
     acc = {r["name"]: r["accuracy"] for r in claim["table"]}
-    for method in ("andc", "random", "magnitude"):
+    for method in METHODS:
         if f"{method}_fine_tuned" in acc:
             rows.append(
                 {
@@ -152,15 +154,7 @@ def sweep_figure(claim, path):
         1, len(scopes), squeeze=False, figsize=(4.4 * len(scopes), 3.6)
     )
     for ax, scope in zip(axes[0], scopes):
-        for method, marker in zip(("andc", "random", "magnitude"), "osd"):
-            points = sorted(
-                (r["dilution"], r["accuracy"])
-                for r in rows
-                if r["scope"] == scope and r["method"] == method
-            )
-            if points:
-                x, y = zip(*points)
-                ax.plot(x, y, marker=marker, label=method)
+        plot_methods(ax, rows, scope)
         for name, style in (("unpruned", ":"), ("unpruned_fine_tuned", "--")):
             if name in acc:
                 ax.axhline(acc[name], color="grey", ls=style, label=name)
