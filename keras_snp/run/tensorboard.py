@@ -6,6 +6,7 @@ warning saying how to get TensorBoard output; the files of the run folder
 do not depend on it.
 """
 
+import contextlib
 import functools
 import io
 import logging
@@ -56,38 +57,38 @@ def _writer(log_dir):
     return _WRITERS[log_dir]
 
 
+@contextlib.contextmanager
+def _summaries(log_dir):
+    """`tf.summary`, writing into `log_dir`; the writer is flushed after."""
+    writer = _writer(log_dir)
+    with writer.as_default():
+        yield _tf().summary
+    writer.flush()
+
+
 @_needs_tensorflow
 def write_scalars(log_dir, scalars, step=0):
     """Writes `{tag: number}` as scalars at `step`."""
-    tf = _tf()
-    writer = _writer(os.fspath(log_dir))
-    with writer.as_default():
+    with _summaries(log_dir) as summary:
         for tag, value in scalars.items():
             if value is None or not np.isfinite(float(value)):
                 continue
-            tf.summary.scalar(tag, float(value), step=step)
-    writer.flush()
+            summary.scalar(tag, float(value), step=step)
 
 
 @_needs_tensorflow
 def write_text(log_dir, tag, markdown, step=0):
     """Writes a markdown text summary."""
-    tf = _tf()
-    writer = _writer(os.fspath(log_dir))
-    with writer.as_default():
-        tf.summary.text(tag, markdown, step=step)
-    writer.flush()
+    with _summaries(log_dir) as summary:
+        summary.text(tag, markdown, step=step)
 
 
 @_needs_tensorflow
 def write_histograms(log_dir, histograms, step=0):
     """Writes `{tag: array}` as histograms."""
-    tf = _tf()
-    writer = _writer(os.fspath(log_dir))
-    with writer.as_default():
+    with _summaries(log_dir) as summary:
         for tag, values in histograms.items():
-            tf.summary.histogram(tag, np.asarray(values), step=step)
-    writer.flush()
+            summary.histogram(tag, np.asarray(values), step=step)
 
 
 @_needs_tensorflow
@@ -104,11 +105,8 @@ def write_image(log_dir, tag, image, step=0):
             image = f.read()
     if isinstance(image, bytes):
         image = tf.io.decode_png(image, channels=4).numpy()
-    image = np.asarray(image)
-    writer = _writer(os.fspath(log_dir))
-    with writer.as_default():
-        tf.summary.image(tag, image[None], step=step)
-    writer.flush()
+    with _summaries(log_dir) as summary:
+        summary.image(tag, np.asarray(image)[None], step=step)
 
 
 def escape_cell(value):
