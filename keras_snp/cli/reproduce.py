@@ -144,7 +144,7 @@ def command_line(argv):
 
 def make_config(args):
     """The `RunConfig` of parsed `reproduce.py` flags."""
-    from keras_snp.run.config import RunConfig
+    from keras_snp.cli.train import config_from_args
 
     image_size = args.image_size
     if image_size is None and (
@@ -157,33 +157,8 @@ def make_config(args):
     else:
         variant = args.variant or DEFAULT_VARIANT
         stages = ("train", "export", "snp", "heads", "prune")
-    return RunConfig(
-        dataset=args.dataset,
-        variant=variant,
-        image_size=image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        output_dir=args.output_dir,
-        run_name=args.run_name,
-        seed=args.seed,
-        recipe=args.recipe,
-        learning_rate=args.learning_rate,
-        warmup_epochs=args.warmup_epochs,
-        num_classes=args.num_classes,
-        examples_per_class=args.examples_per_class,
-        data_dir=args.data_dir,
-        download=args.download,
-        label_names=args.label_names,
-        steps_per_epoch=args.steps_per_epoch,
-        stages=stages,
-        theta=args.theta,
-        readout=args.readout,
-        snp_epochs=args.snp_epochs,
-        null_samples=args.null_samples,
-        save_readouts=args.save_readouts,
-        ablation=args.ablation,
-        fine_tune_epochs=args.fine_tune_epochs,
-        verbose=args.verbose,
+    return config_from_args(
+        args, variant=variant, image_size=image_size, stages=stages
     )
 
 

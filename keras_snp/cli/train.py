@@ -159,10 +159,12 @@ def train_parser():
     return parser
 
 
-def config_from_args(args):
-    """The `RunConfig` of parsed flags (flags map to fields one to one)."""
+def config_from_args(args, **fields_set):
+    """The `RunConfig` of parsed flags (flags map to fields one to one),
+    with `fields_set` where a command sets a field itself."""
     fields = RunConfig.__dataclass_fields__
     values = {k: v for k, v in vars(args).items() if k in fields}
+    values.update(fields_set)
     values["stages"] = tuple(values.get("stages", STAGES))
     if values.get("taps"):
         values["taps"] = tuple(values["taps"])
