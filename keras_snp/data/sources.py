@@ -238,15 +238,15 @@ def load(
         _check_int("examples_per_class", examples_per_class, 1)
     kind = check_source(source, label_names, data_dir, download)
     use_tf = _use_tf(backend_format)
-    common = dict(
-        image_size=image_size,
-        batch_size=batch_size,
-        recipe=recipe,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        drop_remainder=drop_remainder,
-        shuffle_buffer=shuffle_buffer,
-    )
+    common = {
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "recipe": recipe,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "drop_remainder": drop_remainder,
+        "shuffle_buffer": shuffle_buffer,
+    }
     if kind in ("cifar100", "flowers102"):
         if not use_tf:
             raise UsageError(
@@ -293,7 +293,7 @@ def load(
                 f"{num_classes}; drop num_classes or fix the folders."
             )
         name = os.path.basename(os.path.normpath(os.fspath(source)))
-        extra = dict(skipped_files=skipped, corrupt_files=corrupt)
+        extra = {"skipped_files": skipped, "corrupt_files": corrupt}
         names = label_names or names
     return arrays_lib.array_splits(
         data,

@@ -188,9 +188,9 @@ def compute_snp(
     batch_size=100,
     flip=True,
     shift=4,
+    seed=0,
     scale="rms",
     scale_batches=10,
-    seed=0,
     num_classes=None,
     label_names=None,
     run_eagerly=False,
@@ -218,10 +218,10 @@ def compute_snp(
         learning_rate, lr_decay, momentum, weight_decay: SGD settings.
         batch_size: images per readout step (None: keep input batches).
         flip, shift: training augmentation (horizontal flip, +-shift px).
+        seed: augmentation seed.
         scale: `"rms"` (1 / RMS of each node on `scale_batches` training
             batches) or None.
         scale_batches: training batches used to measure `scale`.
-        seed: augmentation seed.
         num_classes: K (default: the model's output width).
         label_names: optional K names kept in the result.
         run_eagerly: train the readouts eagerly (debugging, tests).
