@@ -74,6 +74,19 @@ _NULL_STAT = {
     "samples": "int",
 }
 _FLOATS = [("null", "num")]
+_HEAD_ONLY = {
+    "accuracy": ("null", "num"),
+    "per_label": _FLOATS,
+    "mean_on_labels": ("null", "num"),
+    "mean_on_others": ("null", "num"),
+}
+_HEAD_ABLATION = {
+    "accuracy": ("null", "num"),
+    "per_label_drop": _FLOATS,
+    "mean_drop_on_labels": ("null", "num"),
+    "mean_drop_on_others": ("null", "num"),
+    "contrast": ("null", "num"),
+}
 _HEAD = {
     "head": "int",
     "nodes": ["int"],
@@ -85,25 +98,8 @@ _HEAD = {
     "diag_strength": _FLOATS,
     "expertise": _FLOATS,
     "null_num_labels": ("null", _NULL_STAT),
-    "head_only": (
-        "null",
-        {
-            "accuracy": ("null", "num"),
-            "per_label": _FLOATS,
-            "mean_on_labels": ("null", "num"),
-            "mean_on_others": ("null", "num"),
-        },
-    ),
-    "ablation": (
-        "null",
-        {
-            "accuracy": ("null", "num"),
-            "per_label_drop": _FLOATS,
-            "mean_drop_on_labels": ("null", "num"),
-            "mean_drop_on_others": ("null", "num"),
-            "contrast": ("null", "num"),
-        },
-    ),
+    "head_only": ("null", _HEAD_ONLY),
+    "ablation": ("null", _HEAD_ABLATION),
 }
 _ENCODER = {
     "encoder": ("null", "int"),
