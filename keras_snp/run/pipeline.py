@@ -29,6 +29,8 @@ from keras_snp.utils import UsageError
 logger = logging.getLogger(__name__)
 
 SNP_BATCH_SIZE = 100
+#: The `RunConfig` fields that are `analyze_heads` settings of the same name.
+HEADS_SETTINGS = ("null_samples", "seed", "ablation")
 
 
 class Context:
@@ -283,10 +285,8 @@ def measure_heads(
         snp_result,
         model,
         test,
-        null_samples=config.null_samples,
-        seed=config.seed,
-        ablation=config.ablation,
         label_names=label_names,
+        **{name: getattr(config, name) for name in HEADS_SETTINGS},
     )
     if writer:
         paths = write_heads_report(report, out_dir)
