@@ -16,6 +16,7 @@ class RunConfig:
 
     dataset: str = "synthetic"
     variant: str | None = None
+    positional_embedding: str = "learnable"
     image_size: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -32,7 +33,6 @@ class RunConfig:
     learning_rate: float | None = None
     weight_decay: float | None = None
     warmup_epochs: int | None = None
-    positional_embedding: str = "learnable"
     data_dir: str | None = None
     download: bool = True
     label_names: str | None = None  # a file: JSON list or one per line
