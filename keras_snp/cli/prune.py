@@ -1,5 +1,16 @@
 """`keras-snp prune` (`scripts/prune.py`): ANDC pruning of a finished
-run from its SNP results."""
+run from its SNP results.
+
+    keras-snp prune RUN_DIR                  # the pruning stage again
+    keras-snp prune RUN_DIR --sweep --thetas 0.1,0.3,0.5 \
+        --fine-tune-steps 50 --structured 0.25
+
+With any of the analysis flags (`--sweep`, `--thetas`, `--sweep-scopes`,
+`--fine-tune-steps`, `--structured`) the stage runs with those settings
+(`keras_snp.run.prune_run.prune_run`): `--sweep` adds dilution-accuracy
+curves per scope (ANDC, random, magnitude, same fine-tune) and the
+per-layer sensitivity table to `pruning.json` and `sweep.png`.
+"""
 
 import dataclasses
 import os
@@ -9,6 +20,7 @@ from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import fraction
+from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
 from keras_snp.cli.common import setup_logging
 from keras_snp.run.summary import print_summary
@@ -43,7 +55,72 @@ def prune_parser():
         help="allow models that need safe_mode=False",
     )
     add_quiet_option(parser)
+    _add_analysis_options(parser)
     return parser
+
+
+def _add_analysis_options(parser):
+    from keras_snp.pruning.scopes import DEFAULT_THETAS
+    from keras_snp.pruning.scopes import LAYER_SCOPES
+
+    group = parser.add_argument_group(
+        "analysis beyond the stage (any of these runs the stage with them)"
+    )
+    group.add_argument(
+        "--sweep",
+        action="store_true",
+        help="dilution-accuracy curves per scope for ANDC, random and "
+        "magnitude after the same fine-tune, and a per-layer "
+        "sensitivity table",
+    )
+    group.add_argument(
+        "--thetas",
+        type=_fractions,
+        metavar="T1,T2,...",
+        help="the sweep's thetas (default: "
+        + ",".join(str(t) for t in DEFAULT_THETAS)
+        + ")",
+    )
+    group.add_argument(
+        "--sweep-scopes",
+        type=_scopes,
+        metavar="S1,S2,...",
+        help="the sweep's scopes (default: " + ",".join(LAYER_SCOPES) + ")",
+    )
+    group.add_argument(
+        "--fine-tune-steps",
+        type=positive_int,
+        metavar="N",
+        help="batches per fine-tune epoch (a reduced budget; default: "
+        "the whole training split)",
+    )
+    group.add_argument(
+        "--structured",
+        type=fraction,
+        metavar="FRACTION",
+        help="ours, beyond the paper: also cut this share of FF units and "
+        "heads per encoder, weakest by SNP, shrunk physically",
+    )
+
+
+def _fractions(text):
+    return tuple(fraction(t) for t in text.split(",") if t.strip())
+
+
+def _scopes(text):
+    return [scope(t) for t in text.split(",") if t.strip()]
+
+
+def _analysis_requested(args):
+    return args.sweep or any(
+        value is not None
+        for value in (
+            args.thetas,
+            args.sweep_scopes,
+            args.fine_tune_steps,
+            args.structured,
+        )
+    )
 
 
 def prune_main(argv=None):
@@ -60,6 +137,8 @@ def prune_main(argv=None):
                 "train.py (with the snp stage) first."
             )
     setup_logging(args.verbose)
+    if _analysis_requested(args):
+        return _prune_with_analysis(args)
     from keras_snp.run import export as export_lib
     from keras_snp.run import pipeline
 
@@ -92,5 +171,27 @@ def prune_main(argv=None):
         model,
     )
     pipeline.run_stages(ctx, ("prune",), redo=("prune",))
+    print_summary(args.run_dir)
+    return 0
+
+
+def _prune_with_analysis(args):
+    from keras_snp.pruning.scopes import DEFAULT_THETAS
+    from keras_snp.pruning.scopes import LAYER_SCOPES
+    from keras_snp.run.prune_run import prune_run
+
+    prune_run(
+        args.run_dir,
+        scope=args.prune_scope,
+        theta=args.theta,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_steps=args.fine_tune_steps,
+        structured_fraction=args.structured,
+        sweep=args.sweep,
+        sweep_scopes=args.sweep_scopes or list(LAYER_SCOPES),
+        thetas=args.thetas or DEFAULT_THETAS,
+        unsafe=args.unsafe,
+        verbose=args.verbose,
+    )
     print_summary(args.run_dir)
     return 0

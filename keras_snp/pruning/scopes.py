@@ -4,6 +4,8 @@ the command line checks `--scope` without starting Keras)."""
 LAYER_SCOPES = ("readout", "ff", "attn_proj")
 SCOPES = LAYER_SCOPES + ("all",)
 _ALIASES = {"all": LAYER_SCOPES, "internal": ("ff", "attn_proj")}
+# The dilution-accuracy sweep's default grid of SNP thresholds.
+DEFAULT_THETAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 
 
 def parse_scope(scope):

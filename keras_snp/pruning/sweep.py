@@ -19,11 +19,11 @@ from keras_snp.pruning.andc import magnitude_masks
 from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.fine_tuning import fine_tune
+from keras_snp.pruning.scopes import DEFAULT_THETAS
 from keras_snp.pruning.scoring import accuracy
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_THETAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 METHODS = ("andc", "random", "magnitude")
 
 

@@ -127,17 +127,23 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
     wrong = [a if a != "4" else "6" for a in data_flags]
     done = run_script("analyze.py", str(run_dir / "model.keras"), *wrong)
     assert done.returncode == 2 and "classes" in done.stderr
-    done = run_script(
-        "prune.py",
-        str(run_dir),
-        "--scope",
-        "readout",
-        "--fine-tune-epochs",
-        "1",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = json.loads((run_dir / "pruned" / "pruning.json").read_text())
-    assert table["scope"] == "readout"
+
+    def prune(*flags):
+        base = ("--scope", "readout", "--fine-tune-epochs", "1")
+        done = run_script("prune.py", str(run_dir), *base, *flags)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads((run_dir / "pruned" / "pruning.json").read_text())
+
+    assert prune()["scope"] == "readout"
+    sweep_flags = ("--sweep", "--thetas", "0.3,0.5", "--sweep-scopes")
+    table = prune("--fine-tune-steps", "1", *sweep_flags, "readout")
+    assert table["sweep"]["thetas"] == [0.3, 0.5]
+    assert table["fine_tune"]["steps_per_epoch"] == 1
+    points = {(r["scope"], r["theta"]) for r in table["sweep"]["rows"]}
+    assert points == {("readout", 0.3), ("readout", 0.5)}
+    assert (run_dir / "pruned" / "sweep.png").exists()
+    done = run_script("prune.py", str(run_dir), "--thetas", "0.3,2")
+    assert done.returncode == 2 and "between 0 and 1" in done.stderr
 
 
 def test_files_recompute_from_snp_npz(run_dir):
