@@ -100,10 +100,9 @@ def time_round(step, x, y, batches):
     return batches * len(x) / (time.perf_counter() - start)
 
 
-def compare(
-    size, batch_size, batches=3, rounds=3, skip_old=False, num_classes=10
-):
-    """Old and new in turns at one size; a JSON-friendly row."""
+def best_in_turns(steps, size, batch_size, batches, rounds, num_classes):
+    """Best img/s of each of `steps` (name -> step), timed in turns on
+    one random uint8 batch; compiled / traced outside the timing."""
     import keras
     import numpy as np
 
@@ -112,15 +111,25 @@ def compare(
     y = np.eye(num_classes, dtype="float32")[
         rng.integers(0, num_classes, batch_size)
     ]
-    steps = {"new": new_step(num_classes)}
-    if not skip_old and keras.backend.backend() == "tensorflow":
-        steps["old"] = old_step()
-    for step in steps.values():  # compile / trace outside the timing
+    for step in steps.values():
         keras.ops.convert_to_numpy(step(x, y)[0])
     best = {name: 0.0 for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             best[name] = max(best[name], time_round(step, x, y, batches))
+    return best
+
+
+def compare(
+    size, batch_size, batches=3, rounds=3, skip_old=False, num_classes=10
+):
+    """Old and new in turns at one size; a JSON-friendly row."""
+    import keras
+
+    steps = {"new": new_step(num_classes)}
+    if not skip_old and keras.backend.backend() == "tensorflow":
+        steps["old"] = old_step()
+    best = best_in_turns(steps, size, batch_size, batches, rounds, num_classes)
     row = {
         "backend": keras.backend.backend(),
         "size": size,

@@ -20,8 +20,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench_augment import best_in_turns  # noqa: E402
 from bench_augment import new_step  # noqa: E402
-from bench_augment import time_round  # noqa: E402
 
 
 def parse(argv=None):
@@ -81,21 +81,10 @@ def keras_aug_step(size, num_classes, smoothing=0.1):
 def compare(size, batch_size, batches=3, rounds=3, num_classes=10):
     """Both pipelines in turns at one size; a JSON-friendly row."""
     import keras
-    import numpy as np
 
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (batch_size, size, size, 3)).astype("uint8")
-    y = np.eye(num_classes, dtype="float32")[
-        rng.integers(0, num_classes, batch_size)
-    ]
     kaug, version = keras_aug_step(size, num_classes)
     steps = {"official": new_step(num_classes), "keras_aug": kaug}
-    for step in steps.values():  # trace / compile outside the timing
-        keras.ops.convert_to_numpy(step(x, y)[0])
-    best = {name: 0.0 for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            best[name] = max(best[name], time_round(step, x, y, batches))
+    best = best_in_turns(steps, size, batch_size, batches, rounds, num_classes)
     return {
         "backend": keras.backend.backend(),
         "size": size,

@@ -218,6 +218,8 @@ def _train_script(workdir):
             "3",
             "--readout-epochs",
             "1",
+            "--fine-tune-epochs",
+            "0",  # the JAX fine-tune: tests/pruning/fine_tuning_test.py
             "--quiet",
         ],
     )

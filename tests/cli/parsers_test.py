@@ -10,6 +10,7 @@ from keras_snp.cli.analyze import analyze_parser
 from keras_snp.cli.prune import prune_parser
 from keras_snp.cli.reproduce import reproduce_parser
 from keras_snp.cli.train import train_parser
+from keras_snp.utils import UsageError
 
 PARSERS = {
     "train": train_parser,
@@ -129,3 +130,18 @@ def test_only_the_expected_retracing_warning_is_dropped():
         )
     )
     assert keep(record("Skipping variable loading for optimizer 'adamw'"))
+
+
+def test_prune_analysis_flags_choose_the_analysis_run():
+    from keras_snp.cli.prune import _analysis_requested
+
+    plain = prune_parser().parse_args(["run"])
+    assert not _analysis_requested(plain)
+    args = prune_parser().parse_args(
+        ["run", "--fine-tune-steps", "3", "--sweep-scopes", "ff,readout"]
+    )
+    assert _analysis_requested(args)
+    assert args.fine_tune_steps == 3
+    assert args.sweep_scopes == ["ff", "readout"]
+    with pytest.raises(UsageError, match="unknown scope 'heads'"):
+        prune_parser().parse_args(["run", "--sweep-scopes", "heads"])

@@ -30,6 +30,8 @@ def run_dir(tmp_path_factory):
         "10",
         "--snp-epochs",
         "1",
+        "--fine-tune-epochs",
+        "0",  # the fine-tune through the CLI: test_analyze_and_prune_scripts
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "full"
@@ -129,16 +131,18 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
     assert done.returncode == 2 and "classes" in done.stderr
 
     def prune(*flags):
-        base = ("--scope", "readout", "--fine-tune-epochs", "1")
-        done = run_script("prune.py", str(run_dir), *base, *flags)
+        flags = ("--scope", "readout", *flags)
+        done = run_script("prune.py", str(run_dir), *flags)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads((run_dir / "pruned" / "pruning.json").read_text())
 
-    assert prune()["scope"] == "readout"
+    table = prune("--fine-tune-epochs", "1")
+    assert table["scope"] == "readout"
+    assert table["fine_tune"]["record"]["steps"] > 0
     sweep_flags = ("--sweep", "--thetas", "0.3,0.5", "--sweep-scopes")
-    table = prune("--fine-tune-steps", "1", *sweep_flags, "readout")
+    table = prune("--fine-tune-epochs", "0", *sweep_flags, "readout")
     assert table["sweep"]["thetas"] == [0.3, 0.5]
-    assert table["fine_tune"]["steps_per_epoch"] == 1
+    assert table["fine_tune"]["epochs"] == 0
     points = {(r["scope"], r["theta"]) for r in table["sweep"]["rows"]}
     assert points == {("readout", 0.3), ("readout", 0.5)}
     assert (run_dir / "pruned" / "sweep.png").exists()
