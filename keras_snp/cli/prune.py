@@ -12,7 +12,6 @@ curves per scope (ANDC, random, magnitude, same fine-tune) and the
 per-layer sensitivity table to `pruning.json` and `sweep.png`.
 """
 
-import dataclasses
 import os
 
 from keras_snp.cli.common import SCOPE_HELP
@@ -125,10 +124,6 @@ def _analysis_requested(args):
 
 def prune_main(argv=None):
     args = prune_parser().parse_args(argv)
-    from keras_snp.run.config import RunConfig
-    from keras_snp.run.folder import RunFolder
-    from keras_snp.utils import read_json
-
     run_json = os.path.join(args.run_dir, "run.json")
     for needed in (run_json, os.path.join(args.run_dir, "snp", "snp.npz")):
         if not os.path.exists(needed):
@@ -139,36 +134,16 @@ def prune_main(argv=None):
     setup_logging(args.verbose)
     if _analysis_requested(args):
         return _prune_with_analysis(args)
-    from keras_snp.run import export as export_lib
     from keras_snp.run import pipeline
+    from keras_snp.run.prune_run import load_context
 
-    state = read_json(run_json)
-    fields = RunConfig.__dataclass_fields__
-    config = RunConfig(
-        **{k: v for k, v in state["config"].items() if k in fields}
-    )
-    overrides = {
-        "prune_scope": args.prune_scope,
-        "theta": args.theta,
-        "fine_tune_epochs": args.fine_tune_epochs,
-    }
-    config = dataclasses.replace(
-        config, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    config = pipeline.resolve_config(config)
-    model = export_lib.load_model(
-        os.path.join(args.run_dir, "model.keras"), safe_mode=not args.unsafe
-    )
-    splits = pipeline.load_data(config)
-    from keras_snp.training import strategy as strategy_lib
-
-    folder = RunFolder(args.run_dir, state)
-    ctx = pipeline.Context(
-        config,
-        folder,
-        strategy_lib.Placement("single", 1, ["default"]),
-        splits,
-        model,
+    ctx = load_context(
+        args.run_dir,
+        unsafe=args.unsafe,
+        prune_scope=args.prune_scope,
+        theta=args.theta,
+        fine_tune_epochs=args.fine_tune_epochs,
+        verbose=args.verbose,
     )
     pipeline.run_stages(ctx, ("prune",), redo=("prune",))
     print_summary(args.run_dir)

@@ -67,7 +67,7 @@ def prune_run(
     Settings left None are the run's (the fine-tune length: about a tenth
     of its training epochs). Returns the `pruning.json` dictionary.
     """
-    ctx = load_context(run_dir, unsafe=unsafe, theta=theta)
+    ctx = load_context(run_dir, unsafe=unsafe, theta=theta, verbose=verbose)
     settings = settings_from_config(ctx.config)
     tune = dataclasses.replace(
         settings.fine_tune,
