@@ -132,25 +132,28 @@ def prune_main(argv=None):
                 "train.py (with the snp stage) first."
             )
     setup_logging(args.verbose)
+    # the run's own settings where these are None
+    overrides = {
+        "theta": args.theta,
+        "fine_tune_epochs": args.fine_tune_epochs,
+        "unsafe": args.unsafe,
+        "verbose": args.verbose,
+    }
     if _analysis_requested(args):
-        return _prune_with_analysis(args)
-    from keras_snp.run import pipeline
-    from keras_snp.run.prune_run import load_context
+        _prune_with_analysis(args, overrides)
+    else:
+        from keras_snp.run import pipeline
+        from keras_snp.run.prune_run import load_context
 
-    ctx = load_context(
-        args.run_dir,
-        unsafe=args.unsafe,
-        prune_scope=args.prune_scope,
-        theta=args.theta,
-        fine_tune_epochs=args.fine_tune_epochs,
-        verbose=args.verbose,
-    )
-    pipeline.run_stages(ctx, ("prune",), redo=("prune",))
+        ctx = load_context(
+            args.run_dir, prune_scope=args.prune_scope, **overrides
+        )
+        pipeline.run_stages(ctx, ("prune",), redo=("prune",))
     print_summary(args.run_dir)
     return 0
 
 
-def _prune_with_analysis(args):
+def _prune_with_analysis(args, overrides):
     from keras_snp.pruning.scopes import DEFAULT_THETAS
     from keras_snp.pruning.scopes import LAYER_SCOPES
     from keras_snp.run.prune_run import prune_run
@@ -158,15 +161,10 @@ def _prune_with_analysis(args):
     prune_run(
         args.run_dir,
         scope=args.prune_scope,
-        theta=args.theta,
-        fine_tune_epochs=args.fine_tune_epochs,
+        **overrides,
         fine_tune_steps=args.fine_tune_steps,
         structured_fraction=args.structured,
         sweep=args.sweep,
         sweep_scopes=args.sweep_scopes or list(LAYER_SCOPES),
         thetas=args.thetas or DEFAULT_THETAS,
-        unsafe=args.unsafe,
-        verbose=args.verbose,
     )
-    print_summary(args.run_dir)
-    return 0
