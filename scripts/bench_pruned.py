@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 
+from keras_snp.cli.common import SCOPE_HELP  # noqa: E402
+from keras_snp.cli.common import scope  # noqa: E402
 from keras_snp.utils import UsageError  # noqa: E402
 
 
@@ -91,9 +93,7 @@ def main(argv=None):
         default=20,
         help="timed batches per round (3 rounds)",
     )
-    parser.add_argument(
-        "--scope", default="all", choices=["readout", "internal", "all"]
-    )
+    parser.add_argument("--scope", default="all", type=scope, help=SCOPE_HELP)
     parser.add_argument(
         "--labels-per-node",
         type=int,
