@@ -24,24 +24,35 @@ class TestCase(KerasTestCase):
         )
 
 
-__all__ = ["TestCase", "run_on_jax", "tiny_cct"]
+__all__ = ["TestCase", "run_on_jax", "run_python", "tiny_cct"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_on_jax(test, code):
-    """Runs `code` in a fresh `KERAS_BACKEND=jax` process from the repo
-    root; the JSON after its last `RESULT ` line."""
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+def run_python(code, *args, **env):
+    """Runs `code` with `args` in a fresh `KERAS_BACKEND=jax` process (or
+    `env`'s backend) from the repo root; asserts it exits 0, returns it."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **env,
+    }
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    test.assertEqual(done.returncode, 0, msg=done.stderr[-2000:])
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def run_on_jax(test, code):
+    """`run_python` on JAX; the JSON after its last `RESULT ` line."""
+    done = run_python(code)
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
     return json.loads(lines[-1][len("RESULT ") :])
 

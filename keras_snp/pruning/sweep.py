@@ -21,6 +21,7 @@ from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scopes import DEFAULT_THETAS
 from keras_snp.pruning.scoring import accuracy
+from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +31,12 @@ METHODS = ("andc", "random", "magnitude")
 def control_masks(model, masks, method, seed=0):
     """The masks of `method` (`andc`, `random`, `magnitude`) at the ANDC
     masks' per-layer sparsity."""
+    check_one_of("method", method, METHODS)
     if method == "andc":
         return masks
     if method == "random":
         return random_masks(masks, seed=seed)
-    if method == "magnitude":
-        return magnitude_masks(model, masks)
-    raise ValueError(
-        f"`method` must be one of {METHODS}. Received: method={method!r}"
-    )
+    return magnitude_masks(model, masks)
 
 
 def sweep(

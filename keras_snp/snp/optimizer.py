@@ -12,6 +12,8 @@ lab's decay is about `1 / (1 - 0.975) = 40` times stronger. Backend-agnostic
 import keras
 from keras import ops
 
+from keras_snp.utils import check_at_least
+
 
 @keras.saving.register_keras_serializable(package="keras_snp")
 class CoupledSGD(keras.optimizers.Optimizer):
@@ -71,8 +73,7 @@ class CoupledSGD(keras.optimizers.Optimizer):
             raise ValueError(
                 f"`momentum` must be in [0, 1). Received: momentum={momentum}"
             )
-        if float(l2) < 0:
-            raise ValueError(f"`l2` must be >= 0. Received: l2={l2}")
+        check_at_least("l2", l2, 0)
         if nesterov and float(momentum) == 0:
             raise ValueError(
                 "`nesterov=True` needs `momentum` > 0. "

@@ -74,15 +74,9 @@ class ReadoutConfig:
             "weight_decay_mode", self.weight_decay_mode, WEIGHT_DECAY_MODES
         )
         check_at_least("weight_decay", self.weight_decay, 0)
-        if self.scale not in ("rms", None):
-            raise ValueError(
-                f"`scale` must be 'rms' or None. Received: scale={self.scale!r}"
-            )
-        if self.shift < 0 or self.scale_batches < 1:
-            raise ValueError(
-                "`shift` must be >= 0 and `scale_batches` >= 1. Received: "
-                f"shift={self.shift}, scale_batches={self.scale_batches}"
-            )
+        check_one_of("scale", self.scale, ("rms", None))
+        check_at_least("shift", self.shift, 0)
+        check_at_least("scale_batches", self.scale_batches, 1)
         return self
 
 

@@ -9,6 +9,8 @@ import dataclasses
 
 import keras
 
+from keras_snp.utils import check_one_of
+
 RECIPE_NAMES = ("official", "light", "none")
 
 
@@ -36,11 +38,7 @@ class Recipe:
     min_learning_rate: float = 1e-5
 
     def __post_init__(self):
-        if self.name not in RECIPE_NAMES:
-            raise ValueError(
-                f"`recipe` must be one of {RECIPE_NAMES}. "
-                f"Received: recipe={self.name!r}"
-            )
+        check_one_of("recipe", self.name, RECIPE_NAMES)
         if self.learning_rate <= 0:
             raise ValueError(
                 "`learning_rate` must be positive. "

@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -8,6 +5,7 @@ import pytest
 
 from keras_snp import data
 from keras_snp.data import augment
+from tests.helpers import run_python
 
 
 def _is_shift_of(out, image, pad):
@@ -99,18 +97,8 @@ def test_jax_without_tensorflow(tmp_path):
         assert "tensorflow" not in sys.modules
         print("ok")
     """)
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     pytest.importorskip("jax")
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python(code, JAX_PLATFORMS="cpu")
     assert result.stdout.strip().endswith("ok")
 
 

@@ -1,10 +1,5 @@
 """The masked fine-tune: training recipe, identical settings, masks hold."""
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 
@@ -16,9 +11,9 @@ from keras_snp.pruning.fine_tuning import FineTune
 from keras_snp.pruning.fine_tuning import default_fine_tune_epochs
 from keras_snp.pruning.fine_tuning import fine_tune
 from tests.helpers import TestCase
+from tests.helpers import run_on_jax
 from tests.helpers import tiny_cct
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 K = 5
 
 # Masks some connections of a tiny CCT, fine-tunes 2 epochs with the
@@ -51,28 +46,8 @@ for n, m in masks.items():
     out["nonzero"] += int(np.count_nonzero(
         np.array(plain.get_layer(n).kernel)[~m]))
     out["moved"] += int((inner[m] != before[n][m]).sum())
-print(json.dumps(out))
+print("RESULT", json.dumps(out))
 """
-
-
-def run_script(backend):
-    env = dict(
-        os.environ,
-        KERAS_BACKEND=backend,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        PYTHONPATH=ROOT,
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        check=False,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _splits():
@@ -116,7 +91,7 @@ class FineTuneTest(TestCase):
             self.assertTrue((inner[mask] != before[name][mask]).any())
 
     def test_masks_hold_on_jax(self):
-        out = run_script("jax")
+        out = run_on_jax(self, SCRIPT)
         self.assertEqual(out["backend"], "jax")
         self.assertEqual(out["nonzero"], 0)
         self.assertGreater(out["moved"], 0)

@@ -1,11 +1,6 @@
 import json
-import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-)
+from tests.helpers import run_python
 
 MIRRORED = """
 import json, sys
@@ -38,21 +33,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync,
 
 
 def test_callback_under_mirrored_strategy(tmp_path):
-    env = dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERAS_BACKEND="tensorflow",
-        PYTHONPATH=ROOT,
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", MIRRORED, str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_python(MIRRORED, str(tmp_path), KERAS_BACKEND="tensorflow")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"replicas": 2, "results": [1]}
     summary = json.load(open(tmp_path / "summary.json"))
