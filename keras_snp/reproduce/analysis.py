@@ -202,6 +202,20 @@ def non_inferiority(low, high, margin=PRUNING_MARGIN):
     return INCONCLUSIVE
 
 
+def _against_controls(sweep_hits, andc_key, resamples, seed):
+    """ANDC minus each control measured at the same point (paired
+    bootstrap over the test images): `{method: {difference, low, high}}`."""
+    out = {}
+    for method in ("random", "magnitude"):
+        key = andc_key.rsplit("|", 1)[0] + f"|{method}"
+        if key in sweep_hits:
+            d = stats.bootstrap_accuracy_difference(
+                sweep_hits[andc_key], sweep_hits[key], resamples, seed=seed
+            )
+            out[method] = {k: d[k] for k in ("difference", "low", "high")}
+    return out
+
+
 def sweep_curves(
     pruning,
     n_test,
@@ -252,6 +266,9 @@ def sweep_curves(
                     )
                 )
                 row["paired"] = True
+                row["controls"] = _against_controls(
+                    sweep_hits, key, resamples, seed
+                )
             else:
                 a = r["accuracy"]
                 se = np.sqrt(

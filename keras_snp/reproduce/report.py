@@ -300,9 +300,15 @@ def _scope_rows(c):
     the sweep's points."""
     lines = [
         "| scope | theta | dilution | ANDC | random | magnitude | "
-        "ANDC - unpruned_fine_tuned | 95% CI | non-inferior (1 pt) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "ANDC - unpruned_fine_tuned | 95% CI | non-inferior (1 pt) | "
+        "ANDC - magnitude (95% CI) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    stage = {
+        d["b"]: d
+        for d in c.get("differences", [])
+        if d["a"] == "andc_fine_tuned"
+    }
     acc = {r["name"]: r["accuracy"] for r in c["table"]}
     main = c.get("main")
     if main:
@@ -312,7 +318,8 @@ def _scope_rows(c):
             f"{fmt(acc.get('random_fine_tuned'))} | "
             f"{fmt(acc.get('magnitude_fine_tuned'))} | "
             f"{fmt(main['difference'])} | "
-            f"{_ci(main['low'], main['high'])} | {c['verdict']} |"
+            f"{_ci(main['low'], main['high'])} | {c['verdict']} | "
+            f"{_against(stage.get('magnitude_fine_tuned'))} |"
         )
     sweep = c.get("sweep")
     if sweep:
@@ -328,9 +335,17 @@ def _scope_rows(c):
                 f"{fmt(m.get('magnitude', {}).get('accuracy'))} | "
                 f"{fmt(a.get('difference'))} | "
                 f"{_ci(a.get('low'), a.get('high'))} | "
-                f"{a.get('verdict', 'n/a')} |"
+                f"{a.get('verdict', 'n/a')} | "
+                f"{_against((a.get('controls') or {}).get('magnitude'))} |"
             )
     return lines
+
+
+def _against(d):
+    """A difference with its CI in one cell, or n/a."""
+    if not d:
+        return "n/a"
+    return f"{fmt(d['difference'])} {_ci(d['low'], d['high'])}"
 
 
 def _holds(c):

@@ -150,7 +150,14 @@ def make_run(path, seed=0):
     worse[np.flatnonzero(tuned)[:80]] = False
     np.savez(
         os.path.join(path, "pruned", "sweep_predictions.npz"),
-        **{"readout|0.2|andc": tuned, "readout|0.4|andc": worse},
+        **{
+            "readout|0.2|andc": tuned,
+            "readout|0.4|andc": worse,
+            # magnitude 80 hits under ANDC at 0.2 (ANDC + 0.2 on N_TEST),
+            # equal to it at 0.4; no random hits at all
+            "readout|0.2|magnitude": worse,
+            "readout|0.4|magnitude": worse,
+        },
     )
     write_json(
         os.path.join(path, "pruned", "bench.json"),
@@ -304,6 +311,17 @@ class ReportTest(TestCase):
         ]
         self.assertEqual(verdicts, ["reproduced", "not reproduced"])
         self.assertTrue(sweep["paired"])
+        controls = [
+            r["controls"] for r in sweep["rows"] if r["method"] == "andc"
+        ]
+        self.assertEqual([sorted(c) for c in controls], [["magnitude"]] * 2)
+        first, second = (c["magnitude"] for c in controls)
+        self.assertAlmostEqual(first["difference"], 80 / N_TEST)
+        self.assertGreater(first["low"], 0)
+        self.assertEqual(
+            (second["difference"], second["low"], second["high"]),
+            (0.0, 0.0, 0.0),
+        )
         # noise falls with depth by construction
         for kind in ("mha", "ff", "res"):
             trend = claims["clusters_noise"]["trends"][kind]["mean_noise"]
@@ -316,6 +334,12 @@ class ReportTest(TestCase):
         self.assertIn("non-inferior up to dilution 0.300", section)
         row = table_row(section, "readout (sweep)")
         self.assertEqual(row[1:4], ["0.2", "0.3000", row[3]])
+        self.assertTrue(row[-1].startswith(f"{80 / N_TEST:.4f} ["), row)
+        # the stage's andc_fine_tuned and magnitude_fine_tuned: same hits
+        self.assertEqual(
+            table_row(section, "all (stage, paired)")[-1],
+            "0.0000 [0.0000, 0.0000]",
+        )
         self.assertIn("| andc_shrunk | 120.0 | 1.200 | 60 | 6 |", section)
         self.assertIn("| pruned | 1.00 MiB | 1.00 MiB |", section)
         self.assertIn("keras 0.500", section)

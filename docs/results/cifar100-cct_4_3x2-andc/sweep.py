@@ -12,7 +12,9 @@ can pair each point with `unpruned_fine_tuned` over the same test images.
 It can run beside the prune stage once `pruned/snp_validation` exists:
 it writes `pruned/sweep.json` (`sweep`, `sensitivity`; the report reads
 it, and checks the fine-tune against the stage's), never pruning.json,
-after every point, so a cut-short sweep leaves what it did.
+after every point, so a cut-short sweep leaves what it did. A later call
+adds to what is there: points already measured (same scope, theta and
+method, same fine-tune) are kept and not run again.
 """
 
 import argparse
@@ -59,6 +61,7 @@ def main(argv=None):
     from keras_snp.run.prune_stage import correctness
     from keras_snp.run.prune_stage import settings_from_config
     from keras_snp.snp import SNPResult
+    from keras_snp.utils import read_json
     from keras_snp.utils import write_json
 
     ctx = load_context(args.run_dir)
@@ -74,17 +77,38 @@ def main(argv=None):
     )
     points = [(p.split(":")[0], float(p.split(":")[1])) for p in args.points]
     summary, rows, hits = {}, [], {}
+    requested = list(args.methods)
+    hits_path = os.path.join(out_dir, "sweep_predictions.npz")
+    if os.path.isfile(path) and os.path.isfile(hits_path):
+        summary = read_json(path)
+        earlier = summary.get("sweep", {})
+        if earlier.get("fine_tune") != dataclasses.asdict(settings.fine_tune):
+            raise SystemExit(
+                f"{path} was measured with another fine-tune: move it away "
+                "to start a new sweep."
+            )
+        rows = list(earlier.get("rows", []))
+        with np.load(hits_path) as stored:
+            hits = {key: stored[key] for key in stored.files}
+        points_done = list(earlier.get("points", []))
+        args.points = points_done + [
+            p for p in args.points if p not in points_done
+        ]
+        args.methods = list(
+            dict.fromkeys(list(earlier.get("methods", [])) + args.methods)
+        )
+    earlier_seconds = summary.get("sweep", {}).get("seconds", 0.0)
     start = time.time()
 
     def save():
         summary["sweep"] = {
             "fine_tune": dataclasses.asdict(settings.fine_tune),
             "points": args.points,
-            "thetas": sorted({t for _, t in points}),
+            "thetas": sorted({float(p.split(":")[1]) for p in args.points}),
             "methods": list(args.methods),
             "rows": rows,
             "predictions": "sweep_predictions.npz",
-            "seconds": time.time() - start,
+            "seconds": earlier_seconds + time.time() - start,
         }
         write_json(path, summary)
         np.savez(os.path.join(out_dir, "sweep_predictions.npz"), **hits)
@@ -92,7 +116,9 @@ def main(argv=None):
     for scope, theta in points:
         masks = connection_masks(model, result, theta, scope)
         diluted = dilution(masks)
-        for method in args.methods:
+        for method in requested:
+            if f"{scope}|{theta}|{method}" in hits:
+                continue
             pruned = prune(
                 model,
                 masks=sweep_lib.control_masks(
