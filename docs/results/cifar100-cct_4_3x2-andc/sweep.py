@@ -57,6 +57,8 @@ def main(argv=None):
     from keras_snp.pruning.andc import dilution
     from keras_snp.pruning.andc import prune
     from keras_snp.pruning.fine_tuning import fine_tune
+    from keras_snp.run import fit as fit_lib
+    from keras_snp.run import prune_stage
     from keras_snp.run.prune_run import load_context
     from keras_snp.run.prune_stage import correctness
     from keras_snp.run.prune_stage import settings_from_config
@@ -140,6 +142,17 @@ def main(argv=None):
             print(rows[-1], f"{time.time() - start:.0f} s", flush=True)
             save()
             del pruned
+    # the figure and its TensorBoard image, as `keras-snp prune --sweep`
+    pruning = read_json(os.path.join(out_dir, "pruning.json"))
+    references = {
+        k: v
+        for k, v in pruning.get("accuracy", {}).items()
+        if k in ("unpruned", "unpruned_fine_tuned")
+    }
+    figure = sweep_lib.sweep_figure(
+        rows, os.path.join(out_dir, "sweep.png"), references
+    )
+    prune_stage._log_image(fit_lib.log_dir(ctx.folder, "pruning"), figure)
     if args.sensitivity:
         base = float(correctness(model, test).mean())
         table = sweep_lib.sensitivity(
