@@ -21,6 +21,7 @@ from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scopes import DEFAULT_THETAS
 from keras_snp.pruning.scoring import accuracy
+from keras_snp.pruning.scoring import correctness
 from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def sweep(
     methods=METHODS,
     seed=0,
     verbose=0,
+    hits=None,
 ):
     """Test accuracy against dilution, per scope, theta and method.
 
@@ -66,6 +68,9 @@ def sweep(
         methods: any of `METHODS`.
         seed: seed of the random control.
         verbose: `fit` verbosity.
+        hits: a dict that receives each point's per-image test
+            correctness (`(n,)` bool) under `"scope|theta|method"`, so
+            the points can be compared over the same images.
 
     Returns:
         A list of rows `{scope, theta, method, dilution, accuracy}`.
@@ -91,13 +96,16 @@ def sweep(
                     model, masks=control_masks(model, masks, method, seed)
                 )
                 fine_tune(pruned, train_data, settings, verbose=verbose)
+                correct = correctness(pruned, test_data)
+                if hits is not None:
+                    hits[point_key(scope, theta, method)] = correct
                 rows.append(
                     {
                         "scope": scope,
                         "theta": float(theta),
                         "method": method,
                         "dilution": diluted,
-                        "accuracy": accuracy(pruned, test_data),
+                        "accuracy": float(correct.mean()),
                     }
                 )
                 logger.info(
@@ -110,6 +118,11 @@ def sweep(
                 )
                 del pruned
     return rows
+
+
+def point_key(scope, theta, method):
+    """The key of a sweep point's per-image hits: `"scope|theta|method"`."""
+    return f"{scope}|{float(theta)}|{method}"
 
 
 def sensitivity(

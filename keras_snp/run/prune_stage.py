@@ -60,6 +60,8 @@ DETAIL_NOTES = {
     "pruning_detail.json": "per masked layer: kept connections (per input "
     "node), the controls' counts and overlap, parameters before / after",
 }
+# the sweep's per-image test hits, keyed by `sweep_lib.point_key`
+SWEEP_PREDICTIONS = "sweep_predictions.npz"
 
 logger = logging.getLogger(__name__)
 
@@ -588,6 +590,7 @@ def run_sweep(
         if hasattr(ctx.splits.test, "element_spec")
         else list(ctx.splits.test)
     )
+    hits = {}
     rows = sweep_lib.sweep(
         ctx.model,
         result,
@@ -598,6 +601,7 @@ def run_sweep(
         thetas=thetas,
         seed=settings.seed,
         verbose=verbose,
+        hits=hits,
     )
     base = accuracy(ctx.model, test)
     table = sweep_lib.sensitivity(
@@ -622,6 +626,11 @@ def run_sweep(
         "rows": table,
     }
     os.makedirs(out_dir, exist_ok=True)
+    # per-image hits: the report pairs every point with unpruned_fine_tuned
+    with atomic_path(os.path.join(out_dir, SWEEP_PREDICTIONS)) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **hits)
+    summary["sweep"]["predictions"] = SWEEP_PREDICTIONS
     figure = sweep_lib.sweep_figure(
         rows, os.path.join(out_dir, "sweep.png"), references
     )

@@ -49,6 +49,7 @@ class SweepTest(TestCase):
         )
 
     def test_sweep_rows_and_figure(self):
+        hits = {}
         rows = sweep(
             self.model,
             self.result,
@@ -57,7 +58,13 @@ class SweepTest(TestCase):
             FineTune(epochs=0),
             scopes=("readout",),
             thetas=(0.2, 0.5),
+            hits=hits,
         )
+        n_test = sum(len(labels) for _, labels in self.splits.test)
+        for row in rows:
+            key = f"readout|{row['theta']}|{row['method']}"
+            self.assertEqual(hits[key].shape, (n_test,))
+            self.assertEqual(float(hits[key].mean()), row["accuracy"])
         self.assertEqual(
             [(r["theta"], r["method"]) for r in rows],
             [

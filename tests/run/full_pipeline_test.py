@@ -146,6 +146,13 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
     points = {(r["scope"], r["theta"]) for r in table["sweep"]["rows"]}
     assert points == {("readout", 0.3), ("readout", 0.5)}
     assert (run_dir / "pruned" / "sweep.png").exists()
+    # per-image hits of every point, their means the rows' accuracies
+    assert table["sweep"]["predictions"] == "sweep_predictions.npz"
+    with np.load(run_dir / "pruned" / "sweep_predictions.npz") as hits:
+        for r in table["sweep"]["rows"]:
+            point = hits[f"{r['scope']}|{r['theta']}|{r['method']}"]
+            assert point.dtype == bool
+            assert float(point.mean()) == pytest.approx(r["accuracy"])
     done = run_script("prune.py", str(run_dir), "--thetas", "0.3,2")
     assert done.returncode == 2 and "between 0 and 1" in done.stderr
 

@@ -119,7 +119,7 @@ def main(argv=None):
         masks = connection_masks(model, result, theta, scope)
         diluted = dilution(masks)
         for method in requested:
-            if f"{scope}|{theta}|{method}" in hits:
+            if sweep_lib.point_key(scope, theta, method) in hits:
                 continue
             pruned = prune(
                 model,
@@ -129,7 +129,7 @@ def main(argv=None):
             )
             fine_tune(pruned, ctx.splits.train, settings.fine_tune)
             h = correctness(pruned, test)
-            hits[f"{scope}|{theta}|{method}"] = h.astype(bool)
+            hits[sweep_lib.point_key(scope, theta, method)] = h.astype(bool)
             rows.append(
                 {
                     "scope": scope,
