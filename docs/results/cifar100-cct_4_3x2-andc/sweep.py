@@ -37,9 +37,9 @@ def main(argv=None):
     parser.add_argument("run_dir")
     parser.add_argument(
         "--points",
-        nargs="+",
+        nargs="*",
         default=["readout:0.2", "readout:0.4", "all:0.2", "all:0.4"],
-        help="SCOPE:THETA, in order",
+        help="SCOPE:THETA, in order (none: only --sensitivity)",
     )
     parser.add_argument(
         "--methods", nargs="+", default=["andc", "random", "magnitude"]
@@ -149,10 +149,11 @@ def main(argv=None):
         for k, v in pruning.get("accuracy", {}).items()
         if k in ("unpruned", "unpruned_fine_tuned")
     }
-    figure = sweep_lib.sweep_figure(
-        rows, os.path.join(out_dir, "sweep.png"), references
-    )
-    prune_stage._log_image(fit_lib.log_dir(ctx.folder, "pruning"), figure)
+    if rows:
+        figure = sweep_lib.sweep_figure(
+            rows, os.path.join(out_dir, "sweep.png"), references
+        )
+        prune_stage._log_image(fit_lib.log_dir(ctx.folder, "pruning"), figure)
     if args.sensitivity:
         base = float(correctness(model, test).mean())
         table = sweep_lib.sensitivity(
