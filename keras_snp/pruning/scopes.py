@@ -53,3 +53,13 @@ def scope_name(scope):
     """
     parts = parse_scope(scope)
     return "all" if parts == LAYER_SCOPES else "+".join(parts)
+
+
+def point_key(scope, theta, method):
+    """The key of a sweep point's per-image hits: `"scope|theta|method"`.
+
+    Example:
+    >>> point_key("all", 0.3, "andc")
+    'all|0.3|andc'
+    """
+    return f"{scope}|{float(theta)}|{method}"

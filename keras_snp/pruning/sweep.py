@@ -20,6 +20,7 @@ from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scopes import DEFAULT_THETAS
+from keras_snp.pruning.scopes import point_key
 from keras_snp.pruning.scoring import accuracy
 from keras_snp.pruning.scoring import correctness
 from keras_snp.utils import check_one_of
@@ -118,11 +119,6 @@ def sweep(
                 )
                 del pruned
     return rows
-
-
-def point_key(scope, theta, method):
-    """The key of a sweep point's per-image hits: `"scope|theta|method"`."""
-    return f"{scope}|{float(theta)}|{method}"
 
 
 def sensitivity(

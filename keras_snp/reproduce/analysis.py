@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from keras_snp.pruning.scopes import point_key
 from keras_snp.reproduce import stats
 from keras_snp.utils import read_json
 
@@ -202,15 +203,16 @@ def non_inferiority(low, high, margin=PRUNING_MARGIN):
     return INCONCLUSIVE
 
 
-def _against_controls(sweep_hits, andc_key, resamples, seed):
-    """ANDC minus each control measured at the same point (paired
+def _against_controls(sweep_hits, row, resamples, seed):
+    """ANDC minus each control measured at the point of `row` (paired
     bootstrap over the test images): `{method: {difference, low, high}}`."""
+    andc = sweep_hits[point_key(row["scope"], row["theta"], "andc")]
     out = {}
     for method in ("random", "magnitude"):
-        key = andc_key.rsplit("|", 1)[0] + f"|{method}"
+        key = point_key(row["scope"], row["theta"], method)
         if key in sweep_hits:
             d = stats.bootstrap_accuracy_difference(
-                sweep_hits[andc_key], sweep_hits[key], resamples, seed=seed
+                andc, sweep_hits[key], resamples, seed=seed
             )
             out[method] = {k: d[k] for k in ("difference", "low", "high")}
     return out
@@ -253,7 +255,7 @@ def sweep_curves(
     rows, scopes, paired = [], {}, []
     for r in sweep["rows"]:
         row = dict(r)
-        key = f"{r['scope']}|{r['theta']}|{r['method']}"
+        key = point_key(r["scope"], r["theta"], r["method"])
         if reference is not None and r["method"] == "andc":
             if (
                 base is not None
@@ -267,7 +269,7 @@ def sweep_curves(
                 )
                 row["paired"] = True
                 row["controls"] = _against_controls(
-                    sweep_hits, key, resamples, seed
+                    sweep_hits, r, resamples, seed
                 )
             else:
                 a = r["accuracy"]

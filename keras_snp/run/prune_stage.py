@@ -60,7 +60,7 @@ DETAIL_NOTES = {
     "pruning_detail.json": "per masked layer: kept connections (per input "
     "node), the controls' counts and overlap, parameters before / after",
 }
-# the sweep's per-image test hits, keyed by `sweep_lib.point_key`
+# the sweep's per-image test hits, keyed by `pruning.scopes.point_key`
 SWEEP_PREDICTIONS = "sweep_predictions.npz"
 
 logger = logging.getLogger(__name__)
