@@ -17,6 +17,11 @@ import tempfile
 import unittest
 
 import numpy as np
+import pytest
+
+# The whole core on JAX: .ci/run runs it in its no-TF environment and at
+# the highest Keras, not again at the lowest.
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

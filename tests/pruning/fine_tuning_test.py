@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_snp import data as data_lib
 from keras_snp.pruning import ANDCPrune
@@ -90,6 +91,7 @@ class FineTuneTest(TestCase):
             )
             self.assertTrue((inner[mask] != before[name][mask]).any())
 
+    @pytest.mark.slow
     def test_masks_hold_on_jax(self):
         out = run_on_jax(self, SCRIPT)
         self.assertEqual(out["backend"], "jax")

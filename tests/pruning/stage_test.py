@@ -5,6 +5,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from keras_snp import data as data_lib
 from keras_snp.pruning.fine_tuning import FineTune
@@ -67,6 +68,7 @@ class StageTest(TestCase):
             4 / 6,
         )
 
+    @pytest.mark.slow
     def test_run_pruning_writes_everything(self):
         keras.utils.set_random_seed(0)
         model = tiny_cct(num_classes=K)

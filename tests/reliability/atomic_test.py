@@ -137,6 +137,7 @@ def _renames(monkeypatch):
     return targets
 
 
+@pytest.mark.slow
 def test_every_run_file_is_written_by_rename(tmp_path, monkeypatch):
     """Audit: each file of a whole run (all stages) lies under a path that
     was renamed into place; TensorBoard event files excepted."""

@@ -178,6 +178,7 @@ def test_resume_with_other_config_and_missing_run(tmp_path, capsys):
     assert os.listdir(run) == ["run.json"]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_exit_2(tmp_path):
     done = run_script(
         "train.py",
@@ -212,6 +213,7 @@ def test_nan_loss_stops_with_exit_2(tmp_path):
     assert not (run / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_same_run_name_started_twice_at_once(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     cmd = [

@@ -7,8 +7,13 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.run.scripts import QUICK
 from tests.run.scripts import ROOT
+
+# End to end through subprocesses: CI runs them at the highest Keras only.
+pytestmark = pytest.mark.slow
 
 
 def _free_ports(count):

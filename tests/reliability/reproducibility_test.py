@@ -5,6 +5,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 from PIL import Image
 
 from keras_snp.cli import guarded
@@ -33,6 +34,7 @@ def _train(tmp_path, name, seed):
     return [np.asarray(w) for w in model.get_weights()]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(tmp_path):
     first = _train(tmp_path, "a", seed=1)
     second = _train(tmp_path, "b", seed=1)

@@ -8,9 +8,13 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from tests.run.scripts import ROOT
 from tests.run.scripts import run_script
+
+# End to end through subprocesses: CI runs them at the highest Keras only.
+pytestmark = pytest.mark.slow
 
 EPOCHS = 4
 ARGS = [

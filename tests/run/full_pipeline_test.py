@@ -13,6 +13,9 @@ from tests.run.scripts import QUICK
 from tests.run.scripts import event_tags
 from tests.run.scripts import run_script
 
+# End to end through subprocesses: CI runs them at the highest Keras only.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

@@ -8,6 +8,7 @@ from tests.run.scripts import event_tags
 from tests.run.scripts import run_script
 
 
+@pytest.mark.slow
 def test_train_and_export_with_two_cpu_replicas(tmp_path):
     # 13 examples per class: the validation batch (5) splits 3 / 2 over
     # the replicas; every later stage runs on the trained model too.
@@ -121,6 +122,7 @@ def test_existing_run_name_is_refused(tmp_path):
     assert "--resume" in done.stderr
 
 
+@pytest.mark.slow
 def test_snp_during_training(tmp_path):
     done = run_script(
         "train.py",

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tests.helpers import run_python
 
 MIRRORED = """
@@ -32,6 +34,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync,
 """
 
 
+@pytest.mark.slow
 def test_callback_under_mirrored_strategy(tmp_path):
     proc = run_python(MIRRORED, str(tmp_path), KERAS_BACKEND="tensorflow")
     report = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -57,6 +57,7 @@ class OpsAgainstReferenceTest(TestCase):
     reason="this process already runs JAX",
 )
 class OpsOnJaxTest(TestCase):
+    @pytest.mark.slow
     def test_every_op_on_jax(self):
         code = (
             "import json; from tests.training import augment_reference "

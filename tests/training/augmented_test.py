@@ -155,6 +155,7 @@ class AugmentedModelTest(TestCase):
     reason="this process already runs JAX",
 )
 class AugmentedModelOnJaxTest(TestCase):
+    @pytest.mark.slow
     def test_fit_on_jax(self):
         code = (
             "import json; from tests.training import augmented_test as t;"
