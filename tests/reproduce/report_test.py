@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_snp.heads import analyze_heads
 from keras_snp.heads import write_heads_report
+from keras_snp.reproduce import pruning_report
 from keras_snp.reproduce import report
 from keras_snp.snp.result import SNPResult
 from keras_snp.snp.result import TapResult
@@ -357,7 +358,7 @@ class ReportTest(TestCase):
             "params": {"before": 1000, "nonzero_after_masking": 900},
             "prunable_connections": 300,
         }
-        (_, line) = report._size_floor(claim)
+        (_, line) = pruning_report._size_floor(claim)
         self.assertIn("at least 1.333 (more than the scopes hold).", line)
 
     def test_claim_3_needs_the_fine_tuned_control(self):
