@@ -163,7 +163,8 @@ def add_data_options(parser, dataset_default="synthetic"):
         "--label-names",
         metavar="FILE",
         help="class names for a folder or an .npz: a JSON "
-        "list, or one name per line",
+        "list, a JSON object with one list (FILE#KEY picks one of "
+        "several), or one name per line",
     )
     group.add_argument(
         "--num-classes",

@@ -199,6 +199,14 @@ def array_splits(
             f"There are {len(label_names)} label names for {num_classes} "
             "classes; give one name per class."
         )
+    if num_classes > found:
+        # a names file read wrongly (or one for another dataset) would
+        # otherwise add classes that no image has
+        raise UsageError(
+            f"There are {num_classes} classes but the labels use only "
+            f"0..{found - 1} ({found}); give one name per class that "
+            "occurs (or check --label-names / num_classes)."
+        )
     for split, (_, y) in arrays.items():
         check_labels(y, num_classes, f"the {split} split")
     if label_names is None:

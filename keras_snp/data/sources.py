@@ -117,7 +117,12 @@ def check_source(source, label_names=None, data_dir=None, download=True):
 
 
 def read_label_names(path):
-    """Class names from a file: a JSON list, or one name per line."""
+    """Class names from a file: a JSON list, a JSON object holding one
+    list (`FILE#KEY` picks one of several, e.g.
+    `label_names.json#fine_label_names`), or one name per line."""
+    key = None
+    if not os.path.exists(path) and "#" in os.path.basename(path):
+        path, key = path.rsplit("#", 1)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -125,16 +130,20 @@ def read_label_names(path):
         raise UsageError(
             f"Cannot read the label names file {path} ({error.strerror})."
         ) from None
-    if text.lstrip().startswith("["):
+    if text.lstrip()[:1] in ("[", "{"):
         import json
 
         try:
             names = json.loads(text)
         except ValueError as error:
             raise UsageError(
-                f"{path} is not a JSON list of names ({error})"
-                "; or write one name per line."
+                f"{path} is not valid JSON ({error}); give a JSON list of "
+                "names or one name per line."
             ) from None
+        if isinstance(names, dict):
+            names = _names_in_object(names, path, key)
+    elif key is not None:
+        raise UsageError(f"{path}#{key}: #KEY is for JSON objects only.")
     else:
         names = [line.strip() for line in text.splitlines() if line.strip()]
     if not isinstance(names, list) or len(names) < 2:
@@ -143,6 +152,29 @@ def read_label_names(path):
             "JSON list or one name per line)."
         )
     return [str(n) for n in names]
+
+
+def _names_in_object(data, path, key):
+    """The list of names a JSON object holds: `key`, or its only list."""
+    lists = sorted(k for k, v in data.items() if isinstance(v, list))
+    if key is not None:
+        if key not in lists:
+            raise UsageError(
+                f"{path} has no list {key!r}; its lists: "
+                f"{', '.join(lists) or 'none'}."
+            )
+        return data[key]
+    if len(lists) == 1:
+        return data[lists[0]]
+    raise UsageError(
+        f"{path} is a JSON object with "
+        + (
+            f"several lists ({', '.join(lists)}): pick one with "
+            f"{path}#{max(lists, key=lambda k: len(data[k]))}."
+            if lists
+            else "no list of names: give a JSON list or one name per line."
+        )
+    )
 
 
 def defaults_for(source):

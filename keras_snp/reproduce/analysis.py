@@ -319,6 +319,44 @@ def _readout_epochs(run_dir):
     return read_json(path) if os.path.isfile(path) else None
 
 
+PRUNED_SNP_FIELDS = ("readout_accuracy", "snr", "mean_clusters")
+
+
+def pruned_snp(run_dir):
+    """Per tap, the SNP of the model before and after pruning
+    (`snp/`, `pruned/snp/`), and each encoder's symmetry breaking
+    (`heads/`, `pruned/heads/`); None where the pruned model's SNP was
+    not measured."""
+    paths = [
+        os.path.join(run_dir, *parts, "summary.json")
+        for parts in (("snp",), ("pruned", "snp"))
+    ]
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    before, after = (read_json(p)["taps"] for p in paths)
+    rows = [
+        {
+            "tap": name,
+            **{
+                f"{field}_{when}": taps[name].get(field)
+                for field in PRUNED_SNP_FIELDS
+                for when, taps in (("before", before), ("after", after))
+            },
+        }
+        for name in before
+        if name in after
+    ]
+    heads = {}
+    for when, parts in (("before", ("heads",)), ("after", ("pruned", "heads"))):
+        path = os.path.join(run_dir, *parts, "heads.json")
+        if os.path.isfile(path):
+            heads[when] = [
+                bool(e["symmetry_breaking"])
+                for e in read_json(path)["encoders"]
+            ]
+    return {"rows": rows, "symmetry_breaking": heads}
+
+
 def claim_pruning(run_dir, resamples, seed, n_test=None):
     """Claim 3: ANDC does not affect accuracy: `andc_fine_tuned` is
     non-inferior to `unpruned_fine_tuned` (paired bootstrap over the test
@@ -361,6 +399,7 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
             pruning, n_test or 1, hits, sweep_hits, resamples, seed
         ),
         "bench": _bench(run_dir),
+        "pruned_snp": pruned_snp(run_dir),
         "differences": [],
     }
     if hits is not None:

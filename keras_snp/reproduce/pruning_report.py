@@ -233,6 +233,41 @@ def _sensitivity(c):
     return lines
 
 
+def _pruned_snp(c):
+    """The SNP (and head experts) of the pruned model beside the
+    unpruned one's."""
+    p = c.get("pruned_snp")
+    if not p:
+        return []
+    lines = [
+        "SNP of the pruned model (`pruned/snp`) beside the unpruned "
+        "model's (`snp`), same readouts and data:",
+        "",
+        "| tap | readout accuracy | snr | mean clusters |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in p["rows"]:
+        lines.append(
+            f"| {r['tap']} | "
+            + " | ".join(
+                f"{fmt(r[f + '_before'], 4 if f != 'mean_clusters' else 2)}"
+                f" -> {fmt(r[f + '_after'], 4 if f != 'mean_clusters' else 2)}"
+                for f in ("readout_accuracy", "snr", "mean_clusters")
+            )
+            + " |"
+        )
+    heads = p.get("symmetry_breaking") or {}
+    if "before" in heads and "after" in heads:
+        lines += [
+            "",
+            "Encoders whose heads break symmetry (`heads`, "
+            f"`pruned/heads`): {sum(heads['before'])} of "
+            f"{len(heads['before'])} before pruning, {sum(heads['after'])} "
+            f"of {len(heads['after'])} after.",
+        ]
+    return lines
+
+
 def claim_pruning(c):
     if c is None:
         return ["Not measured (no `pruned/pruning.json`)."]
@@ -305,7 +340,7 @@ def claim_pruning(c):
     lines += _holds(c)
     if c.get("why"):
         lines += ["", f"Verdict inconclusive: {c['why']}."]
-    for part in (_sensitivity(c), _sizes(c), _speed(c)):
+    for part in (_sensitivity(c), _pruned_snp(c), _sizes(c), _speed(c)):
         if part:
             lines += ["", *part]
     structured = c.get("structured")

@@ -1,6 +1,7 @@
 """Offline, a tfds dataset answers in seconds: one line naming the
 dataset, the host and the ways forward; exit 2; nothing downloaded."""
 
+import json
 import os
 import socket
 import subprocess
@@ -88,6 +89,32 @@ def test_label_names_files(tmp_path):
     (tmp_path / "bad.json").write_text('["cat", ')
     with pytest.raises(UsageError, match="JSON list"):
         sources.read_label_names(str(tmp_path / "bad.json"))
+
+
+def test_label_names_in_a_json_object(tmp_path):
+    # the layout of the lab's CIFAR-100 file: two lists and a note
+    fine = [f"fine_{i}" for i in range(100)]
+    lab = {
+        "fine_label_names": fine,
+        "coarse_label_names": ["c0", "c1"],
+        "note": "from the official pickles",
+    }
+    path = tmp_path / "label_names.json"
+    path.write_text(json.dumps(lab, indent=1))
+    with pytest.raises(
+        UsageError,
+        match=r"several lists \(coarse_label_names,"
+        r" fine_label_names\): pick one with .*#fine_label_names",
+    ):
+        sources.read_label_names(str(path))
+    assert sources.read_label_names(f"{path}#fine_label_names") == fine
+    with pytest.raises(UsageError, match="no list 'fine'; its lists: coarse"):
+        sources.read_label_names(f"{path}#fine")
+    (tmp_path / "one.json").write_text(json.dumps({"names": ["a", "b"]}))
+    assert sources.read_label_names(str(tmp_path / "one.json")) == ["a", "b"]
+    (tmp_path / "names.txt").write_text("cat\ndog\n")
+    with pytest.raises(UsageError, match="#KEY is for JSON objects only"):
+        sources.read_label_names(f"{tmp_path / 'names.txt'}#fine")
     with pytest.raises(UsageError, match="Label names are for"):
         sources.check_source("synthetic", ["a", "b"])
 

@@ -186,6 +186,26 @@ def test_npz_bad_labels(tmp_path):
         data.load(path, 8, 4, num_classes=3, backend_format="numpy")
 
 
+def test_more_classes_than_the_labels_use(tmp_path):
+    # 127 names from a JSON object read line by line once made a 127-way
+    # model of CIFAR-100's 100 classes without a word
+    x, y = _small()
+    path = _npz(tmp_path, x_train=x, y_train=y, x_test=x, y_test=y)
+    names = ["a", "b", "c", "d", "e"]
+    with pytest.raises(
+        UsageError,
+        match=r"5 classes but the labels use only "
+        r"0\.\.2 \(3\)",
+    ):
+        data.load(path, 8, 4, label_names=names, backend_format="numpy")
+    with pytest.raises(UsageError, match="labels use only 0..2"):
+        data.load(path, 8, 4, num_classes=4, backend_format="numpy")
+    splits = data.load(
+        path, 8, 4, label_names=names[:3], backend_format="numpy"
+    )
+    assert splits.info.num_classes == 3
+
+
 @pytest.mark.parametrize(
     "source, kwargs, message",
     [

@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_snp.heads import analyze_heads
 from keras_snp.heads import write_heads_report
+from keras_snp.reproduce import analysis
 from keras_snp.reproduce import pruning_report
 from keras_snp.reproduce import report
 from keras_snp.snp.result import SNPResult
@@ -352,6 +353,42 @@ class ReportTest(TestCase):
             "unpruned needs a dilution of at least 0.500.",
             section,
         )
+
+    def test_pruned_model_snp_beside_the_unpruned(self):
+        self.assertNotIn("SNP of the pruned model", self.text)
+        run = make_run(os.path.join(self.tmp.name, "with_pruned_snp"), seed=3)
+        summary = read_json(os.path.join(run, "snp", "summary.json"))
+        for i, tap in enumerate(summary["taps"].values()):
+            tap["readout_accuracy"] = 0.01 * (i + 1)
+        os.makedirs(os.path.join(run, "pruned", "snp"))
+        os.makedirs(os.path.join(run, "pruned", "heads"))
+        write_json(os.path.join(run, "pruned", "snp", "summary.json"), summary)
+        heads = read_json(os.path.join(run, "heads", "heads.json"))
+        for encoder in heads["encoders"]:
+            encoder["symmetry_breaking"] = False
+        write_json(os.path.join(run, "pruned", "heads", "heads.json"), heads)
+        before = read_json(os.path.join(run, "snp", "summary.json"))["taps"]
+        rows = analysis.pruned_snp(run)["rows"]
+        self.assertEqual([r["tap"] for r in rows], list(before))
+        for i, r in enumerate(rows):
+            tap = before[r["tap"]]
+            self.assertEqual(r["readout_accuracy_after"], 0.01 * (i + 1))
+            self.assertEqual(
+                r["readout_accuracy_before"], tap["readout_accuracy"]
+            )
+            self.assertEqual(r["snr_before"], r["snr_after"])
+        with open(report.write_report(run, bootstrap=20)) as f:
+            section = f.read().split("## 3.")[1].split("## 4.")[0]
+        cells = table_row(section, "encoder_1_mha")
+        first = before["encoder_1_mha"]["readout_accuracy"]
+        self.assertEqual(cells[1], f"{report.fmt(first)} -> 0.0100")
+        broken = sum(
+            e["symmetry_breaking"]
+            for e in read_json(os.path.join(run, "heads", "heads.json"))[
+                "encoders"
+            ]
+        )
+        self.assertIn(f"{broken} of 3 before pruning, 0 of 3 after", section)
 
     def test_size_floor_beyond_the_scopes(self):
         claim = {
