@@ -246,16 +246,13 @@ def _pruned_snp(c):
         "| tap | readout accuracy | snr | mean clusters |",
         "| --- | --- | --- | --- |",
     ]
+    digits = {"readout_accuracy": 4, "snr": 4, "mean_clusters": 2}
     for r in p["rows"]:
-        lines.append(
-            f"| {r['tap']} | "
-            + " | ".join(
-                f"{fmt(r[f + '_before'], 4 if f != 'mean_clusters' else 2)}"
-                f" -> {fmt(r[f + '_after'], 4 if f != 'mean_clusters' else 2)}"
-                for f in ("readout_accuracy", "snr", "mean_clusters")
-            )
-            + " |"
-        )
+        cells = [
+            f"{fmt(r[f'{field}_before'], n)} -> {fmt(r[f'{field}_after'], n)}"
+            for field, n in digits.items()
+        ]
+        lines.append(f"| {r['tap']} | {' | '.join(cells)} |")
     heads = p.get("symmetry_breaking") or {}
     if "before" in heads and "after" in heads:
         lines += [
