@@ -89,6 +89,8 @@ def test_label_names_files(tmp_path):
     (tmp_path / "bad.json").write_text('["cat", ')
     with pytest.raises(UsageError, match="JSON list"):
         sources.read_label_names(str(tmp_path / "bad.json"))
+    with pytest.raises(UsageError, match="Label names are for"):
+        sources.check_source("synthetic", ["a", "b"])
 
 
 def test_label_names_in_a_json_object(tmp_path):
@@ -115,8 +117,6 @@ def test_label_names_in_a_json_object(tmp_path):
     (tmp_path / "names.txt").write_text("cat\ndog\n")
     with pytest.raises(UsageError, match="#KEY is for JSON objects only"):
         sources.read_label_names(f"{tmp_path / 'names.txt'}#fine")
-    with pytest.raises(UsageError, match="Label names are for"):
-        sources.check_source("synthetic", ["a", "b"])
 
 
 def test_label_names_and_limit_on_a_folder(tmp_path):
