@@ -528,6 +528,7 @@ def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
         "num_classes": num_classes,
         "resamples": resamples,
         "readout_epochs": _readout_epochs(run_dir),
+        "placement": state.get("placement") or {},
         "claims": {
             "accuracy_depth": claim_accuracy(summary, n_test, resamples, seed),
             "clusters_noise": claim_clusters(

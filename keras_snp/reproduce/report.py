@@ -81,6 +81,14 @@ def _header(a):
     return lines
 
 
+def _where(a):
+    """Where the run trained, from `run.json`'s placement."""
+    placement = a.get("placement") or {}
+    devices = ", ".join(placement.get("devices") or []) or "device not recorded"
+    precision = placement.get("precision")
+    return devices + (f", {precision}" if precision else "")
+
+
 def _budget(a):
     """Why this variant and epoch count, with the measured throughput."""
     config = a["config"]
@@ -95,8 +103,7 @@ def _budget(a):
         rate = train_size * a["epochs_trained"] / seconds
         measured = (
             f" Measured here: {rate:.0f} training images/s over "
-            f"the train stage ({seconds / 60:.1f} min, shared "
-            "CPU)."
+            f"the train stage ({seconds / 60:.1f} min, {_where(a)})."
         )
     if a["model"] == "cnn":
         why = (

@@ -195,6 +195,7 @@ def make_run(path, seed=0):
                 "snp_epochs": 1,
             },
             "versions": {"keras": "3"},
+            "placement": {"devices": ["gpu:0"], "precision": "mixed_bfloat16"},
             "dataset": {
                 "split_sizes": {"train": 10, "validation": 0, "test": N_TEST}
             },
@@ -256,6 +257,14 @@ class ReportTest(TestCase):
             self.assertTrue(
                 os.path.isfile(os.path.join(self.run_dir, "figures", name))
             )
+
+    def test_budget_names_where_the_run_trained(self):
+        # 10 images x 3 epochs over the 60 s of the train stage
+        self.assertIn(
+            "Measured here: 0 training images/s over the train stage "
+            "(1.0 min, gpu:0, mixed_bfloat16).",
+            self.text,
+        )
 
     def test_numbers_equal_the_json_files(self):
         summary = read_json(os.path.join(self.run_dir, "snp", "summary.json"))
