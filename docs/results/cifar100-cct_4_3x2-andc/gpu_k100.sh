@@ -15,7 +15,8 @@
 #
 # Environment: GD (folder of c00, c01, label_names.json), DATA (the joined
 # .npz; joined from GD and c02 beside this script when absent), RUNS,
-# PYTHON, BUDGET (seconds for everything), EXTRA (more reproduce flags).
+# PYTHON, BUDGET (seconds for everything), EXTRA (more reproduce flags),
+# POINTS (the sweep points, space-separated; --sensitivity for the table).
 set -u
 START=$(date +%s)
 DEADLINE=$(( START + ${BUDGET:-560} ))
@@ -51,12 +52,15 @@ timeout $(( $(left) - 150 )) "$PY" scripts/reproduce.py --dataset "$DATA" \
   >> "$LOG" 2>&1
 say "reproduce rc=$?"
 SWEEP="$PY docs/results/cifar100-cct_4_3x2-andc/sweep.py $RUN"
-for POINTS in "--sensitivity" "readout:0.3" "ff:0.3" "attn_proj:0.3" \
-    "all:0.1" "all:0.5" "ff:0.5" "readout:0.5" "attn_proj:0.5"; do
+# in the order they run while time lasts; the 2026-11-28 run got through
+# the first two here (ff:0.3, attn_proj:0.3, all:0.1 ran in a second call)
+DEFAULT_POINTS="--sensitivity readout:0.3 ff:0.3 attn_proj:0.3 all:0.1 \
+  ff:0.1 attn_proj:0.1 readout:0.1 all:0.5 ff:0.5 attn_proj:0.5 readout:0.5"
+for POINT in ${POINTS:-$DEFAULT_POINTS}; do
   [ -d "$RUN/pruned/snp_validation" ] || break
-  [ "$(left)" -lt 150 ] && { say "SKIPPED (time): $POINTS"; continue; }
-  case $POINTS in --*) ARGS="--points $POINTS" ;;
-    *) ARGS="--points $POINTS --methods andc random magnitude" ;; esac
+  [ "$(left)" -lt 150 ] && { say "SKIPPED (time): $POINT"; continue; }
+  case $POINT in --*) ARGS="--points $POINT" ;;
+    *) ARGS="--points $POINT --methods andc random magnitude" ;; esac
   say "sweep $ARGS"
   timeout $(( $(left) - 110 )) $SWEEP $ARGS >> "$LOG" 2>&1
   say "sweep rc=$?"
