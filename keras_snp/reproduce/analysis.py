@@ -76,12 +76,6 @@ def _stage_seconds(state):
     return out
 
 
-def _load_snp(run_dir):
-    summary = read_json(os.path.join(run_dir, "snp", "summary.json"))
-    arrays = np.load(os.path.join(run_dir, "snp", "snp.npz"))
-    return summary, arrays
-
-
 def claim_accuracy(summary, n_test, resamples, seed):
     """Claim 1: readout accuracy rises with depth."""
     rows, by_kind = [], {}
@@ -499,14 +493,26 @@ def claim_heads(run_dir, resamples, seed):
     }
 
 
-def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
-    """Every number of REPORT.md for the run folder `run_dir`."""
+def analyze_run(
+    run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0, clusters_noise=None
+):
+    """Every number of REPORT.md for the run folder `run_dir`.
+
+    `clusters_noise`: claim 2 as measured before (a `report.json`'s
+    `claims.clusters_noise`), for a run folder whose `snp/snp.npz` (the
+    per-node fields claim 2 needs) stayed elsewhere; None measures it.
+    """
     state = read_json(os.path.join(run_dir, "run.json"))
-    summary, arrays = _load_snp(run_dir)
+    summary = read_json(os.path.join(run_dir, "snp", "summary.json"))
     sizes = state.get("dataset", {}).get("split_sizes", {})
     n_test = int(sizes.get("test") or 0) or 1
     num_classes = summary["num_classes"]
     train = state["stages"].get("train", {})
+    if clusters_noise is None:
+        arrays = np.load(os.path.join(run_dir, "snp", "snp.npz"))
+        clusters_noise = claim_clusters(
+            summary, arrays, summary["theta"], num_classes, resamples, seed
+        )
     return {
         "run_name": state["run_name"],
         "run_dir": run_dir,
@@ -531,9 +537,7 @@ def analyze_run(run_dir, resamples=stats.DEFAULT_RESAMPLES, seed=0):
         "placement": state.get("placement") or {},
         "claims": {
             "accuracy_depth": claim_accuracy(summary, n_test, resamples, seed),
-            "clusters_noise": claim_clusters(
-                summary, arrays, summary["theta"], num_classes, resamples, seed
-            ),
+            "clusters_noise": clusters_noise,
             "pruning": claim_pruning(run_dir, resamples, seed, n_test),
             "heads": claim_heads(run_dir, resamples, seed),
         },

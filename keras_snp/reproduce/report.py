@@ -409,7 +409,14 @@ def render(a, figures=None, compare=None):
     return "\n".join(lines) + "\n"
 
 
-def write_report(run_dir, compare=None, bootstrap=1000, seed=0, command=None):
+def write_report(
+    run_dir,
+    compare=None,
+    bootstrap=1000,
+    seed=0,
+    command=None,
+    clusters_noise=None,
+):
     """Writes `REPORT.md`, `report.json` and `figures/` into `run_dir`.
 
     Args:
@@ -419,11 +426,15 @@ def write_report(run_dir, compare=None, bootstrap=1000, seed=0, command=None):
         seed: seed of the resampling.
         command: the command line to print when `run.json` holds none
             (a run whose last stage was cut short).
+        clusters_noise: claim 2 from an earlier `report.json`, for a run
+            folder without `snp/snp.npz` (see `analyze_run`).
 
     Returns:
         The path of REPORT.md.
     """
-    a = analysis_lib.analyze_run(run_dir, resamples=bootstrap, seed=seed)
+    a = analysis_lib.analyze_run(
+        run_dir, resamples=bootstrap, seed=seed, clusters_noise=clusters_noise
+    )
     a["command"] = a["command"] or command
     other = None
     if compare:

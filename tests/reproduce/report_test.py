@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import tempfile
 
 import numpy as np
@@ -428,6 +429,26 @@ class ReportTest(TestCase):
             os.path.isfile(
                 os.path.join(self.tmp.name, "docs", "cifar-x", "pruning.png")
             )
+        )
+
+    def test_claim_2_from_an_earlier_report_without_snp_arrays(self):
+        copy = os.path.join(self.tmp.name, "without_npz")
+        shutil.copytree(self.run_dir, copy)
+        os.remove(os.path.join(copy, "snp", "snp.npz"))
+        with self.assertRaises(FileNotFoundError):
+            report.write_report(copy, bootstrap=100)
+        path = report.write_report(
+            copy,
+            bootstrap=100,
+            clusters_noise=self.analysis["claims"]["clusters_noise"],
+        )
+        with open(path) as f:
+            text = f.read()
+        self.assertEqual(text, self.text.replace(self.run_dir, copy))
+        rewritten = read_json(os.path.join(copy, "report.json"))
+        self.assertEqual(
+            rewritten["claims"],
+            read_json(os.path.join(self.run_dir, "report.json"))["claims"],
         )
 
     def test_compare_section(self):

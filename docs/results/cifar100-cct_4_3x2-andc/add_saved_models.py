@@ -37,10 +37,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run_dir = args.run_dir
     model = export_lib.load_model(os.path.join(run_dir, "model.keras"))
-    pruned = export_lib.load_model(
-        os.path.join(run_dir, "pruned", "model.keras")
-    )
-    for m, directory in ((model, run_dir), (pruned, f"{run_dir}/pruned")):
+    pruned_dir = os.path.join(run_dir, "pruned")
+    pruned = export_lib.load_model(os.path.join(pruned_dir, "model.keras"))
+    for m, directory in ((model, run_dir), (pruned, pruned_dir)):
         target = os.path.join(directory, "saved_model")
         if not os.path.isdir(target):
             export_lib.export_saved_model(m, target)
@@ -50,10 +49,10 @@ def main(argv=None):
     export.setdefault("paths", {})["saved_model"] = "saved_model"
     write_json(state_path, state)
 
-    pruning_path = os.path.join(run_dir, "pruned", "pruning.json")
+    pruning_path = os.path.join(pruned_dir, "pruning.json")
     summary = read_json(pruning_path)
     sizes = summary["sizes"]
-    sizes["pruned"].update(export_lib.model_sizes(f"{run_dir}/pruned"))
+    sizes["pruned"].update(export_lib.model_sizes(pruned_dir))
     with tempfile.TemporaryDirectory() as tmp:
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())

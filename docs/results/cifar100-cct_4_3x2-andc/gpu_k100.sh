@@ -70,7 +70,7 @@ if [ "$(left)" -gt 80 ] && [ -f "$RUN/pruned/pruning.json" ]; then
   timeout $(( $(left) - 60 )) "$PY" - "$RUN" >> "$LOG" 2>&1 <<'EOF'
 import sys
 from keras_snp.reproduce.report import write_report
-write_report(sys.argv[1], command="see k100.sh")
+write_report(sys.argv[1], command="see gpu_k100.sh")
 EOF
   say "report rc=$?"
 fi
