@@ -9,7 +9,8 @@ writes both). For each fraction: whole FF units and whole heads cut,
 weakest by SNP first (`structured_masks`, the stage's), the run's
 fine-tune, test correctness, then the physical shrink (checked against
 the masked model). At the end every shrunk model is timed against the
-unpruned one on this machine (`compare_models`, alternately, best of 3).
+unpruned one on this machine (`compare_models`: alternately, batch 128,
+20 steps a round, best of `--rounds`).
 Writes `pruned/structured.json` and `pruned/structured_predictions.npz`
 after each fraction; a fraction already there is not run again.
 """
@@ -33,6 +34,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.5])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timing rounds (alternating models, best of each kept)",
+    )
     args = parser.parse_args(argv)
 
     from keras_snp.pruning.andc import prune
@@ -98,7 +105,10 @@ def main(argv=None):
             small = shrink(masked)
         small_models[f"structured_{key}"] = small
     summary["unpruned_fine_tuned"] = float(reference.mean())
-    summary["bench"] = compare_models({"unpruned": ctx.model, **small_models})
+    summary["bench"] = compare_models(
+        {"unpruned": ctx.model, **small_models}, rounds=args.rounds
+    )
+    summary["bench_rounds"] = args.rounds
     write_json(path, summary)
     print(summary["bench"], flush=True)
 
