@@ -220,7 +220,7 @@ def add_run_folder_options(parser):
     )
 
 
-def add_snp_options(parser, readout_epochs=3, null_samples=100):
+def add_snp_options(parser, readout_epochs=200, null_samples=100):
     """The SNP and head-report flags."""
     group = parser.add_argument_group("SNP and head reports")
     group.add_argument(
@@ -237,12 +237,43 @@ def add_snp_options(parser, readout_epochs=3, null_samples=100):
         "mean over tokens (cheap)",
     )
     group.add_argument(
+        "--readout-solver",
+        choices=("lbfgs", "lab"),
+        default="lbfgs",
+        help="lbfgs: each readout solved to its optimum on cached features, "
+        "convergence measured; lab: the lab's streaming SGD for "
+        "--readout-epochs epochs",
+    )
+    group.add_argument(
+        "--readout-views",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="augmented views of the training split cached for lbfgs",
+    )
+    group.add_argument(
+        "--readout-tolerance",
+        type=fraction,
+        default=1e-3,
+        metavar="TOL",
+        help="lbfgs is converged when the whitened gradient norm falls to "
+        "TOL times its value at zero weights",
+    )
+    group.add_argument(
+        "--readout-max-passes",
+        type=positive_int,
+        default=500,
+        metavar="N",
+        help="cap on lbfgs passes per readout (a low cap is a quick look; "
+        "the summary then says 'not converged')",
+    )
+    group.add_argument(
         "--readout-epochs",
         type=positive_int,
         default=readout_epochs,
         dest="snp_epochs",
         metavar="N",
-        help="epochs of readout training per SNP pass",
+        help="epochs of the lab solver's SGD (--readout-solver lab)",
     )
     add_alias(group, "--snp-epochs", "snp_epochs", type=positive_int)
     group.add_argument(

@@ -42,7 +42,11 @@ class RunConfig:
     stages: tuple = STAGES
     theta: float = 0.3
     readout: str = "flatten"
-    snp_epochs: int = 3
+    readout_solver: str = "lbfgs"
+    readout_views: int = 2
+    readout_tolerance: float = 1e-3
+    readout_max_passes: int = 500
+    snp_epochs: int = 200  # the lab solver's epochs
     snp_every: int | None = None
     taps: tuple | None = None
     save_readouts: bool = False
@@ -59,6 +63,17 @@ class RunConfig:
         dataset = os.path.splitext(dataset)[0]
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return f"{dataset}-{self.variant or 'default'}-{stamp}"
+
+    def readout_settings(self):
+        """The `compute_snp` readout settings of this run."""
+        return {
+            "readout": self.readout,
+            "solver": self.readout_solver,
+            "views": self.readout_views,
+            "tolerance": self.readout_tolerance,
+            "max_passes": self.readout_max_passes,
+            "epochs": self.snp_epochs,
+        }
 
     def to_dict(self):
         config = dataclasses.asdict(self)

@@ -184,11 +184,11 @@ def _snp_callbacks(ctx):
             test,
             taps=ctx.taps or "all",
             every_n_epochs=config.snp_every,
-            readout_epochs=config.snp_epochs,
             theta=config.theta,
             on_result=snp_logger(fit_lib.log_dir(ctx.folder, "snp")),
             at_train_end=False,
             verbose=config.verbose,
+            **config.readout_settings(),
         )
     ]
 
@@ -246,24 +246,35 @@ def measure_snp(
     from keras_snp.run.snp_board import log_snp
     from keras_snp.snp import compute_snp
 
-    report(
-        "snp",
-        "one linear readout per tap, %d epoch(s) on the training "
-        "split; the bar's loss is the sum of the taps' readout "
-        "cross-entropies (near taps x ln K at first), then accuracies "
-        "and fields on the test split",
-        config.snp_epochs,
-    )
+    settings = config.readout_settings()
+    if settings["solver"] == "lab":
+        report(
+            "snp",
+            "one linear readout per tap, the lab's SGD for %d epoch(s) on "
+            "the training split; the bar's loss is the sum of the taps' "
+            "readout cross-entropies (near taps x ln K at first), then "
+            "accuracies and fields on the test split",
+            settings["epochs"],
+        )
+    else:
+        report(
+            "snp",
+            "one linear readout per tap, solved to its optimum: the frozen "
+            "model runs once per augmented view (%d) of the training split, "
+            "then L-BFGS per tap on the cached features; then accuracies "
+            "and fields on the test split",
+            settings["views"],
+        )
     result = compute_snp(
         model,
         train,
         test,
         theta=config.theta,
-        readout=config.readout,
-        epochs=config.snp_epochs,
         label_names=label_names,
         taps=taps,
+        cache_dir=out_dir if writer else None,
         verbose=config.verbose,
+        **settings,
     )
     if writer:
         result.save(out_dir, save_readouts=config.save_readouts)

@@ -105,7 +105,8 @@ class PruneSettings:
         scope: layer scope (`keras_snp.pruning.andc.parse_scope`).
         theta: SNP threshold of the masks.
         fine_tune: the `FineTune` of every fine-tuned row.
-        snp_epochs: readout epochs of the pruning SNP.
+        readout: the pruning SNP's readout settings (`compute_snp`
+            keywords; default: `ReadoutConfig()`'s).
         structured_fraction: share of FF units and heads the structured
             variant removes per encoder; None: no structured row.
         seed: seed of the random control (and of the readouts).
@@ -115,7 +116,7 @@ class PruneSettings:
     scope: str = "all"
     theta: float = 0.3
     fine_tune: FineTune = FineTune()
-    snp_epochs: int = 3
+    readout: dict = dataclasses.field(default_factory=dict)
     structured_fraction: float | None = None
     seed: int = 0
     compress: bool = True
@@ -144,10 +145,10 @@ def choose_masks(
         snp_validation,
         taps=taps,
         theta=settings.theta,
-        epochs=settings.snp_epochs,
         seed=settings.seed,
         label_names=label_names,
         verbose=verbose,
+        **settings.readout,
     )
     return result, connection_masks(
         model, result, settings.theta, settings.scope
@@ -516,7 +517,11 @@ def settings_from_config(config):
         scope=getattr(config, "scope", None) or config.prune_scope,
         theta=config.theta,
         fine_tune=tune,
-        snp_epochs=config.snp_epochs,
+        readout=(
+            config.readout_settings()
+            if hasattr(config, "readout_settings")
+            else {}
+        ),
         structured_fraction=getattr(config, "structured_fraction", None),
         seed=config.seed,
     )

@@ -4,13 +4,16 @@ METHOD.md section 2. Streaming throughout: one batch of activations is held
 at a time, never a whole split.
 """
 
+import dataclasses
 import logging
 
 import keras
 import numpy as np
 
 from keras_snp.snp import clusters
+from keras_snp.snp.cache import FeatureCache
 from keras_snp.snp.fields import SNPAccumulator
+from keras_snp.snp.fields import readout_input
 from keras_snp.snp.readout import FrozenForward
 from keras_snp.snp.readout import LinearReadout
 from keras_snp.snp.readout import ReadoutConfig
@@ -21,6 +24,9 @@ from keras_snp.snp.readout import node_rms
 from keras_snp.snp.readout import rebatch
 from keras_snp.snp.result import SNPResult
 from keras_snp.snp.result import TapResult
+from keras_snp.snp.solver import Convergence
+from keras_snp.snp.solver import ReadoutProblem
+from keras_snp.snp.solver import solve_readout
 from keras_snp.snp.taps import resolve_taps
 from keras_snp.snp.taps import tap_model
 
@@ -140,6 +146,126 @@ class SNPEngine:
                 )
         return history
 
+    def lab_convergence(self, history):
+        """The lab protocol's record: its last epoch's mean summed loss
+        spread over the taps; convergence is not measured."""
+        loss = history[-1] / len(self.readouts) if history else None
+        return [
+            Convergence(
+                solver="lab",
+                converged=None,
+                objective=None,
+                loss=loss,
+                grad_norm=None,
+                relative_grad_norm=None,
+                passes=self.config.epochs,
+                rows=None,
+                seconds=None,
+            )
+            for _ in self.readouts
+        ]
+
+    def cache_features(self, train_data, directory=None, verbose=1):
+        """Runs the frozen model once per augmented view of `train_data`
+        and caches every tap's flattened readout input."""
+        cfg = self.config
+        pooled = cfg.readout == "pooled"
+        widths = [(1 if pooled else s.tokens) * s.nodes for s in self.specs]
+        cache = FeatureCache(
+            widths, cfg.cache_dtype, cfg.cache_bytes, directory
+        )
+        try:
+            for view in range(cfg.views):
+                rng = np.random.default_rng([cfg.seed, view])
+                bar = keras.utils.Progbar(
+                    None, verbose=1 if verbose else 0, unit_name="batch"
+                )
+                for step, (images, labels) in enumerate(
+                    rebatch(train_data, cfg.batch_size)
+                ):
+                    images = augment(images, rng, cfg.flip, cfg.shift)
+                    feats = [
+                        keras.ops.convert_to_numpy(
+                            readout_input(f, None, pooled)
+                        )
+                        for f in self.features(images)
+                    ]
+                    cache.append(feats, labels)
+                    if verbose:
+                        bar.update(step + 1)
+        except BaseException:
+            cache.close()
+            raise
+        if not cache.rows:
+            cache.close()
+            raise ValueError("`train_data` yielded no batch.")
+        if verbose:
+            logger.info(
+                "feature cache: %d views x %d rows, %.2f GB %s",
+                cfg.views,
+                cache.rows // cfg.views,
+                cache.nbytes / 1e9,
+                "on disk" if cache.on_disk else "in memory",
+            )
+        return cache
+
+    def solve(self, cache, verbose=1):
+        """Solves every readout on `cache` to its optimum; sets the
+        readouts' kernels (scale 1) and returns their `Convergence`s."""
+        cfg = self.config
+        solver = cfg.solver_config()
+        labels = cache.labels
+        records = []
+        for index, (spec, readout) in enumerate(zip(self.specs, self.readouts)):
+            width = cache.widths[index]
+            float32 = cache.rows * width * 4 <= cfg.cache_bytes
+            problem = ReadoutProblem(
+                cache.blocks(index, solver.block_rows),
+                labels,
+                self.num_classes,
+                cfg.weight_decay,
+                dtype="float32" if float32 else cfg.cache_dtype,
+            )
+            W, record = solve_readout(problem, solver, seed=cfg.seed)
+            del problem
+            readout.kernel.assign(W)
+            readout.scale.assign(np.ones((spec.nodes,), "float32"))
+            records.append(record)
+            if verbose:
+                logger.info(
+                    "%s: readout objective %.5f, loss %.4f, %d passes, "
+                    "relative gradient %.1e (%s), %.1f s",
+                    spec.name,
+                    record.objective,
+                    record.loss,
+                    record.passes,
+                    record.relative_grad_norm,
+                    "converged" if record.converged else "NOT converged",
+                    record.seconds,
+                )
+        return records
+
+    def fit(
+        self,
+        train_data,
+        optimizer=None,
+        cache_dir=None,
+        run_eagerly=False,
+        verbose=1,
+    ):
+        """Trains every readout with the configured solver; returns one
+        `Convergence` per tap."""
+        if self.config.solver == "lab":
+            self.set_scale(train_data)
+            return self.lab_convergence(
+                self.train(train_data, optimizer, run_eagerly, verbose)
+            )
+        cache = self.cache_features(train_data, cache_dir, verbose)
+        try:
+            return self.solve(cache, verbose)
+        finally:
+            cache.close()
+
     def measure(self, test_data):
         """Readout accuracy and `V` of every tap, in one pass over the test
         split. Returns `[(accuracy, V, W, scale)]` per tap."""
@@ -178,30 +304,23 @@ def compute_snp(
     *,
     taps=None,
     theta=clusters.DEFAULT_THETA,
-    readout="flatten",
-    epochs=10,
+    config=None,
     optimizer=None,
-    learning_rate=0.01,
-    lr_decay=0.975,
-    momentum=0.975,
-    weight_decay=1e-3,
-    batch_size=100,
-    flip=True,
-    shift=4,
-    seed=0,
-    scale="rms",
-    scale_batches=10,
     num_classes=None,
     label_names=None,
+    cache_dir=None,
     run_eagerly=False,
     verbose=1,
+    **settings,
 ):
     """Single-nodal performance of every node of the chosen taps.
 
     Trains one bias-free readout per tap on a frozen copy of `model` (in
-    inference mode; `model` itself is never modified), all taps in one
-    forward pass per batch, then accumulates every node's SNP matrix `V` on
-    the test split (METHOD.md section 2).
+    inference mode; `model` itself is never modified), then accumulates
+    every node's SNP matrix `V` on the test split (METHOD.md section 2).
+    By default each readout is solved to the optimum of its convex
+    objective on cached features (`solver="lbfgs"`) and its convergence is
+    recorded in `TapResult.convergence`; `solver="lab"` runs the lab's SGD.
 
     Args:
         model: a trained single-input Keras model (functional/Sequential).
@@ -211,47 +330,38 @@ def compute_snp(
         taps: layer names (rank-3 or rank-4 outputs), or None / `"all"`
             for the CCT's `mha`, `ff`, `res` taps of every encoder.
         theta: threshold of the statistics (kept in the result).
-        readout: `"flatten"` (default) or `"pooled"`.
-        epochs: readout training epochs.
-        optimizer: a Keras optimizer; default SGD with the settings below
-            (its learning rate is then decayed by `lr_decay` each epoch).
-        learning_rate, lr_decay, momentum, weight_decay: SGD settings.
-        batch_size: images per readout step (None: keep input batches).
-        flip, shift: training augmentation (horizontal flip, +-shift px).
-        seed: augmentation seed.
-        scale: `"rms"` (1 / RMS of each node on `scale_batches` training
-            batches) or None.
-        scale_batches: training batches used to measure `scale`.
+        config: a `ReadoutConfig` (default: `ReadoutConfig()`).
+        optimizer: a Keras optimizer for `solver="lab"` (default: the
+            lab's Nesterov SGD with coupled L2, decayed per epoch).
         num_classes: K (default: the model's output width).
         label_names: optional K names kept in the result.
-        run_eagerly: train the readouts eagerly (debugging, tests).
-        verbose: 0 silent; 1 progress bar and log lines.
+        cache_dir: where the feature cache spills when it exceeds
+            `cache_memory_gb` (default: the system's temporary folder).
+        run_eagerly: run the lab's SGD eagerly (debugging, tests).
+        verbose: 0 silent; 1 progress bars and log lines.
+        **settings: `ReadoutConfig` fields overriding `config` (`solver`,
+            `views`, `tolerance`, `max_passes`, `epochs`, `seed`, ...).
 
     Returns:
-        An `SNPResult` whose `TapResult`s keep `W` and `scale`.
+        An `SNPResult` whose `TapResult`s keep `W`, `scale` and
+        `convergence`.
 
     Example:
     ```python
-    result = keras_snp.snp.compute_snp(model, train_ds, test_ds, epochs=1)
+    result = keras_snp.snp.compute_snp(model, train_ds, test_ds)
     result.save("saved_models/run/snp")
     print(result.summary()["taps"]["encoder_1_ff_hidden"]["mean_diag"])
     ```
     """
     clusters.check_theta(theta)
-    config = ReadoutConfig(
-        readout=readout,
-        epochs=epochs,
-        learning_rate=learning_rate,
-        lr_decay=lr_decay,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        batch_size=batch_size,
-        flip=flip,
-        shift=shift,
-        scale=scale,
-        scale_batches=scale_batches,
-        seed=seed,
-    ).validate()
+    config = config or ReadoutConfig()
+    unknown = sorted(set(settings) - set(ReadoutConfig.__dataclass_fields__))
+    if unknown:
+        raise TypeError(
+            f"Unknown `compute_snp` setting(s) {unknown}: pass fields of "
+            f"ReadoutConfig ({', '.join(ReadoutConfig.__dataclass_fields__)})."
+        )
+    config = dataclasses.replace(config, **settings).validate()
     specs = resolve_taps(model, taps)
     if num_classes is None:
         num_classes = int(model.outputs[0].shape[-1])
@@ -260,12 +370,18 @@ def compute_snp(
             f"`label_names` must hold {num_classes} names (one per output). "
             f"Received: {len(label_names)} names"
         )
-    _check_reiterable(train_data, "train_data", epochs + (scale is not None))
+    reads = (
+        config.epochs + (config.scale is not None)
+        if config.solver == "lab"
+        else config.views
+    )
+    _check_reiterable(train_data, "train_data", reads)
     engine = SNPEngine(model, specs, num_classes, config)
-    engine.set_scale(train_data)
-    engine.train(train_data, optimizer, run_eagerly, verbose)
+    records = engine.fit(train_data, optimizer, cache_dir, run_eagerly, verbose)
     results = {}
-    for spec, (acc, V, W, s) in zip(specs, engine.measure(test_data)):
+    for spec, record, (acc, V, W, s) in zip(
+        specs, records, engine.measure(test_data)
+    ):
         results[spec.name] = TapResult(
             name=spec.name,
             kind=spec.kind,
@@ -275,13 +391,31 @@ def compute_snp(
             tokens=spec.tokens,
             readout_accuracy=float(acc),
             W=W,
-            scale=s,
+            scale=s if config.solver == "lab" else None,
+            convergence=record.to_dict(),
         )
         if verbose:
             logger.info("%s: readout accuracy %.4f", spec.name, acc)
-    return SNPResult(
+    result = SNPResult(
         taps=results,
         theta=float(theta),
-        readout=readout,
+        readout=config.readout,
         label_names=label_names,
     )
+    warn_not_converged(result)
+    return result
+
+
+def warn_not_converged(result):
+    """Names every tap whose readout did not converge, on stdout's logger
+    as a warning; returns their names."""
+    names = result.not_converged()
+    if names:
+        logger.warning(
+            "SNP readouts NOT converged for %d tap(s): %s. Their statistics "
+            "are not the optimum's: raise `max_passes` "
+            "(--readout-max-passes) or the `tolerance`.",
+            len(names),
+            ", ".join(names),
+        )
+    return names

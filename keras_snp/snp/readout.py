@@ -22,38 +22,64 @@ READOUTS = ("flatten", "pooled")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
+SOLVERS = ("lbfgs", "lab")
+CACHE_DTYPES = ("float16", "float32")
+DEFAULT_VIEWS = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadoutConfig:
-    """Readout training settings; the defaults are the lab's (METHOD.md).
+    """How the readouts are trained (METHOD.md section 2).
 
     Attributes:
         readout: `"flatten"` (tokens x nodes -> K) or `"pooled"` (mean over
             tokens, nodes -> K).
-        epochs: passes over the training split.
-        learning_rate: initial SGD learning rate.
-        lr_decay: learning-rate factor applied after every epoch.
-        momentum: SGD momentum (Nesterov).
-        weight_decay: weight decay of the SGD optimizer, applied as
+        solver: `"lbfgs"` (default): the frozen model runs forward once per
+            augmented view, the features are cached and each readout is
+            solved to its optimum by whitened L-BFGS
+            (`keras_snp.snp.solver`), with its convergence measured.
+            `"lab"`: the lab's protocol, streaming Nesterov SGD for
+            `epochs` epochs with fresh augmentation every epoch.
+        views: augmented views of the training split cached for `"lbfgs"`.
+        tolerance: `"lbfgs"` is converged when the whitened gradient norm
+            is at most this fraction of its value at zero weights.
+        max_passes: objective evaluations allowed per readout (`"lbfgs"`);
+            a readout that needs more is reported as not converged.
+        cache_dtype: `"float16"` (default) or `"float32"` feature cache.
+        cache_memory_gb: cache held in memory up to this size, then spilled
+            to files (removed afterwards); also the most a tap's solve
+            holds as float32 (beyond it, float16 blocks cast per pass).
+        epochs: passes over the training split (`"lab"`).
+        learning_rate: initial SGD learning rate (`"lab"`).
+        lr_decay: learning-rate factor applied after every epoch (`"lab"`).
+        momentum: SGD momentum (Nesterov, `"lab"`).
+        weight_decay: the L2 strength: the objective's `weight_decay / 2 *
+            ||W||^2` for `"lbfgs"`; for `"lab"` applied as
             `weight_decay_mode` says.
         weight_decay_mode: `"coupled"` (default, the lab's: PyTorch SGD's
             L2, `weight_decay * w` added to the gradient before Nesterov
             momentum, `CoupledSGD`) or `"decoupled"` (Keras `SGD`'s
-            `weight_decay`, `w -= lr * weight_decay * w` after each step;
-            about `1 / (1 - momentum)` times weaker).
-        batch_size: images per readout step (input batches are re-cut to
-            this size; None keeps the batches as given).
-        flip: random horizontal flips during readout training.
+            `weight_decay`; about `1 / (1 - momentum)` times weaker).
+        batch_size: images per frozen forward and per SGD step (input
+            batches are re-cut to this size; None keeps them as given).
+        flip: random horizontal flips of the training images.
         shift: random shifts of up to this many pixels (zero padding).
-        scale: `"rms"`: each node's activations are multiplied by
-            1 / (its RMS over tokens and images of `scale_batches` training
-            batches) before the readout, so SGD at lr 0.01 is stable; None:
-            no scaling.
+        scale: `"lab"` only: `"rms"` multiplies each node's activations by
+            1 / (its RMS over `scale_batches` training batches) before the
+            readout, which changes the L2 optimum (METHOD.md); None (the
+            lab's): no scaling.
         scale_batches: batches used to measure the scale.
         seed: seed of the augmentation.
     """
 
     readout: str = "flatten"
-    epochs: int = 10
+    solver: str = "lbfgs"
+    views: int = DEFAULT_VIEWS
+    tolerance: float = 1e-3
+    max_passes: int = 500
+    cache_dtype: str = "float16"
+    cache_memory_gb: float = 3.0
+    epochs: int = 200
     learning_rate: float = 0.01
     lr_decay: float = 0.975
     momentum: float = 0.975
@@ -62,12 +88,18 @@ class ReadoutConfig:
     batch_size: int | None = 100
     flip: bool = True
     shift: int = 4
-    scale: str | None = "rms"
+    scale: str | None = None
     scale_batches: int = 10
     seed: int = 0
 
     def validate(self):
         check_one_of("readout", self.readout, READOUTS)
+        check_one_of("solver", self.solver, SOLVERS)
+        check_at_least("views", self.views, 1)
+        check_at_least("tolerance", self.tolerance, 0)
+        check_at_least("max_passes", self.max_passes, 1)
+        check_one_of("cache_dtype", self.cache_dtype, CACHE_DTYPES)
+        check_at_least("cache_memory_gb", self.cache_memory_gb, 0)
         check_at_least("epochs", self.epochs, 0)
         check_at_least("batch_size", self.batch_size, 1, none_ok=True)
         check_one_of(
@@ -75,9 +107,28 @@ class ReadoutConfig:
         )
         check_at_least("weight_decay", self.weight_decay, 0)
         check_one_of("scale", self.scale, ("rms", None))
+        if self.scale is not None and self.solver != "lab":
+            raise ValueError(
+                "`scale` applies to solver='lab' only: the L-BFGS solver "
+                "solves the unscaled problem (its whitening is the "
+                f"preconditioner). Received: scale={self.scale!r}, "
+                f"solver={self.solver!r}"
+            )
         check_at_least("shift", self.shift, 0)
         check_at_least("scale_batches", self.scale_batches, 1)
         return self
+
+    def solver_config(self):
+        """The `SolverConfig` of the `"lbfgs"` solver."""
+        from keras_snp.snp.solver import SolverConfig
+
+        return SolverConfig(
+            tolerance=self.tolerance, max_passes=self.max_passes
+        )
+
+    @property
+    def cache_bytes(self):
+        return int(self.cache_memory_gb * (1 << 30))
 
 
 def node_factors(layer, name, nodes):

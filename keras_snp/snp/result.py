@@ -32,6 +32,9 @@ class TapResult:
             (`tokens` is 1 for a pooled readout).
         scale: `(nodes,)` factor applied to each node's activations
             before the readout, or None (all ones).
+        convergence: how the readout's training ended
+            (`keras_snp.snp.solver.Convergence.to_dict()`), or None when
+            unknown (results written before it was recorded).
     """
 
     name: str
@@ -43,6 +46,7 @@ class TapResult:
     readout_accuracy: float = float("nan")
     W: np.ndarray | None = None
     scale: np.ndarray | None = None
+    convergence: dict | None = None
 
     @property
     def nodes(self):
@@ -62,7 +66,13 @@ class TapResult:
             "tokens": int(self.tokens),
             "readout_accuracy": float(self.readout_accuracy),
             **clusters.tap_stats(self.V, theta),
+            "convergence": self.convergence,
         }
+
+    @property
+    def converged(self):
+        """True or False as measured; None when not measured."""
+        return (self.convergence or {}).get("converged")
 
 
 @dataclasses.dataclass
@@ -77,6 +87,10 @@ class SNPResult:
     @property
     def num_classes(self):
         return int(next(iter(self.taps.values())).V.shape[1])
+
+    def not_converged(self):
+        """Names of the taps whose readout is known not to have converged."""
+        return [n for n, t in self.taps.items() if t.converged is False]
 
     def summary(self):
         """The `snp/summary.json` dictionary."""
@@ -126,6 +140,7 @@ class SNPResult:
                     if f"{name}.scale" in arrays
                     else None
                 ),
+                convergence=info.get("convergence"),
             )
         return cls(
             taps=taps,

@@ -92,7 +92,7 @@ def test_one_name_per_concept():
     args = train_parser().parse_args([])
     assert (args.prune_scope, args.snp_epochs, args.examples_per_class) == (
         "all",
-        3,
+        200,
         None,
     )
 

@@ -201,7 +201,9 @@ class StageTest(TestCase):
         model = tiny_cct(num_classes=K)
         snp = _splits(recipe="none", batch=10)
         settings = PruneSettings(
-            scope="readout", snp_epochs=1, fine_tune=FineTune(epochs=0)
+            scope="readout",
+            readout={"max_passes": 50},
+            fine_tune=FineTune(epochs=0),
         )
         result, masks = choose_masks(model, snp.train, snp.validation, settings)
         self.assertEqual(list(result.taps), ["sequence_pool"])

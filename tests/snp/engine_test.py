@@ -39,7 +39,6 @@ def test_cct_readouts_learn_and_files_follow_schema(tmp_path):
         model,
         TRAIN,
         TEST,
-        epochs=2,
         batch_size=20,
         verbose=0,
         label_names=list("abcde"),
@@ -55,6 +54,8 @@ def test_cct_readouts_learn_and_files_follow_schema(tmp_path):
     for name, stats in summary["taps"].items():
         assert KEYS <= set(stats), name
         assert stats["readout_accuracy"] == pytest.approx(accuracy[name])
+        assert stats["convergence"]["converged"] is True, name
+        assert stats["convergence"]["loss"] < np.log(5), name
     arrays = np.load(os.path.join(tmp_path, "snp.npz"))
     assert arrays["encoder_1_ff_hidden.V"].shape == (32, 5, 5)
     assert arrays["encoder_1_ff_hidden.V"].dtype == np.float32
@@ -73,7 +74,6 @@ def test_pooled_readout():
         TEST,
         taps=["encoder_2_out"],
         readout="pooled",
-        epochs=2,
         batch_size=20,
         verbose=0,
     )
@@ -83,7 +83,16 @@ def test_pooled_readout():
     assert result.summary()["readout"] == "pooled"
 
 
-def test_one_forward_per_batch_in_inference_mode():
+@pytest.mark.parametrize(
+    "settings, forwards",
+    [
+        # 3 scale batches + 2 epochs x 5 train batches + 3 test batches
+        ({"solver": "lab", "epochs": 2, "scale": "rms"}, 3 + 2 * 5 + 3),
+        # 3 views x 5 train batches (the cache) + 3 test batches
+        ({"views": 3}, 3 * 5 + 3),
+    ],
+)
+def test_one_forward_per_batch_in_inference_mode(settings, forwards):
     model = small_cnn(probe=True)
     model(np.zeros((1, 16, 16, 3), "float32"), training=True)
     Probe.calls.clear()
@@ -92,15 +101,14 @@ def test_one_forward_per_batch_in_inference_mode():
         TRAIN,
         TEST,
         taps=["block_1", "block_2"],
-        epochs=2,
         batch_size=20,
         scale_batches=3,
         run_eagerly=True,
         verbose=0,
+        **settings,
     )
-    # 3 scale batches + 2 epochs x 5 train batches + 3 test batches, for
-    # both taps together (one readout per tap, one forward per batch).
-    assert len(Probe.calls) == 3 + 2 * 5 + 3
+    # For both taps together: one readout per tap, one forward per batch.
+    assert len(Probe.calls) == forwards
     assert all(flag is False for flag in Probe.calls), Probe.calls
     assert set(result.taps) == {"block_1", "block_2"}
     assert result.taps["block_2"].readout_accuracy > 0.4
@@ -111,7 +119,13 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="readout"):
         compute_snp(model, TRAIN, TEST, readout="mean")
     with pytest.raises(ValueError, match="one-shot"):
-        compute_snp(model, iter(TRAIN), TEST, epochs=2)
+        compute_snp(model, iter(TRAIN), TEST, solver="lab", epochs=2)
+    with pytest.raises(ValueError, match="one-shot"):
+        compute_snp(model, iter(TRAIN), TEST, views=2)
+    with pytest.raises(ValueError, match="solver='lab' only"):
+        compute_snp(model, TRAIN, TEST, scale="rms")
+    with pytest.raises(TypeError, match="Unknown `compute_snp` setting"):
+        compute_snp(model, TRAIN, TEST, readout_epochs=2)
     with pytest.raises(ValueError, match="label_names"):
         compute_snp(model, TRAIN, TEST, label_names=["a"])
     with pytest.raises(ValueError, match="theta"):

@@ -21,7 +21,12 @@ TRAIN, TEST = toy_batches(60, seed=1), toy_batches(40, seed=2)
 def _engine(model, names, readout="flatten"):
     specs = resolve_taps(model, names)
     config = ReadoutConfig(
-        readout=readout, epochs=1, batch_size=20, scale_batches=2
+        readout=readout,
+        solver="lab",
+        epochs=1,
+        batch_size=20,
+        scale="rms",
+        scale_batches=2,
     )
     engine = SNPEngine(model, specs, 5, config)
     engine.set_scale(TRAIN)
