@@ -78,8 +78,35 @@ def write_text(path, text):
 
 
 def write_json(path, obj):
-    """Writes `obj` as indented JSON to `path` atomically."""
-    write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Writes `obj` as indented strict JSON to `path` atomically: NaN and
+    infinities become `null` (bare `NaN` is not JSON; jq and JavaScript
+    refuse it)."""
+    text = json.dumps(
+        strict_json(obj), indent=2, default=_json_default, allow_nan=False
+    )
+    write_text(path, text + "\n")
+
+
+def strict_json(obj):
+    """`obj` with every non-finite float (numpy's too) replaced by None.
+
+    Example:
+    >>> strict_json({"z": float("nan"), "x": [1.5, float("inf")]})
+    {'z': None, 'x': [1.5, None]}
+    """
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
 
 
 def _json_default(value):

@@ -1,14 +1,23 @@
-"""Times the vectorised SNP fields against the per-node silencing loop.
+"""SNP speed: the converged readouts against the lab's protocol and the
+FLOP bound, and the vectorised fields against the per-node loop.
 
-    python scripts/bench_snp.py --variant cct_2_3x2 --tap encoder_1_mha
+    python scripts/bench_snp.py converged --model RUN/model.keras \
+        --npz ../shared/data/cifar100/cifar100.npz --out RESULT.md
+    python scripts/bench_snp.py fields --variant cct_2_3x2 --tap encoder_1_mha
 
-Both compute V (nodes, K, K) on the same model, tap, readout and batches;
-the script prints both times, the ratio, their agreement, and the memory the
-vectorised path holds (one batch of activations, the readout weights and
-the V sums).
+`converged`: in one run on one machine, the default
+converged SNP of every tap (wall time, passes, peak host memory), one epoch
+of the lab's protocol on a slice (extrapolated to the split and to 200
+epochs), and the FLOP bound (cached passes x readout matmul FLOPs at the
+matmul rate measured here), with the ratios.
+
+`fields`: both paths compute V (nodes, K, K) on the same model, tap,
+readout and batches; the script prints both times, the ratio, their
+agreement, and the memory the vectorised path holds.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -28,6 +37,7 @@ from keras_snp.snp import tap_model  # noqa: E402
 from keras_snp.snp.fields import fields_by_silencing  # noqa: E402
 
 logger = logging.getLogger("bench_snp")
+LAB_EPOCHS = 200
 
 
 def bench(variant, tap, classes, image_size, batches, batch_size, seed=0):
@@ -92,7 +102,189 @@ def bench(variant, tap, classes, image_size, batches, batch_size, seed=0):
     }
 
 
+def matmul_rate(width, classes, rows=4096, repeats=5):
+    """FLOP/s of the readout's float32 product on this machine and
+    backend: `(rows, width) @ (width, classes)`, best of `repeats`."""
+    from keras import ops
+
+    rng = np.random.default_rng(0)
+    x = ops.convert_to_tensor(rng.normal(size=(rows, width)), "float32")
+    w = ops.convert_to_tensor(rng.normal(size=(width, classes)), "float32")
+    ops.convert_to_numpy(ops.matmul(x, w))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ops.convert_to_numpy(ops.matmul(x, w))
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * rows * width * classes / best
+
+
+def peak_host_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def take(batches, images):
+    """The first `images` images of a stream of batches, as a list."""
+    out, held = [], 0
+    for x, y in batches:
+        x, y = np.asarray(x), np.asarray(y)
+        out.append((x[: images - held], y[: images - held]))
+        held += len(out[-1][1])
+        if held >= images:
+            break
+    return out
+
+
+def bench_converged(args):
+    from keras_snp import data as data_lib
+    from keras_snp.snp import ReadoutConfig
+    from keras_snp.snp import resolve_taps
+    from keras_snp.snp.engine import SNPEngine
+
+    model = keras.models.load_model(args.model)
+    K = int(model.outputs[0].shape[-1])
+    splits = data_lib.load(args.npz, 32, 100, recipe="none", seed=0)
+    train = take(splits.train, args.images)
+    images = sum(len(y) for _, y in train)
+    specs = resolve_taps(model, args.taps)
+    widths = [s.tokens * s.nodes for s in specs]
+    rate = matmul_rate(max(widths), K)
+
+    lab = SNPEngine(
+        model, specs, K, ReadoutConfig(solver="lab", epochs=1).validate()
+    )
+    lab_slice = take(train, args.lab_images)
+    lab.train(lab_slice[:2], verbose=0)  # warm-up: tracing
+    start = time.perf_counter()
+    lab.train(lab_slice, verbose=0)
+    lab_epoch = (time.perf_counter() - start) * images / args.lab_images
+
+    config = ReadoutConfig(views=args.views).validate()
+    engine = SNPEngine(model, specs, K, config)
+    start = time.perf_counter()
+    cache = engine.cache_features(train, args.cache_dir, verbose=0)
+    cache_s = time.perf_counter() - start
+    on_disk = cache.on_disk
+    try:
+        records = engine.solve(cache, verbose=1)
+    finally:
+        cache.close()
+    total_s = time.perf_counter() - start
+    solve_s = total_s - cache_s
+    passes = [r.passes for r in records]
+    bound = (
+        sum(
+            p * 4.0 * r.rows * w * K for p, r, w in zip(passes, records, widths)
+        )
+        / rate
+    )
+    return {
+        "model": args.model,
+        "taps": len(specs),
+        "images": images,
+        "views": args.views,
+        "rows": records[0].rows,
+        "matmul_gflops": rate / 1e9,
+        "converged": sum(bool(r.converged) for r in records),
+        "passes": passes,
+        "cache_s": cache_s,
+        "cache_on_disk": on_disk,
+        "solve_s": solve_s,
+        "total_s": total_s,
+        "flop_bound_s": bound,
+        "lab_epoch_s": lab_epoch,
+        "lab_200_s": lab_epoch * LAB_EPOCHS,
+        "peak_host_mb": peak_host_mb(),
+        "records": [
+            dict(r.to_dict(), tap=s.name) for r, s in zip(records, specs)
+        ],
+    }
+
+
+def converged_report(r, command):
+    from bench_common import device_name
+    from bench_common import versions
+
+    lines = [
+        f"# Converged SNP speed, {time.strftime('%Y-%m-%d')}, "
+        f"{device_name()}, {keras.backend.backend()} backend",
+        "",
+        f"Versions: {json.dumps(versions())}.",
+        "",
+        "Command:",
+        "",
+        f"    {command}",
+        "",
+        f"{r['taps']} taps, {r['images']:,} training images x {r['views']} "
+        f"views = {r['rows']:,} cached rows per tap "
+        f"({'spilled to disk' if r['cache_on_disk'] else 'in memory'}); "
+        f"float32 readout matmul measured at {r['matmul_gflops']:.1f} "
+        "GFLOP/s.",
+        "",
+        "| what | seconds |",
+        "| --- | --- |",
+        f"| converged SNP, all taps (cache + solve) | {r['total_s']:.1f} |",
+        f"| of which the cache (one forward per view) | {r['cache_s']:.1f} |",
+        f"| of which the solves | {r['solve_s']:.1f} |",
+        f"| FLOP bound of the solves (passes x 4 rows width K / rate) "
+        f"| {r['flop_bound_s']:.1f} |",
+        f"| lab protocol, one epoch (measured on a slice, scaled) "
+        f"| {r['lab_epoch_s']:.1f} |",
+        f"| lab protocol, {LAB_EPOCHS} epochs | {r['lab_200_s']:.1f} |",
+        "",
+        f"- converged: {r['converged']} of {r['taps']} taps; passes per tap "
+        f"{min(r['passes'])}-{max(r['passes'])} (total {sum(r['passes'])})",
+        f"- **lab {LAB_EPOCHS} epochs / converged SNP: "
+        f"{r['lab_200_s'] / r['total_s']:.1f}x**",
+        f"- **solves / FLOP bound: {r['solve_s'] / r['flop_bound_s']:.2f}x**",
+        f"- peak host memory: {r['peak_host_mb']:.0f} MB",
+        "",
+        "| tap | converged | passes | objective | relative gradient | s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in r["records"]:
+        lines.append(
+            f"| {c['tap']} | {c['converged']} | {c['passes']} | "
+            f"{c['objective']:.5f} | {c['relative_grad_norm']:.1e} | "
+            f"{c['seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def converged_main(argv):
+    parser = argparse.ArgumentParser(
+        prog="bench_snp.py converged", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--model", required=True, help="a trained .keras")
+    parser.add_argument("--npz", required=True, help="CIFAR-100 .npz")
+    parser.add_argument("--images", type=int, default=45000)
+    parser.add_argument("--views", type=int, default=2)
+    parser.add_argument("--lab-images", type=int, default=2000)
+    parser.add_argument("--taps", nargs="+", default=None)
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--out", help="also write the report here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import keras_snp  # noqa: F401  (registers the layers)
+
+    result = bench_converged(args)
+    command = "python scripts/bench_snp.py converged " + " ".join(argv)
+    text = converged_report(result, command)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    return 0
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "converged":
+        return converged_main(argv[1:])
+    if argv and argv[0] == "fields":
+        argv = argv[1:]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cct_2_3x2")
     parser.add_argument(

@@ -254,7 +254,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--readout-tolerance",
         type=fraction,
-        default=1e-3,
+        default=1e-4,
         metavar="TOL",
         help="lbfgs is converged when the whitened gradient norm falls to "
         "TOL times its value at zero weights",
@@ -262,7 +262,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--readout-max-passes",
         type=positive_int,
-        default=500,
+        default=1000,
         metavar="N",
         help="cap on lbfgs passes per readout (a low cap is a quick look; "
         "the summary then says 'not converged')",

@@ -44,8 +44,8 @@ class RunConfig:
     readout: str = "flatten"
     readout_solver: str = "lbfgs"
     readout_views: int = 2
-    readout_tolerance: float = 1e-3
-    readout_max_passes: int = 500
+    readout_tolerance: float = 1e-4
+    readout_max_passes: int = 1000
     snp_epochs: int = 200  # the lab solver's epochs
     snp_every: int | None = None
     taps: tuple | None = None

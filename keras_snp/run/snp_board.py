@@ -151,6 +151,56 @@ def snp_table(summary):
     )
 
 
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def convergence_table(summary):
+    """Each readout's convergence as an escaped markdown table."""
+    rows = []
+    for name, s in summary.items():
+        c = s.get("convergence") or {}
+        verdict = {True: "yes", False: "**NO**"}.get(c.get("converged"), "-")
+        rows.append(
+            [
+                name,
+                c.get("solver", "-"),
+                verdict,
+                _fmt(c.get("objective"), ".5f"),
+                _fmt(c.get("loss"), ".4f"),
+                _fmt(c.get("relative_grad_norm"), ".1e"),
+                _fmt(c.get("passes"), "d"),
+                _fmt(c.get("seconds"), ".1f"),
+            ]
+        )
+    return tensorboard.markdown_table(
+        [
+            "tap",
+            "solver",
+            "converged",
+            "objective",
+            "cross-entropy",
+            "relative gradient",
+            "passes",
+            "seconds",
+        ],
+        rows,
+    )
+
+
+def convergence_scalars(summary):
+    """`convergence/{tap}/{field}` scalars of the measured readouts."""
+    series = {}
+    for name, s in summary.items():
+        c = s.get("convergence") or {}
+        for field in ("objective", "loss", "relative_grad_norm", "passes"):
+            if c.get(field) is not None:
+                series[f"convergence/{name}/{field}"] = float(c[field])
+        if c.get("converged") is not None:
+            series[f"convergence/{name}/converged"] = float(c["converged"])
+    return series
+
+
 def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
     """Writes an `SNPResult` to TensorBoard under `log_dir`.
 
@@ -211,6 +261,17 @@ def log_snp(result, log_dir, step=0, heatmap_nodes=4, scalars=False):
             )
     tensorboard.write_histograms(log_dir, histograms, step)
     tensorboard.write_text(log_dir, "summary", snp_table(summary), step)
+    tensorboard.write_text(
+        log_dir,
+        "convergence",
+        "How each readout's training ended (METHOD.md section 2: "
+        "converged when the whitened gradient norm fell to the tolerance "
+        "times its value at zero weights).\n\n" + convergence_table(summary),
+        step,
+    )
+    convergence = convergence_scalars(summary)
+    if convergence:
+        tensorboard.write_scalars(log_dir, convergence, step)
     if trend:
         tensorboard.write_text(
             log_dir,

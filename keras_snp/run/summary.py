@@ -101,6 +101,33 @@ def _pruning_lines(pruning):
     return lines
 
 
+def convergence_lines(taps):
+    """One line on the readouts' convergence, and one naming every tap
+    whose readout did not converge."""
+    records = {name: s.get("convergence") or {} for name, s in taps.items()}
+    measured = {
+        n: c for n, c in records.items() if c.get("converged") is not None
+    }
+    if not measured:
+        solvers = {c.get("solver") for c in records.values()} - {None}
+        what = "the lab's SGD" if solvers == {"lab"} else "an older engine"
+        return [f"SNP readouts: trained by {what}, convergence not measured"]
+    failed = [n for n, c in measured.items() if not c["converged"]]
+    passes = [c["passes"] for c in measured.values()]
+    worst = max(c["relative_grad_norm"] for c in measured.values())
+    lines = [
+        f"SNP readouts: {len(measured) - len(failed)} of {len(measured)} "
+        f"converged ({min(passes)}-{max(passes)} passes, largest relative "
+        f"gradient {worst:.1e})"
+    ]
+    if failed:
+        lines.append(
+            "  NOT converged (statistics are not the optimum's): "
+            + ", ".join(failed)
+        )
+    return lines
+
+
 def summary_text(run_dir):
     """The closing summary of the run folder `run_dir`, as text."""
     run_dir = os.path.normpath(run_dir)
@@ -115,6 +142,7 @@ def summary_text(run_dir):
     snp = _read(os.path.join(run_dir, "snp", "summary.json"))
     if snp:
         lines += _depth_lines(snp.get("taps", {}))
+        lines += convergence_lines(snp.get("taps", {}))
     lines += _heads_line(stages.get("heads"))
     lines += _pruning_lines(
         _read(os.path.join(run_dir, "pruned", "pruning.json"))

@@ -101,8 +101,17 @@ class SNPEngine:
                 )
             )
 
-    def train(self, train_data, optimizer=None, run_eagerly=False, verbose=1):
-        """Trains every readout in one pass per epoch; returns the losses."""
+    def train(
+        self,
+        train_data,
+        optimizer=None,
+        run_eagerly=False,
+        verbose=1,
+        on_epoch_end=None,
+    ):
+        """Trains every readout in one pass per epoch (the lab's protocol);
+        returns the losses. `on_epoch_end(epoch, engine)`, if given, is
+        called after every epoch (epochs from 1)."""
         cfg = self.config
         custom = optimizer is not None
         optimizer = optimizer or make_optimizer(cfg)
@@ -144,6 +153,8 @@ class SNPEngine:
                     cfg.epochs,
                     history[-1],
                 )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, self)
         return history
 
     def lab_convergence(self, history):

@@ -75,8 +75,8 @@ class ReadoutConfig:
     readout: str = "flatten"
     solver: str = "lbfgs"
     views: int = DEFAULT_VIEWS
-    tolerance: float = 1e-3
-    max_passes: int = 500
+    tolerance: float = 1e-4
+    max_passes: int = 1000
     cache_dtype: str = "float16"
     cache_memory_gb: float = 3.0
     epochs: int = 200

@@ -22,6 +22,7 @@ rows held as backend tensors, so the solve runs on TF, JAX and torch.
 """
 
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -31,6 +32,8 @@ from keras import ops
 
 from keras_snp.utils import check_at_least
 
+logger = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
@@ -39,6 +42,9 @@ class SolverConfig:
     Attributes:
         tolerance: converged when the whitened gradient norm is at most
             this fraction of its value at W = 0.
+        refine_below: below this relative gradient the products switch
+            from float32 to float64 (float32's rounding puts a floor near
+            1e-4 under the relative gradient; float64 costs about 2x).
         max_passes: objective evaluations allowed (each one pass over the
             cached rows); the readout is flagged not converged beyond it.
         memory: L-BFGS history pairs.
@@ -49,8 +55,9 @@ class SolverConfig:
         block_rows: rows per block of the objective's matrix products.
     """
 
-    tolerance: float = 1e-3
-    max_passes: int = 500
+    tolerance: float = 1e-4
+    max_passes: int = 1000
+    refine_below: float = 1e-3
     memory: int = 20
     damping: float = 1.0
     gram_rows: int | None = 16384
@@ -119,26 +126,26 @@ class ReadoutProblem:
             )
         self.features = int(self.blocks[0].shape[1])
         self.passes = 0
+        self.precision = "float32"
 
     @staticmethod
-    def _block(X, Y, W):
-        # The products in float32 (the cost); the per-row log-sum-exp and
-        # residual in float64, which lowers the precision floor that stops
-        # the line search near the optimum.
-        X = ops.cast(X, "float32")
+    def _block(X, Y, W, precision):
+        # The products in `precision` (float32: the cost); the per-row
+        # log-sum-exp and residual in float64.
+        X = ops.cast(X, precision)
         logits = ops.cast(ops.matmul(X, W), "float64")
         lse = ops.logsumexp(logits, axis=-1)
         loss = ops.sum(lse) - ops.sum(logits * Y)
-        residual = ops.cast(ops.exp(logits - lse[:, None]) - Y, "float32")
+        residual = ops.cast(ops.exp(logits - lse[:, None]) - Y, precision)
         return loss, ops.einsum("bd,bk->dk", X, residual)
 
     def loss_and_grad(self, W):
         """Mean cross-entropy and its gradient (numpy float64) at `W`."""
         self.passes += 1
-        weights = ops.convert_to_tensor(np.asarray(W, "float32"))
+        weights = ops.convert_to_tensor(np.asarray(W, self.precision))
         loss, grad = 0.0, np.zeros((self.features, self.num_classes))
         for X, Y in zip(self.blocks, self.targets):
-            block_loss, block_grad = self._block(X, Y, weights)
+            block_loss, block_grad = self._block(X, Y, weights, self.precision)
             loss += float(ops.convert_to_numpy(block_loss))
             grad += ops.convert_to_numpy(block_grad)
         return loss / self.rows, grad / self.rows
@@ -183,43 +190,55 @@ class ReadoutProblem:
 
 
 class Whitening:
-    """`W = L^-T V` for `L L^T = G + delta I` (or its diagonal)."""
+    """`W = L^-T V` for `L L^T = G + delta I` (or its diagonal).
+
+    `L^-1` is formed once (float64, then held as float32) so that every
+    pass applies it with two matrix products, not triangular solves.
+    """
 
     def __init__(self, problem, config, seed=0):
         if problem.features <= config.max_gram_features:
             G = problem.second_moment(config.gram_rows, seed)
             delta = config.damping * max(np.trace(G) / len(G), 1e-12)
             G[np.diag_indices_from(G)] += delta
-            self.factor = np.linalg.cholesky(G)
+            factor = np.linalg.cholesky(G)
+            del G
+            inverse = scipy.linalg.solve_triangular(
+                factor,
+                np.eye(len(factor)),
+                lower=True,
+                check_finite=False,
+                overwrite_b=True,
+            )
+            self.inverse = inverse.astype("float32")
             self.diagonal = None
         else:
             g = problem.diagonal_moment()
             delta = config.damping * max(float(np.mean(g)), 1e-12)
-            self.factor = None
+            self.inverse = None
             self.diagonal = np.sqrt(g + delta)[:, None]
 
     def weights(self, V):
-        if self.factor is None:
+        if self.inverse is None:
             return V / self.diagonal
-        return scipy.linalg.solve_triangular(
-            self.factor, V, trans="T", lower=True, check_finite=False
-        )
+        return (self.inverse.T @ V.astype("float32")).astype("float64")
 
     def gradient(self, grad_W):
-        if self.factor is None:
+        if self.inverse is None:
             return grad_W / self.diagonal
-        return scipy.linalg.solve_triangular(
-            self.factor, grad_W, lower=True, check_finite=False
-        )
+        return (self.inverse @ grad_W.astype("float32")).astype("float64")
 
 
-def solve_readout(problem, config=None, seed=0):
+def solve_readout(problem, config=None, seed=0, monitor=None):
     """Minimises the readout objective of `problem`.
 
     Args:
         problem: a `ReadoutProblem`.
         config: a `SolverConfig` (default settings if None).
         seed: seed of G's row sample.
+        monitor: called after every iteration as `monitor(passes,
+            relative_grad_norm, weights)`, `weights()` giving the current
+            `W` (for convergence studies).
 
     Returns:
         `(W, Convergence)`: `W` float32 `(features, K)`.
@@ -234,6 +253,7 @@ def solve_readout(problem, config=None, seed=0):
     config = (config or SolverConfig()).validate()
     start = time.perf_counter()
     problem.passes = 0
+    problem.precision = "float32"
     whitening = Whitening(problem, config, seed)
     shape = (problem.features, problem.num_classes)
     state = {}
@@ -253,8 +273,22 @@ def solve_readout(problem, config=None, seed=0):
         return float(np.linalg.norm(state["grad_V"])) / initial
 
     def stop_when_converged(intermediate_result):
+        logger.debug(
+            "pass %d: objective %.6f, relative gradient %.2e",
+            problem.passes,
+            state["value"],
+            relative(),
+        )
+        if monitor is not None:
+            monitor(
+                problem.passes,
+                relative(),
+                lambda: whitening.weights(state["v"].reshape(shape)),
+            )
         if relative() <= config.tolerance:
             raise StopIteration
+        if relative() <= config.refine_below:
+            problem.precision = "float64"
 
     best = state["v"]
     if relative() > config.tolerance:

@@ -192,3 +192,51 @@ def test_a_log_line_never_continues_a_progress_bar():
     stream.write("\r1/1 - loss: 9.6")
     handler.emit(logging.makeLogRecord({"msg": "[snp] next", "levelno": 20}))
     assert stream.getvalue() == "\r1/1 - loss: 9.6\n[snp] next\n"
+
+
+def _with_convergence(result, failed=()):
+    for name, tap in result.taps.items():
+        tap.convergence = {
+            "solver": "lbfgs",
+            "converged": name not in failed,
+            "objective": 1.25,
+            "loss": 1.2,
+            "grad_norm": 1e-4,
+            "relative_grad_norm": 5e-3 if name in failed else 2e-4,
+            "passes": 500 if name in failed else 80,
+            "rows": 100,
+            "seconds": 3.0,
+        }
+    return result
+
+
+def test_convergence_on_tensorboard(tmp_path):
+    result = _with_convergence(_result(), failed={"encoder_1_mha"})
+    snp_board.log_snp(result, str(tmp_path), heatmap_nodes=0)
+    tensorboard.close_all()
+    tags = _events(str(tmp_path))
+    assert tags["convergence"] == "text"
+    assert tags["convergence/encoder_1_mha/converged"] == "scalars"
+    text = _text(str(tmp_path), "convergence")
+    assert "**NO**" in text and "5.0e-03" in text and "500" in text
+
+
+def test_closing_summary_names_taps_not_converged(tmp_path):
+    run = tmp_path / "r1"
+    (run / "snp").mkdir(parents=True)
+    write_json(run / "run.json", {"run_name": "r1", "stages": {}})
+    result = _with_convergence(_result(), failed={"encoder_2_mha"})
+    write_json(run / "snp" / "summary.json", result.summary())
+    text = summary_lib.summary_text(str(run))
+    taps = len(result.taps)
+    assert (
+        f"SNP readouts: {taps - 1} of {taps} converged (80-500 passes" in text
+    )
+    assert (
+        "NOT converged (statistics are not the optimum's): encoder_2_mha"
+        in (text)
+    )
+    write_json(
+        run / "snp" / "summary.json", _with_convergence(_result()).summary()
+    )
+    assert "NOT converged" not in summary_lib.summary_text(str(run))

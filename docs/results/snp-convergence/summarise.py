@@ -1,0 +1,176 @@
+"""Renders the tables and the figure of `docs/results/snp-convergence.md`
+from the JSON files `measure.py` wrote.
+
+    python docs/results/snp-convergence/summarise.py docs/results/snp-convergence
+"""
+
+import json
+import os
+import sys
+
+
+def _load(folder, part):
+    path = os.path.join(folder, f"{part}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _f(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def damping_tables(d):
+    lines = [
+        f"Cached rows per tap: {d['rows']:,} ({d['views']} views). "
+        f"Command: `{d['command']}`",
+        "",
+        "| tap | damping (x mean eigenvalue) | passes to 1e-3 | seconds "
+        "| objective |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for tap, t in d["taps"].items():
+        for r in t["dampings"]:
+            lines.append(
+                f"| {tap} | {r['damping']:g} | {r['passes']} "
+                f"| {r['seconds']:.0f} | {r['objective']:.6f} |"
+            )
+    lines += [
+        "",
+        "One tight solve per tap (relative gradient 1e-4) is the reference;"
+        " `W` was kept when the relative gradient first fell below each "
+        "tolerance. Objectives on the independent 8-view evaluation cache.",
+        "",
+        "| tap | tolerance | passes | objective (eval) | same diagonal set "
+        "| same clusters | readout acc. | mean_diag |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tap, t in d["taps"].items():
+        for r in t["tolerances"]:
+            lines.append(
+                f"| {tap} | {r['tolerance']:g} | {r['passes']} "
+                f"| {r['objective_eval']:.6f} | {r['same_diag']:.1%} "
+                f"| {r['same_clusters']:.1%} | {r['readout_accuracy']:.4f} "
+                f"| {r['mean_diag']:.2f} |"
+            )
+        ref = t["reference"]
+        lines.append(
+            f"| {tap} | reference ({ref['relative_grad_norm']:.1e}) "
+            f"| {ref['passes']} | {ref['objective_eval']:.6f} | 100% "
+            "| 100% | | |"
+        )
+    return lines
+
+
+STATS = (
+    "readout_accuracy",
+    "mean_diag",
+    "mean_noise",
+    "snr",
+    "snr_labels",
+)
+
+
+def views_table(v):
+    lines = [
+        f"Command: `{v['command']}`",
+        "",
+        "| tap | views | passes | objective (eval) | same diag. as 8 "
+        "| same clusters as 8 | " + " | ".join(STATS) + " |",
+        "| --- " * (6 + len(STATS)) + "|",
+    ]
+    for tap, rows in v["taps"].items():
+        for r in sorted(rows, key=lambda r: r["views"]):
+            lines.append(
+                f"| {tap} | {r['views']} | {r['passes']} "
+                f"| {r['objective_eval']:.6f} | {r['same_diag_as_8']:.1%} "
+                f"| {r['same_clusters_as_8']:.1%} | "
+                + " | ".join(_f(r[s], ".4f") for s in STATS)
+                + " |"
+            )
+    return lines
+
+
+def lab_table(lab):
+    lines = [
+        f"Command: `{lab['command']}`",
+        "",
+        "| tap | readout | objective (eval) | same diag. as solver "
+        "| same clusters as solver | " + " | ".join(STATS) + " |",
+        "| --- " * (5 + len(STATS)) + "|",
+    ]
+    for tap, rows in lab["lab"].items():
+        for r in rows:
+            lines.append(
+                f"| {tap} | lab, epoch {r['epoch']} "
+                f"| {r['objective_eval']:.6f} "
+                f"| {r['same_diag_as_solver']:.1%} "
+                f"| {r['same_clusters_as_solver']:.1%} | "
+                + " | ".join(_f(r[s], ".4f") for s in STATS)
+                + " |"
+            )
+        s = lab["solver"][tap]
+        lines.append(
+            f"| {tap} | solver ({s['passes']} passes) "
+            f"| {s['objective_eval']:.6f} | 100% | 100% | "
+            + " | ".join(_f(s[k], ".4f") for k in STATS)
+            + " |"
+        )
+    return lines
+
+
+def lab_figure(lab, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(STATS), figsize=(3.2 * len(STATS), 3))
+    for tap, rows in lab["lab"].items():
+        epochs = [r["epoch"] for r in rows]
+        for ax, stat in zip(axes, STATS):
+            (line,) = ax.plot(
+                epochs, [r[stat] for r in rows], marker="o", label=tap
+            )
+            ax.axhline(
+                lab["solver"][tap][stat],
+                color=line.get_color(),
+                linestyle="--",
+            )
+    for ax, stat in zip(axes, STATS):
+        ax.set_xscale("log")
+        ax.set_xlabel("lab readout epochs")
+        ax.set_title(stat)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small", title="dashed: solver")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(folder):
+    sections = []
+    damping = _load(folder, "damping")
+    if damping:
+        sections += ["## Damping and tolerance", "", *damping_tables(damping)]
+    views = _load(folder, "views")
+    if views:
+        sections += ["", "## Augmented views", "", *views_table(views)]
+    lab = _load(folder, "lab")
+    if lab:
+        figure = os.path.join(folder, "readout_convergence.png")
+        lab_figure(lab, figure)
+        sections += [
+            "",
+            "## Against the lab's protocol",
+            "",
+            *lab_table(lab),
+            "",
+            f"![readout convergence]({os.path.basename(folder)}/"
+            "readout_convergence.png)",
+        ]
+    print("\n".join(sections))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
