@@ -9,6 +9,7 @@ import datetime
 import os
 import platform
 import shutil
+import sys
 import tempfile
 
 from keras_snp.utils import UsageError
@@ -36,6 +37,52 @@ def package_versions():
         except importlib.metadata.PackageNotFoundError:
             pass
     return versions
+
+
+#: Open lock files of the run folders this process writes, by path: the OS
+#: lock lives as long as the file stays open (the process's life).
+_LOCKS = {}
+LOCK_FILE = ".lock"
+
+
+def lock_run(path):
+    """Takes the writer lock of the run folder `path`, or refuses.
+
+    The lock is `fcntl.flock` on `path/.lock`: the kernel releases it when
+    the process ends, kill -9 included, so no stale lock survives. Readers
+    (TensorBoard, `load_model`) never need it. A second writer gets one
+    line naming the holder's PID and command.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        return
+    path = os.path.abspath(path)
+    if path in _LOCKS:
+        return
+    handle = open(os.path.join(path, LOCK_FILE), "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UsageError(
+            f"Run folder {path} is being written by {holder}: wait for it "
+            "to end (or stop it), then run this again."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"PID {os.getpid()} ({' '.join(sys.argv) or 'python'})\n")
+    handle.flush()
+    _LOCKS[path] = handle
+
+
+def unlock_run(path):
+    """Releases the lock `lock_run` took (closing its file)."""
+    handle = _LOCKS.pop(os.path.abspath(path), None)
+    if handle is not None:
+        handle.close()
 
 
 def _now():
@@ -91,6 +138,7 @@ class RunFolder:
                     f"--resume: no run at {path} (no run.json): drop "
                     "--resume to start it, or check --run-name."
                 )
+            lock_run(path)
             state = read_json(run_json)
             _check_same_identity(state.get("config", {}), config, path)
             state["config"] = config.to_dict()
@@ -113,6 +161,7 @@ class RunFolder:
                 f"Run folder {path} already exists (another run took the "
                 "name first): choose another --run-name."
             ) from None
+        lock_run(path)
         folder.save()
         return folder
 
@@ -176,6 +225,7 @@ class RunFolder:
             and not self.state["history"]
         ):
             shutil.rmtree(self.path, ignore_errors=True)
+            unlock_run(self.path)
 
 
 def _new_state(run_name, config):

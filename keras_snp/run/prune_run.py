@@ -18,12 +18,14 @@ def load_context(run_dir, unsafe=False, **overrides):
     from keras_snp.run import pipeline
     from keras_snp.run.config import RunConfig
     from keras_snp.run.folder import RunFolder
+    from keras_snp.run.folder import lock_run
     from keras_snp.training import strategy as strategy_lib
     from keras_snp.utils import UsageError
 
     run_json = os.path.join(run_dir, "run.json")
     if not os.path.isfile(run_json):
         raise UsageError(f"{run_dir} has no run.json: run train.py first.")
+    lock_run(run_dir)
     state = read_json(run_json)
     fields = RunConfig.__dataclass_fields__
     config = RunConfig(
