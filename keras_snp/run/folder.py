@@ -119,7 +119,15 @@ class RunFolder:
         self.is_chief = is_chief
 
     @classmethod
-    def create(cls, output_dir, run_name, config, resume=False, writer=True):
+    def create(
+        cls,
+        output_dir,
+        run_name,
+        config,
+        resume=False,
+        writer=True,
+        redo=(),
+    ):
         """Opens a new run folder, or an existing one with `resume`.
 
         Refuses to write into an existing run without `resume` (the
@@ -141,6 +149,7 @@ class RunFolder:
             lock_run(path)
             state = read_json(run_json)
             _check_same_identity(state.get("config", {}), config, path)
+            _check_no_drift(state, config, path, redo)
             state["config"] = config.to_dict()
             state.setdefault("resumed_at", []).append(_now())
             folder = cls(path, state, writer)
@@ -210,9 +219,13 @@ class RunFolder:
         return self.state["stages"].get(name, {}).get("status") == "done"
 
     def finish_stage(self, name, metrics=None):
+        config = self.state.get("config", {})
         self.state["stages"][name] = {
             "status": "done",
             "finished_at": _now(),
+            "settings": {
+                k: config.get(k) for k in STAGE_SETTINGS.get(name, ())
+            },
             **(metrics or {}),
         }
         self.save()
@@ -237,6 +250,53 @@ def _new_state(run_name, config):
         "stages": {},
         "history": [],
     }
+
+
+#: The settings each stage ran with: `--resume` refuses to change them for
+#: a stage that has run (or, for train, has started) unless it is redone.
+STAGE_SETTINGS = {
+    "train": (
+        "epochs",
+        "learning_rate",
+        "weight_decay",
+        "warmup_epochs",
+        "steps_per_epoch",
+        "precision",
+        "label_names",
+    ),
+    "snp": (
+        "theta",
+        "readout",
+        "readout_solver",
+        "readout_views",
+        "readout_tolerance",
+        "readout_max_passes",
+        "snp_epochs",
+        "taps",
+    ),
+    "heads": ("theta", "null_samples", "ablation"),
+    "prune": ("theta", "prune_scope", "fine_tune_epochs"),
+}
+
+
+def _check_no_drift(state, config, path, redo=()):
+    """Refuses a resume that changes a setting of a stage already run."""
+    saved, current = state.get("config", {}), config.to_dict()
+    stages = state.get("stages", {})
+    for stage, keys in STAGE_SETTINGS.items():
+        ran = stages.get(stage, {}).get("status") == "done" or (
+            stage == "train" and bool(state.get("history"))
+        )
+        if not ran or stage in redo:
+            continue
+        for key in keys:
+            if key in saved and saved[key] != current.get(key):
+                raise UsageError(
+                    f"--resume: the {stage} stage of {path} ran with "
+                    f"{key}={saved[key]!r}, not {current.get(key)!r}: use "
+                    f"the same value, --redo {stage} to run it again with "
+                    "the new one, or a new --run-name."
+                )
 
 
 def _check_same_identity(saved, config, path):

@@ -133,7 +133,7 @@ def load_data(config):
     return splits
 
 
-def prepare(config, resume=False, model_fn=None):
+def prepare(config, resume=False, model_fn=None, redo=()):
     """Validates inputs, builds data and model, opens the run folder.
 
     `model_fn(num_classes, image_size, **normalisation)` replaces
@@ -160,6 +160,7 @@ def prepare(config, resume=False, model_fn=None):
         config,
         resume=resume,
         writer=placement.is_chief,
+        redo=redo,
     )
     folder.update(
         dataset=splits.info.to_dict(),
@@ -476,7 +477,7 @@ def run(config, resume=False, redo=(), model_fn=None, taps=None):
 
     `model_fn` builds another model than the CCT (see `prepare`); `taps`
     are then the layer names the SNP stage measures."""
-    ctx = prepare(config, resume=resume, model_fn=model_fn)
+    ctx = prepare(config, resume=resume, model_fn=model_fn, redo=redo)
     if taps:
         ctx.taps = taps
     try:

@@ -1,0 +1,67 @@
+"""Settings that cannot drift: `--resume` refuses to change what a stage
+that has run was made with, unless that stage is redone."""
+
+import dataclasses
+import json
+
+import pytest
+
+from keras_snp.run.config import RunConfig
+from keras_snp.run.folder import RunFolder
+from keras_snp.run.folder import unlock_run
+from keras_snp.utils import UsageError
+
+BASE = RunConfig(epochs=4, learning_rate=1e-3, run_name="r")
+
+
+def _run(tmp_path, stages=(), history=()):
+    folder = RunFolder.create(str(tmp_path), "r", BASE)
+    for stage in stages:
+        folder.finish_stage(stage, {})
+    folder.update(history=list(history))
+    unlock_run(folder.path)
+    return folder.path
+
+
+def _resume(tmp_path, redo=(), **changes):
+    config = dataclasses.replace(BASE, **changes)
+    try:
+        return RunFolder.create(
+            str(tmp_path), "r", config, resume=True, redo=redo
+        )
+    finally:
+        unlock_run(str(tmp_path / "r"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"learning_rate": 0.0375}, {"epochs": 8}, {"weight_decay": 0.5}],
+)
+def test_interrupted_training_refuses_new_training_settings(tmp_path, change):
+    path = _run(tmp_path, history=[{"epoch": 1}])
+    ((key, value),) = change.items()
+    with pytest.raises(UsageError) as error:
+        _resume(tmp_path, **change)
+    line = str(error.value)
+    assert "\n" not in line and f"{key}={getattr(BASE, key)!r}" in line
+    assert f"not {value!r}" in line and "--redo train" in line
+    saved = json.load(open(f"{path}/run.json"))["config"]
+    assert saved[key] == getattr(BASE, key)  # run.json not rewritten
+
+
+def test_finished_stage_refuses_its_settings_but_later_stages_may_change(
+    tmp_path,
+):
+    _run(tmp_path, stages=["train", "export"], history=[{"epoch": 4}])
+    with pytest.raises(UsageError, match="learning_rate=0.001"):
+        _resume(tmp_path, learning_rate=0.01)
+    # snp has not run: its settings are free, and recorded for it
+    folder = _resume(tmp_path, theta=0.2, readout_views=4)
+    assert folder.state["config"]["theta"] == 0.2
+    folder.finish_stage("snp", {})
+    assert folder.state["stages"]["snp"]["settings"]["readout_views"] == 4
+    # --redo of the stage takes the new value
+    assert (
+        _resume(tmp_path, redo=("train",), epochs=6).state["config"]["epochs"]
+        == 6
+    )
