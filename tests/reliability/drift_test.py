@@ -61,7 +61,7 @@ def test_finished_stage_refuses_its_settings_but_later_stages_may_change(
     folder.finish_stage("snp", {})
     assert folder.state["stages"]["snp"]["settings"]["readout_views"] == 4
     # --redo of the stage takes the new value
-    assert (
-        _resume(tmp_path, redo=("train",), epochs=6).state["config"]["epochs"]
-        == 6
+    redone = _resume(
+        tmp_path, redo=("train",), epochs=6, theta=0.2, readout_views=4
     )
+    assert redone.state["config"]["epochs"] == 6
