@@ -7,9 +7,12 @@ answer in well under a second.
 """
 
 import argparse
+import errno
 import logging
 import os
+import signal
 import sys
+import threading
 
 from keras_snp.utils import UsageError
 
@@ -431,13 +434,58 @@ def quiet_tensorflow():
         tf_logger.addFilter(ExpectedRetracing())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster scheduler sends), handled as Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+KEPT = (
+    "finished stages and the last checkpoint are kept; --resume continues "
+    "the run"
+)
+
+#: errno -> the fix, for OS faults while writing a run.
+OS_FIXES = {
+    errno.ENOSPC: "free space on that disk, or pass another --output-dir",
+    errno.EDQUOT: "the disk quota is full: free some of it, or pass "
+    "another --output-dir",
+    errno.EROFS: "that folder is read-only: pass a writable --output-dir",
+    errno.EACCES: "no permission to write there: pass a writable "
+    "--output-dir (or fix its permissions)",
+    errno.EPERM: "no permission to write there: pass a writable "
+    "--output-dir (or fix its permissions)",
+}
+
+
 def guarded(function, argv):
-    """Runs a command; a `UsageError` becomes one line and exit status 2."""
+    """Runs a command: a `UsageError` becomes one line and exit status 2;
+    Ctrl-C (130) and SIGTERM (143) one line saying what is kept; an OS
+    fault while writing (disk full, read-only, no permission) one line
+    naming the path and the fix, exit status 1."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return function(argv)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"terminated (SIGTERM): {KEPT}", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted: {KEPT}", file=sys.stderr)
         return 130
+    except OSError as error:
+        fix = OS_FIXES.get(error.errno)
+        if fix is None:
+            raise
+        where = error.filename or "the output folder"
+        print(f"error: {error.strerror} ({where}): {fix}.", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
