@@ -67,3 +67,20 @@ def test_sigterm_and_sigint_say_resume_continues(sig, status, line):
     assert proc.returncode == status
     assert err.strip().startswith(line) and "--resume continues" in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_json_is_strict_nan_and_inf_as_null(tmp_path):
+    import json
+
+    import numpy as np
+
+    from keras_snp.utils import write_json
+
+    path = tmp_path / "x.json"
+    write_json(path, {"z": float("nan"), "v": [np.float32(np.inf), 1.5]})
+
+    def refuse(name):
+        raise ValueError(f"non-strict JSON constant {name}")
+
+    data = json.loads(path.read_text(), parse_constant=refuse)
+    assert data == {"z": None, "v": [None, 1.5]}
