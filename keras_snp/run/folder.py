@@ -220,15 +220,37 @@ class RunFolder:
 
     def finish_stage(self, name, metrics=None):
         config = self.state.get("config", {})
+        files = (
+            file_manifest(self.path, STAGE_FILES.get(name, ()))
+            if self.writer
+            else {}
+        )
         self.state["stages"][name] = {
             "status": "done",
             "finished_at": _now(),
             "settings": {
                 k: config.get(k) for k in STAGE_SETTINGS.get(name, ())
             },
+            "files": files,
             **(metrics or {}),
         }
         self.save()
+
+    def verify_stage(self, name):
+        """The first file a done stage wrote that no longer matches its
+        recorded size and SHA-256 (or is gone), or None when all verify.
+        Stages recorded before manifests existed are trusted."""
+        recorded = self.state["stages"].get(name, {}).get("files") or {}
+        for rel, entry in recorded.items():
+            path = os.path.join(self.shared_path, rel)
+            if (
+                not os.path.isfile(path)
+                or os.path.getsize(path) != entry["size"]
+            ):
+                return rel
+            if _sha256(path) != entry["sha256"]:
+                return rel
+        return None
 
     def discard(self):
         """Removes a folder that holds nothing but its first run.json."""
@@ -250,6 +272,50 @@ def _new_state(run_name, config):
         "stages": {},
         "history": [],
     }
+
+
+#: What each stage writes (files, or folders whose files all count).
+STAGE_FILES = {
+    "train": (),  # its model.keras is rewritten by export
+    "export": ("model.keras", "saved_model"),
+    "snp": ("snp/summary.json", "snp/snp.npz"),
+    "heads": ("heads/heads.json", "heads/heads.md"),
+    "prune": ("pruned/model.keras", "pruned/pruning.json"),
+}
+
+
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_manifest(root, rels):
+    """`{relative path: {"size", "sha256"}}` of the files `rels` name
+    under `root` (every file inside a folder); absent ones are left out."""
+    manifest = {}
+    for rel in rels:
+        path = os.path.join(root, rel)
+        if os.path.isfile(path):
+            paths = [path]
+        elif os.path.isdir(path):
+            paths = sorted(
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(path)
+                for name in names
+            )
+        else:
+            continue
+        for file in paths:
+            manifest[os.path.relpath(file, root)] = {
+                "size": os.path.getsize(file),
+                "sha256": _sha256(file),
+            }
+    return manifest
 
 
 #: The settings each stage ran with: `--resume` refuses to change them for

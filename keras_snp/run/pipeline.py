@@ -421,10 +421,23 @@ STAGE_FUNCTIONS = {
 def run_stages(ctx, stages, redo=()):
     """Runs `stages` in order, skipping those already done (unless in
     `redo`). A stage that is skipped but needed later is reloaded."""
+    rerun = False  # once a stage's files fail to verify, all after it run
     for name in STAGES:
         if name not in stages:
             continue
-        if ctx.folder.stage_done(name) and name not in redo:
+        done = ctx.folder.stage_done(name) and name not in redo
+        if done and not rerun:
+            bad = ctx.folder.verify_stage(name)
+            if bad is not None:
+                logger.warning(
+                    "%s: %s does not match what the stage wrote (size or "
+                    "SHA-256): running %s and the stages after it again",
+                    name,
+                    bad,
+                    name,
+                )
+                rerun = True
+        if done and not rerun:
             report(name, "done before, skipped")
             if name == "train":
                 _reload_trained(ctx)

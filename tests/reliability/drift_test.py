@@ -65,3 +65,25 @@ def test_finished_stage_refuses_its_settings_but_later_stages_may_change(
         tmp_path, redo=("train",), epochs=6, theta=0.2, readout_views=4
     )
     assert redone.state["config"]["epochs"] == 6
+
+
+def test_a_done_stage_verifies_its_files(tmp_path):
+    folder = RunFolder.create(str(tmp_path), "r", BASE)
+    try:
+        heads = tmp_path / "r" / "heads"
+        heads.mkdir()
+        (heads / "heads.json").write_text('{"encoders": []}')
+        (heads / "heads.md").write_text("# heads")
+        folder.finish_stage("heads", {})
+        files = folder.state["stages"]["heads"]["files"]
+        assert set(files) == {"heads/heads.json", "heads/heads.md"}
+        assert folder.verify_stage("heads") is None
+        (heads / "heads.json").write_text("")  # emptied
+        assert folder.verify_stage("heads") == "heads/heads.json"
+        (heads / "heads.json").write_text('{"encoders": [1]}')  # same size
+        (heads / "heads.json").write_text('{"encoders": [9]}')
+        assert folder.verify_stage("heads") == "heads/heads.json"
+        (heads / "heads.json").unlink()
+        assert folder.verify_stage("heads") == "heads/heads.json"
+    finally:
+        unlock_run(folder.path)
