@@ -62,7 +62,7 @@ def _header(a):
         f"{config['batch_size']}, lr {config['learning_rate']}, recipe "
         f"`{config['recipe']}` ({RECIPE_WHY.get(config['recipe'], '')}).",
         f"- Test accuracy of the trained model: {fmt(a['test_accuracy'])}.",
-        f"- SNP: `{a['readout']}` readouts, {config['snp_epochs']} epoch(s), "
+        f"- SNP: `{a['readout']}` readouts, {_solver(config)}, "
         f"theta = {a['theta']}; bootstrap: {a['resamples']} resamples, "
         "95% percentile intervals.",
         f"- Budget: {_budget(a)}",
@@ -243,6 +243,17 @@ def _claim_clusters(c, num_classes):
         + ".",
     ]
     return lines
+
+
+def _solver(config):
+    """How the run's readouts were trained, in words."""
+    if config.get("readout_solver", "lab") == "lab":
+        return f"the lab's SGD for {config['snp_epochs']} epoch(s)"
+    return (
+        "solved to their optimum (whitened L-BFGS on "
+        f"{config.get('readout_views')} cached views, relative gradient "
+        f"<= {config.get('readout_tolerance')})"
+    )
 
 
 def _readout_epochs(r):

@@ -16,7 +16,8 @@ class RunnerTest(TestCase):
         self.assertEqual(config.image_size, 32)
         self.assertEqual(config.recipe, "light")
         self.assertEqual(config.epochs, 10)
-        self.assertEqual(config.snp_epochs, 2)
+        self.assertEqual(config.snp_epochs, 200)
+        self.assertEqual(config.readout_solver, "lbfgs")
         self.assertEqual(
             config.stages, ("train", "export", "snp", "heads", "prune")
         )
