@@ -29,7 +29,9 @@ class SNPCallback(keras.callbacks.Callback):
         taps: layer names, or `"all"` for the CCT's mha/ff/res taps.
         every_n_epochs: measure after every n-th epoch (None: only at the
             end of training).
-        readout_epochs: readout training epochs per measurement.
+        readout_epochs: epochs of the lab solver per measurement (with
+            `solver="lab"` in `snp_kwargs`; the default solver solves each
+            readout to its optimum and ignores it).
         theta: threshold of the statistics.
         on_result: called as `on_result(result, epoch)` after every
             measurement (e.g. `snp_logger("run/logs/snp")` writes it to
@@ -60,7 +62,7 @@ class SNPCallback(keras.callbacks.Callback):
         test_data,
         taps="all",
         every_n_epochs=None,
-        readout_epochs=1,
+        readout_epochs=None,
         theta=clusters.DEFAULT_THETA,
         on_result=None,
         output_dir=None,
@@ -75,7 +77,7 @@ class SNPCallback(keras.callbacks.Callback):
                 "`every_n_epochs` must be >= 1 or None. "
                 f"Received: every_n_epochs={every_n_epochs}"
             )
-        if int(readout_epochs) < 0:
+        if readout_epochs is not None and int(readout_epochs) < 0:
             raise ValueError(
                 "`readout_epochs` must be >= 0. Received: "
                 f"readout_epochs={readout_epochs}"
@@ -91,7 +93,9 @@ class SNPCallback(keras.callbacks.Callback):
         self.test_data = test_data
         self.taps = taps
         self.every_n_epochs = every_n_epochs
-        self.readout_epochs = int(readout_epochs)
+        self.readout_epochs = (
+            None if readout_epochs is None else int(readout_epochs)
+        )
         self.theta = float(theta)
         self.on_result = on_result
         self.output_dir = output_dir
@@ -129,8 +133,12 @@ class SNPCallback(keras.callbacks.Callback):
             self.test_data,
             taps=self.taps,
             theta=self.theta,
-            epochs=self.readout_epochs,
             verbose=self.verbose,
+            **(
+                {}
+                if self.readout_epochs is None
+                else {"epochs": self.readout_epochs}
+            ),
             **self.snp_kwargs,
         )
 
