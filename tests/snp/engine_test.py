@@ -130,3 +130,17 @@ def test_argument_errors():
         compute_snp(model, TRAIN, TEST, label_names=["a"])
     with pytest.raises(ValueError, match="theta"):
         compute_snp(model, TRAIN, TEST, theta=2.0)
+
+
+def test_cache_on_disk_gives_the_same_readouts(tmp_path):
+    model = small_cnn()
+    settings = dict(taps=["block_2"], batch_size=20, views=2, verbose=0)
+    memory = compute_snp(model, TRAIN, TEST, **settings)
+    disk = compute_snp(
+        model, TRAIN, TEST, cache_memory_gb=0, cache_dir=tmp_path, **settings
+    )
+    a, b = memory.taps["block_2"], disk.taps["block_2"]
+    np.testing.assert_array_equal(a.W, b.W)
+    np.testing.assert_array_equal(a.V, b.V)
+    assert a.convergence["converged"] and b.convergence["converged"]
+    assert list(tmp_path.iterdir()) == []  # the spilled files are removed
