@@ -63,6 +63,31 @@ def damping_tables(d):
     return lines
 
 
+def tolerance_table(t):
+    lines = [
+        f"Cached rows per tap: {t['rows']:,} ({t['views']} views). "
+        f"Command: `{t['command']}`",
+        "",
+        "| tap | tolerance | passes | objective | same diagonal set "
+        "| same clusters | readout acc. | mean_diag |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tap, d in t["taps"].items():
+        for r in d["tolerances"]:
+            lines.append(
+                f"| {tap} | {r['tolerance']:g} | {r['passes']} "
+                f"| {r['objective']:.7f} | {r['same_diag']:.1%} "
+                f"| {r['same_clusters']:.1%} | {r['readout_accuracy']:.4f} "
+                f"| {r['mean_diag']:.2f} |"
+            )
+        ref = d["reference"]
+        lines.append(
+            f"| {tap} | reference ({ref['relative_grad_norm']:.1e}) "
+            f"| {ref['passes']} | {ref['objective']:.7f} | 100% | 100% | | |"
+        )
+    return lines
+
+
 STATS = (
     "readout_accuracy",
     "mean_diag",
@@ -150,9 +175,17 @@ def lab_figure(lab, path):
 
 def main(folder):
     sections = []
-    damping = _load(folder, "damping")
+    tolerance = _load(folder, "tolerance")
+    if tolerance:
+        sections += ["## Tolerance", "", *tolerance_table(tolerance)]
+    damping = _load(folder, "damping_float32")
     if damping:
-        sections += ["## Damping and tolerance", "", *damping_tables(damping)]
+        sections += [
+            "",
+            "## Damping, and float32 products only",
+            "",
+            *damping_tables(damping),
+        ]
     views = _load(folder, "views")
     if views:
         sections += ["", "## Augmented views", "", *views_table(views)]
