@@ -1,9 +1,15 @@
 """Numbers as the reproduction report prints them."""
 
+import math
+
 
 def fmt(value, digits=4):
-    """A number as the report prints it (`nan`, `inf` kept readable)."""
+    """A number as the report prints it; undefined ones (None, NaN, inf:
+    the run's JSON files hold them as `null`) as `n/a`, so a report
+    rebuilt from those files reads as the first."""
     if value is None:
+        return "n/a"
+    if isinstance(value, float) and not math.isfinite(value):
         return "n/a"
     if isinstance(value, bool):
         return str(value)
