@@ -42,13 +42,22 @@ def package_versions():
 #: Open lock files of the run folders this process writes, by path: the OS
 #: lock lives as long as the file stays open (the process's life).
 _LOCKS = {}
-LOCK_FILE = ".lock"
+
+
+def lock_path(path):
+    """The lock file of the run folder `path`: `.<run>.lock` beside it, so
+    the run folder holds only what its stages write."""
+    path = os.path.abspath(path)
+    return os.path.join(
+        os.path.dirname(path), f".{os.path.basename(path)}.lock"
+    )
 
 
 def lock_run(path):
     """Takes the writer lock of the run folder `path`, or refuses.
 
-    The lock is `fcntl.flock` on `path/.lock`: the kernel releases it when
+    The lock is `fcntl.flock` on `lock_path(path)`, a file beside the run
+    folder: the kernel releases it when
     the process ends, kill -9 included, so no stale lock survives. Readers
     (TensorBoard, `load_model`) never need it. A second writer gets one
     line naming the holder's PID and command.
@@ -60,7 +69,7 @@ def lock_run(path):
     path = os.path.abspath(path)
     if path in _LOCKS:
         return
-    handle = open(os.path.join(path, LOCK_FILE), "a+")
+    handle = open(lock_path(path), "a+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

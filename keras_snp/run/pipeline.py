@@ -178,6 +178,8 @@ def _snp_callbacks(ctx):
     config = ctx.config
     if not config.snp_every or not ctx.folder.writer:
         return []
+    settings = config.readout_settings()
+    readout_epochs = settings.pop("epochs")
     train, test = ctx.snp_data()
     return [
         SNPCallback(
@@ -185,11 +187,12 @@ def _snp_callbacks(ctx):
             test,
             taps=ctx.taps or "all",
             every_n_epochs=config.snp_every,
+            readout_epochs=readout_epochs,
             theta=config.theta,
             on_result=snp_logger(fit_lib.log_dir(ctx.folder, "snp")),
             at_train_end=False,
             verbose=config.verbose,
-            **config.readout_settings(),
+            **settings,
         )
     ]
 

@@ -49,7 +49,9 @@ def test_other_os_errors_are_not_swallowed():
 )
 def test_sigterm_and_sigint_say_resume_continues(sig, status, line):
     script = (
-        f"import sys, time; sys.path.insert(0, {ROOT!r})\n"
+        f"import signal, sys, time; sys.path.insert(0, {ROOT!r})\n"
+        # a test runner may have its children ignore SIGINT
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from keras_snp.cli.common import guarded\n"
         "def wait(argv):\n"
         "    print('ready', flush=True); time.sleep(30)\n"

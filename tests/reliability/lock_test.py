@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from keras_snp.run.folder import LOCK_FILE
+from keras_snp.run.folder import lock_path
 from keras_snp.run.folder import lock_run
 from keras_snp.run.folder import unlock_run
 from keras_snp.utils import UsageError
@@ -46,7 +46,7 @@ def test_second_writer_refused_then_free_after_kill_9(tmp_path):
         proc.wait()
     lock_run(tmp_path)  # the kernel released the dead holder's lock
     try:
-        text = (tmp_path / LOCK_FILE).read_text()
+        text = open(lock_path(tmp_path)).read()
         assert text.startswith(f"PID {os.getpid()} ")
     finally:
         unlock_run(tmp_path)
