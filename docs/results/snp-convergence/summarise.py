@@ -88,6 +88,13 @@ def tolerance_table(t):
     return lines
 
 
+LAB_COMMAND = (
+    "python docs/results/snp-convergence/measure.py MODEL OUT --npz "
+    "../shared/data/cifar100/cifar100.npz --label-names "
+    "../shared/data/cifar100/label_names.json#fine_label_names "
+    "--per-class 50 --taps encoder_2_mha encoder_4_out --part lab"
+)
+
 STATS = (
     "readout_accuracy",
     "mean_diag",
@@ -119,7 +126,7 @@ def views_table(v):
 
 def lab_table(lab):
     lines = [
-        f"Command: `{lab['command']}`",
+        f"Command: `{lab.get('command', LAB_COMMAND)}`",
         "",
         "| tap | readout | objective (eval) | same diag. as solver "
         "| same clusters as solver | " + " | ".join(STATS) + " |",
