@@ -39,28 +39,24 @@ def package_versions():
     return versions
 
 
-#: Open lock files of the run folders this process writes, by path: the OS
-#: lock lives as long as the file stays open (the process's life).
+#: Open descriptors of the run folders this process writes, by path: the
+#: OS lock lives as long as the descriptor stays open (the process's life).
 _LOCKS = {}
 
 
-def lock_path(path):
-    """The lock file of the run folder `path`: `.<run>.lock` beside it, so
-    the run folder holds only what its stages write."""
-    path = os.path.abspath(path)
-    return os.path.join(
-        os.path.dirname(path), f".{os.path.basename(path)}.lock"
-    )
+def writer_text():
+    """This process as `run.json` names the run's writer."""
+    return f"PID {os.getpid()} ({' '.join(sys.argv) or 'python'})"
 
 
 def lock_run(path):
     """Takes the writer lock of the run folder `path`, or refuses.
 
-    The lock is `fcntl.flock` on `lock_path(path)`, a file beside the run
-    folder: the kernel releases it when
-    the process ends, kill -9 included, so no stale lock survives. Readers
-    (TensorBoard, `load_model`) never need it. A second writer gets one
-    line naming the holder's PID and command.
+    The lock is `fcntl.flock` on the folder itself: the kernel releases it
+    when the process ends, kill -9 included, so no stale lock survives,
+    and the folder gains no file. Readers (TensorBoard, `load_model`)
+    never need it. The holder is named in `run.json` (`writer`), so a
+    second writer gets one line naming its PID and command.
     """
     try:
         import fcntl
@@ -69,29 +65,36 @@ def lock_run(path):
     path = os.path.abspath(path)
     if path in _LOCKS:
         return
-    handle = open(lock_path(path), "a+")
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
+        os.close(descriptor)
+        holder = "another process"
+        try:
+            holder = read_json(os.path.join(path, "run.json"))["writer"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
         raise UsageError(
             f"Run folder {path} is being written by {holder}: wait for it "
             "to end (or stop it), then run this again."
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"PID {os.getpid()} ({' '.join(sys.argv) or 'python'})\n")
-    handle.flush()
-    _LOCKS[path] = handle
+    _LOCKS[path] = descriptor
+    run_json = os.path.join(path, "run.json")
+    if os.path.isfile(run_json):
+        try:
+            state = read_json(run_json)
+        except ValueError:
+            return
+        state["writer"] = writer_text()
+        write_json(run_json, state)
 
 
 def unlock_run(path):
-    """Releases the lock `lock_run` took (closing its file)."""
-    handle = _LOCKS.pop(os.path.abspath(path), None)
-    if handle is not None:
-        handle.close()
+    """Releases the lock `lock_run` took (closing its descriptor)."""
+    descriptor = _LOCKS.pop(os.path.abspath(path), None)
+    if descriptor is not None:
+        os.close(descriptor)
 
 
 def _now():
@@ -180,6 +183,7 @@ class RunFolder:
                 "name first): choose another --run-name."
             ) from None
         lock_run(path)
+        state["writer"] = writer_text()
         folder.save()
         return folder
 

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from keras_snp.run.folder import lock_path
 from keras_snp.run.folder import lock_run
 from keras_snp.run.folder import unlock_run
 from keras_snp.utils import UsageError
@@ -33,6 +32,7 @@ def _holder(run):
 
 
 def test_second_writer_refused_then_free_after_kill_9(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
     proc = _holder(tmp_path)
     try:
         with pytest.raises(UsageError) as error:
@@ -46,8 +46,11 @@ def test_second_writer_refused_then_free_after_kill_9(tmp_path):
         proc.wait()
     lock_run(tmp_path)  # the kernel released the dead holder's lock
     try:
-        text = open(lock_path(tmp_path)).read()
-        assert text.startswith(f"PID {os.getpid()} ")
+        import json
+
+        writer = json.loads((tmp_path / "run.json").read_text())["writer"]
+        assert writer.startswith(f"PID {os.getpid()} ")
+        assert os.listdir(tmp_path) == ["run.json"]  # no lock file
     finally:
         unlock_run(tmp_path)
 
