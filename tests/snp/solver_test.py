@@ -16,6 +16,23 @@ from keras_snp.snp.solver import solve_readout
 K, L2 = 4, 1e-3
 
 
+@pytest.fixture(autouse=True)
+def _float64_on_jax():
+    """JAX computes float64 only with `jax_enable_x64` (the solver's
+    refinement below a relative gradient of 1e-3 needs it)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
 def planted(rows=600, features=40, seed=0):
     """Features on scales 0.05..20 (ill-conditioned like a CCT tap), with
     the label planted in a few of them."""
