@@ -46,21 +46,7 @@ def damping_tables(d):
         "| same clusters | readout acc. | mean_diag |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for tap, t in d["taps"].items():
-        for r in t["tolerances"]:
-            lines.append(
-                f"| {tap} | {r['tolerance']:g} | {r['passes']} "
-                f"| {r['objective_eval']:.6f} | {r['same_diag']:.1%} "
-                f"| {r['same_clusters']:.1%} | {r['readout_accuracy']:.4f} "
-                f"| {r['mean_diag']:.2f} |"
-            )
-        ref = t["reference"]
-        lines.append(
-            f"| {tap} | reference ({ref['relative_grad_norm']:.1e}) "
-            f"| {ref['passes']} | {ref['objective_eval']:.6f} | 100% "
-            "| 100% | | |"
-        )
-    return lines
+    return lines + _tolerance_rows(d["taps"], "objective_eval", 6)
 
 
 def tolerance_table(t):
@@ -72,18 +58,25 @@ def tolerance_table(t):
         "| same clusters | readout acc. | mean_diag |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for tap, d in t["taps"].items():
+    return lines + _tolerance_rows(t["taps"], "objective", 7)
+
+
+def _tolerance_rows(taps, objective, digits):
+    """Rows of a tolerance table: each kept `W`, then the reference."""
+    lines = []
+    for tap, d in taps.items():
         for r in d["tolerances"]:
             lines.append(
                 f"| {tap} | {r['tolerance']:g} | {r['passes']} "
-                f"| {r['objective']:.7f} | {r['same_diag']:.1%} "
+                f"| {r[objective]:.{digits}f} | {r['same_diag']:.1%} "
                 f"| {r['same_clusters']:.1%} | {r['readout_accuracy']:.4f} "
                 f"| {r['mean_diag']:.2f} |"
             )
         ref = d["reference"]
         lines.append(
             f"| {tap} | reference ({ref['relative_grad_norm']:.1e}) "
-            f"| {ref['passes']} | {ref['objective']:.7f} | 100% | 100% | | |"
+            f"| {ref['passes']} | {ref[objective]:.{digits}f} | 100% "
+            "| 100% | | |"
         )
     return lines
 
