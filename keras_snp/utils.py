@@ -132,9 +132,103 @@ def tensorflow_available():
     return True
 
 
+class CorruptFile(UsageError):
+    """A file of a run that cannot be read back; the message names it and
+    the fix."""
+
+
+#: Where a run's file comes from -> how to get a good one again.
+_CORRUPT_FIXES = (
+    (
+        "run.json",
+        "restore it from a copy, or delete the run folder and "
+        "start the run again",
+    ),
+    (
+        "checkpoints",
+        "delete that checkpoints folder and --resume (training "
+        "restarts from its first epoch), or --resume --redo train",
+    ),
+    (
+        "pruned",
+        "run --resume --redo prune (or keras-snp prune) to write it "
+        "again, or delete it",
+    ),
+    ("snp", "run --resume --redo snp to write it again, or delete it"),
+    ("heads", "run --resume --redo heads to write it again, or delete it"),
+)
+
+
+def corrupt_file(path, reason):
+    """The `CorruptFile` error of `path`: one line naming it and the fix."""
+    parts = os.path.normpath(os.fspath(path)).split(os.sep)
+    fix = "delete it, or write it again with the stage that made it"
+    for marker, text in _CORRUPT_FIXES:
+        if marker in parts:
+            fix = text
+            break
+    return CorruptFile(f"{path} is corrupt ({reason}): {fix}.")
+
+
+def check_free_space(folder, needed_bytes, what):
+    """Raises `OSError(ENOSPC)` naming `folder` when its disk has less
+    free space than `needed_bytes` (plus a 5 % margin) for `what`: a
+    write that would fill the disk is refused before it starts (h5py can
+    crash on a full disk)."""
+    import errno
+
+    probe = os.path.abspath(os.fspath(folder))
+    while not os.path.isdir(probe):
+        probe = os.path.dirname(probe)
+    free = shutil.disk_usage(probe).free
+    needed = int(needed_bytes * 1.05) + (1 << 20)
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"Not enough free space for {what} (needs about "
+            f"{needed / 2**20:,.0f} MB, {free / 2**20:,.0f} MB free)",
+            os.fspath(folder),
+        )
+
+
+def weights_bytes(model):
+    """Bytes of a model's weights and its optimizer's variables as
+    stored (what a checkpoint or a `.keras` file writes, about)."""
+    import numpy as np
+
+    variables = list(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        variables += list(optimizer.variables)
+    return sum(
+        int(np.prod(v.shape)) * np.dtype(str(v.dtype)).itemsize
+        for v in variables
+    )
+
+
 def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The JSON of `path`; a file that does not parse raises `CorruptFile`
+    naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = "empty" if not os.path.getsize(path) else "not valid JSON"
+        raise corrupt_file(path, reason) from error
+
+
+def load_npz(path):
+    """The arrays of the `.npz` at `path`, read at once; a truncated or
+    damaged file raises `CorruptFile` naming it."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as error:
+        raise corrupt_file(path, "not a readable .npz") from error
 
 
 def lazy_exports(package, exports, public):

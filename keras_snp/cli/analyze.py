@@ -6,6 +6,7 @@ import os
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_common_options
 from keras_snp.cli.common import check_data
+from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import setup_logging
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
@@ -82,6 +83,8 @@ def analyze_main(argv=None):
             ".keras file (e.g. saved_models/RUN/model.keras)."
         )
     check_data(args)
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    check_writable(out, "--out")
     setup_logging(args.verbose)
     from keras_snp import data as data_lib
     from keras_snp.cli.train import config_from_args
@@ -101,7 +104,6 @@ def analyze_main(argv=None):
         **pipeline.source_kwargs(config),
     )
     check_model_matches(model, splits.info, image_size)
-    out = args.out or os.path.dirname(os.path.abspath(args.model))
     names = splits.info.label_names
     result = pipeline.measure_snp(
         model,

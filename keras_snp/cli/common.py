@@ -208,6 +208,18 @@ def add_fine_tune_option(
     )
 
 
+def add_analyse_anyway_option(parser):
+    """`--analyse-anyway`: SNP, heads and pruning of a model that did not
+    learn (see `keras_snp.run.learned`)."""
+    parser.add_argument(
+        "--analyse-anyway",
+        action="store_true",
+        help="run SNP, heads and pruning even when the model did not learn "
+        "(validation accuracy within chance, or the loss rose); every "
+        "report then says so at the top",
+    )
+
+
 def add_run_folder_options(parser):
     """Where the run folder goes: `--output-dir`, `--run-name`."""
     parser.add_argument(
@@ -357,6 +369,24 @@ def check_data(args):
     return names
 
 
+def check_writable(folder, flag="--output-dir"):
+    """Refuses, before TensorFlow starts, a folder this command cannot
+    write (read-only, no permission, a file in the way): one line naming
+    it and `flag`. Makes the folder when it is missing."""
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=".write_probe_", dir=folder)
+        os.close(descriptor)
+        os.remove(probe)
+    except OSError as error:
+        raise UsageError(
+            f"{flag} {folder} is not writable ({error.strerror}): pass a "
+            f"writable {flag}."
+        ) from None
+
+
 class _TrackedStream:
     """A stream that remembers whether its last write ended a line, so a
     log line never continues a Keras progress bar (`... loss: 9.6[snp]`).
@@ -457,6 +487,8 @@ OS_FIXES = {
     "--output-dir (or fix its permissions)",
     errno.EPERM: "no permission to write there: pass a writable "
     "--output-dir (or fix its permissions)",
+    errno.ENOENT: "it vanished while the run was writing (deleted or "
+    "unmounted?): restore the folder and --resume, or start a new run",
 }
 
 

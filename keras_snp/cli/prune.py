@@ -18,6 +18,7 @@ from keras_snp.cli.common import SCOPE_HELP
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
+from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import fraction
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
@@ -131,6 +132,7 @@ def prune_main(argv=None):
                 f"{args.run_dir} has no {os.path.basename(needed)}: run "
                 "train.py (with the snp stage) first."
             )
+    check_writable(args.run_dir, "the run folder")
     setup_logging(args.verbose)
     # the run's own settings where these are None
     overrides = {

@@ -7,12 +7,14 @@ import sys
 
 from keras_snp.cli.common import DATASET_HELP
 from keras_snp.cli.common import Parser
+from keras_snp.cli.common import add_analyse_anyway_option
 from keras_snp.cli.common import add_data_options
 from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import add_run_folder_options
 from keras_snp.cli.common import add_snp_options
 from keras_snp.cli.common import check_data
+from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
@@ -101,6 +103,7 @@ def reproduce_parser():
         null_samples=DEFAULT_NULL_SAMPLES,
     )
     add_fine_tune_option(parser)
+    add_analyse_anyway_option(parser)
     parser.add_argument(
         "--bootstrap",
         type=positive_int,
@@ -194,6 +197,7 @@ def reproduce_main(argv=None):
         config = check_config(config, resume=resume)
     else:
         check_run_folder(config, resume)
+    check_writable(config.output_dir)
     setup_logging(args.verbose)
     from keras_snp.reproduce.runner import reproduce
 

@@ -5,11 +5,13 @@ import os
 from keras_snp.cli.common import SCOPE_HELP
 from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_alias
+from keras_snp.cli.common import add_analyse_anyway_option
 from keras_snp.cli.common import add_common_options
 from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_run_folder_options
 from keras_snp.cli.common import check_data
 from keras_snp.cli.common import check_variant
+from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
@@ -156,6 +158,7 @@ def train_parser():
     )
     add_alias(parser, "--prune-scope", "prune_scope", type=scope)
     add_fine_tune_option(parser)
+    add_analyse_anyway_option(parser)
     return parser
 
 
@@ -210,6 +213,7 @@ def train_main(argv=None):
         )
     check_data(args)
     config = check_config(config_from_args(args), resume=args.resume)
+    check_writable(config.output_dir)
     setup_logging(args.verbose)
     from keras_snp.run import pipeline
 

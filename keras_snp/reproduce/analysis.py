@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_snp.pruning.scopes import point_key
 from keras_snp.reproduce import stats
+from keras_snp.utils import load_npz
 from keras_snp.utils import read_json
 
 TAP_STATS = (
@@ -366,11 +367,11 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
         pruning = {**pruning, **read_json(extra)}
     tune = pruning.get("fine_tune") or {}
     predictions = os.path.join(run_dir, "pruned", "predictions.npz")
-    hits = np.load(predictions) if os.path.isfile(predictions) else None
+    hits = load_npz(predictions) if os.path.isfile(predictions) else None
     if hits is not None and not n_test:
-        n_test = len(hits[hits.files[0]])
+        n_test = len(next(iter(hits.values())))
     sweep_path = os.path.join(run_dir, "pruned", "sweep_predictions.npz")
-    sweep_hits = np.load(sweep_path) if os.path.isfile(sweep_path) else None
+    sweep_hits = load_npz(sweep_path) if os.path.isfile(sweep_path) else None
     out = {
         "table": pruning["accuracy_table"],
         "dilution": pruning["dilution"],
@@ -509,7 +510,7 @@ def analyze_run(
     num_classes = summary["num_classes"]
     train = state["stages"].get("train", {})
     if clusters_noise is None:
-        arrays = np.load(os.path.join(run_dir, "snp", "snp.npz"))
+        arrays = load_npz(os.path.join(run_dir, "snp", "snp.npz"))
         clusters_noise = claim_clusters(
             summary, arrays, summary["theta"], num_classes, resamples, seed
         )

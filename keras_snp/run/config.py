@@ -52,6 +52,7 @@ class RunConfig:
     save_readouts: bool = False
     null_samples: int = 100
     ablation: bool = True
+    analyse_anyway: bool = False  # analyse a model that did not learn
     prune_scope: str = "all"
     fine_tune_epochs: int | None = None  # None: a tenth of epochs, >= 1
     verbose: int = 1

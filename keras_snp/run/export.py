@@ -22,7 +22,9 @@ import numpy as np
 
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
+from keras_snp.utils import check_free_space
 from keras_snp.utils import tensorflow_available
+from keras_snp.utils import weights_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ def save_keras(model, path, compress=False):
             uncompressed); the file still loads with
             `keras.models.load_model`.
     """
+    check_free_space(
+        os.path.dirname(os.path.abspath(path)),
+        weights_bytes(model),
+        f"saving {os.path.basename(path)}",
+    )
     with atomic_path(path) as tmp:
         model.save(tmp)
         if compress:
@@ -122,6 +129,9 @@ def export_model(model, directory, saved_model=True, compress=False):
     save_keras(model, paths["keras"], compress=compress)
     if saved_model and tensorflow_available():
         paths["saved_model"] = os.path.join(directory, "saved_model")
+        check_free_space(
+            directory, 2 * weights_bytes(model), "the SavedModel export"
+        )
         export_saved_model(model, paths["saved_model"])
     elif saved_model:
         logger.warning("TensorFlow is not installed: no SavedModel written.")

@@ -13,12 +13,16 @@ import keras
 import numpy as np
 
 from keras_snp import data as data_lib
+from keras_snp.run.learned import good_checkpoint
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.training.augmented import fit_batches
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
+from keras_snp.utils import check_free_space
+from keras_snp.utils import corrupt_file
 from keras_snp.utils import read_json
 from keras_snp.utils import tensorflow_available
+from keras_snp.utils import weights_bytes
 from keras_snp.utils import write_json
 
 logger = logging.getLogger(__name__)
@@ -82,7 +86,16 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     def read_pointer(cls, directory):
         """The `checkpoint.json` of `directory`, or None."""
         path = os.path.join(directory, cls.POINTER)
-        return read_json(path) if os.path.isfile(path) else None
+        if not os.path.isfile(path):
+            return None
+        pointer = read_json(path)
+        if not (
+            isinstance(pointer, dict)
+            and isinstance(pointer.get("epoch"), int)
+            and isinstance(pointer.get("weights"), str)
+        ):
+            raise corrupt_file(path, "no epoch and weights file")
+        return pointer
 
     def resume_epoch(self):
         """The epoch to resume after (0: start afresh); pass it to
@@ -114,6 +127,9 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
             logger.warning("epoch %d: NaN/Inf, checkpoint not saved", epoch + 1)
             return
         os.makedirs(self.backup_dir, exist_ok=True)
+        check_free_space(
+            self.backup_dir, weights_bytes(self.model), "a checkpoint"
+        )
         name = f"epoch_{epoch + 1}.weights.h5"
         with atomic_path(os.path.join(self.backup_dir, name)) as tmp:
             self.model.save_weights(tmp)
@@ -267,13 +283,22 @@ def fit(
     if stop_on_nan.bad_epoch is not None:
         done = backup.saved_epoch
         good = folder.read_path("checkpoints", "backup")
-        where = (
-            f"the last good checkpoint is {good} (epoch {done}): "
-            "lower --learning-rate and --resume"
-            if done
-            else "no epoch finished, so no checkpoint was "
-            "kept: lower --learning-rate and start again"
-        )
+        if good_checkpoint(folder.state["history"], done):
+            where = (
+                f"the last good checkpoint is {good} (epoch {done}): "
+                "lower --learning-rate and --resume"
+            )
+        elif done:
+            where = (
+                f"no checkpoint is good (the last, epoch {done}, has a "
+                "loss not below the first epoch's): lower --learning-rate "
+                "and start again (--resume --redo train)"
+            )
+        else:
+            where = (
+                "no epoch finished, so no checkpoint was "
+                "kept: lower --learning-rate and start again"
+            )
         raise NonFiniteLoss(
             "Training stopped: the loss became NaN/Inf in epoch "
             f"{stop_on_nan.bad_epoch}; {where}."

@@ -5,6 +5,7 @@ any moment leaves the last complete state; `--resume` reads it back and
 skips the stages already done.
 """
 
+import contextlib
 import datetime
 import os
 import platform
@@ -80,6 +81,7 @@ def lock_run(path):
             "to end (or stop it), then run this again."
         ) from None
     _LOCKS[path] = descriptor
+    recover_staging(path)
     run_json = os.path.join(path, "run.json")
     if os.path.isfile(run_json):
         try:
@@ -95,6 +97,84 @@ def unlock_run(path):
     descriptor = _LOCKS.pop(os.path.abspath(path), None)
     if descriptor is not None:
         os.close(descriptor)
+
+
+#: The hidden folder of a run where a stage is built before it is swapped
+#: in whole (`staged_outputs`).
+STAGING = ".staging"
+
+#: The run-folder entries each stage writes, built in the staging folder
+#: and swapped in only when the stage completes: an interrupted (re)run
+#: leaves the stage's previous outputs whole.
+STAGED_OUTPUTS = {
+    "export": ("model.keras", "saved_model"),
+    "snp": ("snp",),
+    "heads": ("heads",),
+    "prune": ("pruned",),
+}
+
+
+@contextlib.contextmanager
+def staged_outputs(ctx, stage):
+    """Runs a stage of `ctx` (a `pipeline.Context`) with its outputs
+    redirected (`ctx.out`) into `<run>/.staging/<stage>/`, then swaps them
+    into the run folder. On any error (Ctrl-C included) the staging folder
+    is removed and the run folder is as before; after a kill -9 the next
+    writer removes it (`recover_staging`)."""
+    entries = STAGED_OUTPUTS.get(stage)
+    folder = ctx.folder
+    if not entries or not folder.writer:
+        yield
+        return
+    staging = os.path.join(folder.path, STAGING, stage)
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    ctx.output_root = staging
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        ctx.output_root = None
+    swap_in(folder.path, staging, entries)
+
+
+def swap_in(root, staging, entries):
+    """Moves `entries` from `staging` into `root`, each replacing the one
+    there; the replaced ones wait in `<staging>.old` until all are in."""
+    old = staging + ".old"
+    os.makedirs(old, exist_ok=True)
+    for entry in entries:
+        new, final = os.path.join(staging, entry), os.path.join(root, entry)
+        if not os.path.lexists(new):
+            continue
+        if os.path.lexists(final):
+            os.rename(final, os.path.join(old, entry))
+        os.rename(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(staging))  # `.staging`, once empty
+    except OSError:
+        pass
+
+
+def recover_staging(root):
+    """After a writer was killed: puts back what a half-done swap had
+    moved aside, and removes every staging folder. Needs the run's lock."""
+    staging_root = os.path.join(root, STAGING)
+    if not os.path.isdir(staging_root):
+        return
+    for name in os.listdir(staging_root):
+        if not name.endswith(".old"):
+            continue
+        old = os.path.join(staging_root, name)
+        for entry in os.listdir(old):
+            final = os.path.join(root, entry)
+            if not os.path.lexists(final):
+                os.rename(os.path.join(old, entry), final)
+    shutil.rmtree(staging_root, ignore_errors=True)
 
 
 def _now():
@@ -253,17 +333,7 @@ class RunFolder:
         """The first file a done stage wrote that no longer matches its
         recorded size and SHA-256 (or is gone), or None when all verify.
         Stages recorded before manifests existed are trusted."""
-        recorded = self.state["stages"].get(name, {}).get("files") or {}
-        for rel, entry in recorded.items():
-            path = os.path.join(self.shared_path, rel)
-            if (
-                not os.path.isfile(path)
-                or os.path.getsize(path) != entry["size"]
-            ):
-                return rel
-            if _sha256(path) != entry["sha256"]:
-                return rel
-        return None
+        return first_unverified(self.shared_path, self.state, name)
 
     def discard(self):
         """Removes a folder that holds nothing but its first run.json."""
@@ -295,6 +365,32 @@ STAGE_FILES = {
     "heads": ("heads/heads.json", "heads/heads.md"),
     "prune": ("pruned/model.keras", "pruned/pruning.json"),
 }
+
+
+def first_unverified(root, state, stage):
+    """The first file that stage `stage` of the run at `root` (`state`:
+    its run.json) recorded and that no longer matches its size and
+    SHA-256, or is gone; None when all verify (or none were recorded)."""
+    recorded = state.get("stages", {}).get(stage, {}).get("files") or {}
+    for rel, entry in recorded.items():
+        path = os.path.join(root, rel)
+        if not os.path.isfile(path) or os.path.getsize(path) != entry["size"]:
+            return rel
+        if _sha256(path) != entry["sha256"]:
+            return rel
+    return None
+
+
+def stage_of(rel):
+    """The stage whose recorded outputs hold the run-relative path `rel`
+    (a file or folder), or None."""
+    for stage, entries in STAGE_FILES.items():
+        for entry in entries:
+            if rel == entry or rel.startswith(entry.rstrip("/") + "/"):
+                return stage
+            if entry.startswith(rel.rstrip("/") + "/"):
+                return stage
+    return None
 
 
 def _sha256(path):

@@ -17,6 +17,7 @@ from keras_snp import data as data_lib
 from keras_snp.models import build_cct
 from keras_snp.run import export as export_lib
 from keras_snp.run import fit as fit_lib
+from keras_snp.run import folder as folder_lib
 from keras_snp.run import tensorboard
 from keras_snp.run.config import STAGES
 from keras_snp.run.folder import RunFolder
@@ -45,12 +46,19 @@ class Context:
         self.snp_result = None
         self._snp_splits = None
         self.single_device = False
+        # where the running stage writes (a staging folder; see `out`)
+        self.output_root = None
         # SNP taps: None = every encoder's mha, ff_hidden and out.
         self.taps = list(config.taps) if config.taps else None
 
     @property
     def info(self):
         return self.splits.info
+
+    def out(self, *parts):
+        """Where the running stage writes `parts`: inside its staging
+        folder while it runs (`staged_outputs`), else in the run folder."""
+        return os.path.join(self.output_root or self.folder.path, *parts)
 
     def _snp_loaded(self):
         if self._snp_splits is None:
@@ -226,12 +234,9 @@ def train_stage(ctx):
 
 
 def export_stage(ctx):
-    paths = export_lib.export_model(ctx.model, ctx.folder.path)
-    return {
-        "paths": {
-            k: os.path.relpath(v, ctx.folder.path) for k, v in paths.items()
-        }
-    }
+    paths = export_lib.export_model(ctx.model, ctx.out())
+    root = ctx.out()
+    return {"paths": {k: os.path.relpath(v, root) for k, v in paths.items()}}
 
 
 def measure_snp(
@@ -345,11 +350,10 @@ def _measure_heads(ctx, model, snp_result, out_dir, log_dir):
 
 
 def snp_stage(ctx):
-    path = ctx.folder.path
     ctx.snp_result = _measure_snp(
         ctx,
         ctx.model,
-        os.path.join(path, "snp"),
+        ctx.out("snp"),
         fit_lib.log_dir(ctx.folder, "snp"),
     )
     return {
@@ -373,7 +377,7 @@ def heads_stage(ctx):
         ctx,
         ctx.model,
         _snp_result(ctx),
-        os.path.join(ctx.folder.path, "heads"),
+        ctx.out("heads"),
         fit_lib.log_dir(ctx.folder, "heads"),
     )
     return {"encoders": encoders}
@@ -385,7 +389,7 @@ def prune_stage(ctx):
     from keras_snp.run import prune_stage as prune_lib
 
     config = ctx.config
-    pruned_dir = os.path.join(ctx.folder.path, "pruned")
+    pruned_dir = ctx.out("pruned")
     summary = prune_lib.stage(ctx)
     metrics = {
         "accuracy": summary.get("accuracy"),
@@ -445,11 +449,14 @@ def run_stages(ctx, stages, redo=()):
             if name == "train":
                 _reload_trained(ctx)
             continue
+        if name in ANALYSIS_STAGES:
+            check_learned(ctx)
         report(name, STAGE_TITLES[name])
         start = time.monotonic()
         if name in ANALYSIS_STAGES:
             _single_device_model(ctx)
-        metrics = STAGE_FUNCTIONS[name](ctx)
+        with folder_lib.staged_outputs(ctx, name):
+            metrics = STAGE_FUNCTIONS[name](ctx)
         ctx.folder.finish_stage(name, metrics)
         report(name, "done in %s", _duration(time.monotonic() - start))
     tensorboard.close_all()
@@ -457,6 +464,41 @@ def run_stages(ctx, stages, redo=()):
 
 
 ANALYSIS_STAGES = ("snp", "heads", "prune")
+
+
+class NotLearned(UsageError):
+    """The trained model learned nothing to analyse."""
+
+
+def check_learned(ctx):
+    """Stops before the analysis stages when the model did not learn
+    (`keras_snp.run.learned`), unless `analyse_anyway`: then run.json
+    records why (`not_learned`), and every report says so at the top."""
+    from keras_snp.run.learned import not_learned_reason
+
+    state = ctx.folder.state
+    sizes = ctx.info.split_sizes or {}
+    reason = not_learned_reason(
+        state.get("history"), ctx.info.num_classes, sizes.get("validation")
+    )
+    if reason is None:
+        if state.pop("not_learned", None) is not None:
+            ctx.folder.save()
+        return
+    if not ctx.config.analyse_anyway:
+        raise NotLearned(
+            f"The model did not learn: {reason}. SNP, head reports and "
+            "pruning would read noise, so they did not run: train longer or "
+            "with a lower --learning-rate (--resume --redo train), or pass "
+            "--analyse-anyway to analyse it regardless."
+        )
+    if state.get("not_learned") != reason:
+        logger.warning(
+            "analysed anyway, although the model did not learn: %s", reason
+        )
+        ctx.folder.update(not_learned=reason)
+
+
 STAGE_TITLES = {
     "train": "training",
     "export": "saving the model (.keras, SavedModel)",

@@ -5,6 +5,7 @@ import dataclasses
 import os
 
 from keras_snp.pruning import sweep as sweep_lib
+from keras_snp.run.folder import staged_outputs
 from keras_snp.run.prune_stage import run_sweep
 from keras_snp.run.prune_stage import settings_from_config
 from keras_snp.run.prune_stage import stage
@@ -86,9 +87,14 @@ def prune_run(
         fine_tune=tune,
         structured_fraction=structured_fraction,
     )
-    summary = stage(ctx, settings)
+    with staged_outputs(ctx, "prune"):
+        summary = stage(ctx, settings)
     if sweep:
         summary = run_sweep(
             ctx, settings, scopes=sweep_scopes, thetas=thetas, verbose=verbose
         )
+    ctx.folder.finish_stage(
+        "prune",
+        {"accuracy": summary.get("accuracy"), "params": summary.get("params")},
+    )
     return summary

@@ -545,7 +545,7 @@ def stage(ctx, settings=None):
         ctx.model,
         ctx.splits.train,
         ctx.splits.test,
-        os.path.join(ctx.folder.path, "pruned"),
+        ctx.out("pruned"),
         settings,
         snp_train=snp_train,
         snp_validation=snp_validation,
@@ -575,7 +575,7 @@ def run_sweep(
 
     settings = settings or settings_from_config(ctx.config)
     scopes = tuple(scopes or sweep_lib.LAYER_SCOPES)
-    out_dir = os.path.join(ctx.folder.path, "pruned")
+    out_dir = ctx.out("pruned")
     snp_dir = os.path.join(out_dir, "snp_validation")
     wide = dataclasses.replace(settings, scope="+".join(scopes))
     needed = pruning_taps(ctx.model, wide.scope)

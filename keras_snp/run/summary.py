@@ -130,26 +130,50 @@ def convergence_lines(taps):
 
 def summary_text(run_dir):
     """The closing summary of the run folder `run_dir`, as text."""
+    from keras_snp.run.folder import first_unverified
+    from keras_snp.run.folder import stage_of
+
     run_dir = os.path.normpath(run_dir)
     state = _read(os.path.join(run_dir, "run.json")) or {}
     stages = state.get("stages", {})
     lines = [
         f"== {state.get('run_name') or os.path.basename(run_dir)}: summary =="
     ]
+    if state.get("not_learned"):
+        lines.append(
+            "WARNING: analysed anyway, although the model did not learn: "
+            + state["not_learned"]
+        )
+    broken = {}
+    for stage in stages:
+        bad = first_unverified(run_dir, state, stage)
+        if bad is not None:
+            broken[stage] = bad
+            lines.append(
+                f"WARNING: {bad} does not match what the {stage} stage "
+                "wrote: its outputs are not listed (--resume runs it again)"
+            )
     train = stages.get("train") or {}
     if "test_accuracy" in train:
         lines.append(f"test accuracy {_number(train['test_accuracy'])}")
-    snp = _read(os.path.join(run_dir, "snp", "summary.json"))
+    snp = (
+        None
+        if "snp" in broken
+        else _read(os.path.join(run_dir, "snp", "summary.json"))
+    )
     if snp:
         lines += _depth_lines(snp.get("taps", {}))
         lines += convergence_lines(snp.get("taps", {}))
     lines += _heads_line(stages.get("heads"))
-    lines += _pruning_lines(
-        _read(os.path.join(run_dir, "pruned", "pruning.json"))
-    )
+    if "prune" not in broken:
+        lines += _pruning_lines(
+            _read(os.path.join(run_dir, "pruned", "pruning.json"))
+        )
     lines.append("files:")
     for rel, what in ARTEFACTS:
         path = os.path.join(run_dir, rel)
+        if stage_of(rel) in broken:
+            continue
         if os.path.exists(path):
             shown = path + ("/" if os.path.isdir(path) else "")
             lines.append(f"  {shown:<40} {what}")

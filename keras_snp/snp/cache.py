@@ -14,6 +14,8 @@ import tempfile
 
 import numpy as np
 
+from keras_snp.utils import check_free_space
+
 
 class FeatureCache:
     """Rows of `(features,)` per tap, appended batch by batch.
@@ -50,6 +52,9 @@ class FeatureCache:
         self._labels = []
         self._folder = None
         self._held = 0
+        #: rows the cache will hold in the end, where known: the free
+        #: space of `directory` is checked against it before spilling.
+        self.expected_rows = None
 
     @property
     def on_disk(self):
@@ -66,6 +71,13 @@ class FeatureCache:
     def _spill(self):
         if self.directory is not None:
             os.makedirs(self.directory, exist_ok=True)
+        row_bytes = sum(self.widths) * self.dtype.itemsize
+        final_rows = self.expected_rows or 2 * self.rows
+        check_free_space(
+            self.directory or tempfile.gettempdir(),
+            max(final_rows, self.rows) * row_bytes,
+            "the SNP feature cache (lower --readout-views, or free space)",
+        )
         self._folder = tempfile.mkdtemp(prefix="snp_cache_", dir=self.directory)
         for index, chunks in enumerate(self._chunks):
             with open(self._path(index), "ab") as f:

@@ -204,6 +204,8 @@ class SNPEngine:
                     cache.append(feats, labels)
                     if verbose:
                         bar.update(step + 1)
+                if view == 0:  # the size of the whole cache is now known
+                    cache.expected_rows = cache.rows * cfg.views
         except BaseException:
             cache.close()
             raise

@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_snp.snp import clusters
 from keras_snp.utils import atomic_path
+from keras_snp.utils import load_npz
 from keras_snp.utils import read_json
 from keras_snp.utils import write_json
 
@@ -123,7 +124,7 @@ class SNPResult:
     def load(cls, directory):
         """Reads what `save` wrote."""
         summary = read_json(os.path.join(directory, "summary.json"))
-        arrays = np.load(os.path.join(directory, "snp.npz"))
+        arrays = load_npz(os.path.join(directory, "snp.npz"))
         taps = {}
         for name, info in summary["taps"].items():
             taps[name] = TapResult(
