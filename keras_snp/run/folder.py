@@ -133,7 +133,7 @@ def staged_outputs(ctx, stage):
     try:
         yield
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(staging)
         raise
     finally:
         ctx.output_root = None
@@ -153,6 +153,10 @@ def swap_in(root, staging, entries):
             os.rename(final, os.path.join(old, entry))
         os.rename(new, final)
     shutil.rmtree(old, ignore_errors=True)
+    _remove_staging(staging)
+
+
+def _remove_staging(staging):
     shutil.rmtree(staging, ignore_errors=True)
     try:
         os.rmdir(os.path.dirname(staging))  # `.staging`, once empty
