@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
         (errno.EROFS, "read-only: pass a writable --output-dir"),
         (errno.EACCES, "pass a writable --output-dir"),
         (errno.EDQUOT, "quota"),
+        (errno.ENOENT, "deleted or unmounted while the run"),
     ],
 )
 def test_os_fault_is_one_line_naming_path_and_fix(capsys, code, fix):
