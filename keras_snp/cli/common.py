@@ -173,7 +173,9 @@ def add_data_options(parser, dataset_default="synthetic"):
         "--num-classes",
         type=positive_int,
         metavar="K",
-        help="classes of the synthetic dataset (default: 10)",
+        help="classes of the synthetic dataset (default: 10); of an .npz "
+        "whose labels go beyond those of its train split (default: the "
+        "train split's)",
     )
     group.add_argument(
         "--limit",
@@ -183,6 +185,11 @@ def add_data_options(parser, dataset_default="synthetic"):
         help="keep N training images per class of any "
         "dataset, for a quick look (synthetic: "
         "images generated per class; default: all)",
+    )
+    group.add_argument(
+        "--allow-empty-classes",
+        action="store_true",
+        help="accept classes with no training image",
     )
     group.add_argument(
         "--seed",
@@ -348,9 +355,11 @@ def check_variant(variant, image_size):
 
 
 def check_data(args):
-    """The dataset flags: the source exists and reads, label names file.
+    """The dataset flags: the source exists and reads, label names file;
+    an `.npz`'s labels (read without its images).
 
     Returns the label names read from `--label-names` (or None)."""
+    from keras_snp.data.arrays import check_npz_labels
     from keras_snp.data.sources import check_source
     from keras_snp.data.sources import read_label_names
 
@@ -358,7 +367,7 @@ def check_data(args):
     if getattr(args, "label_names", None):
         names = read_label_names(args.label_names)
     try:
-        check_source(
+        kind = check_source(
             args.dataset, names, data_dir=args.data_dir, download=args.download
         )
     except UsageError as error:
@@ -366,18 +375,34 @@ def check_data(args):
         if text.startswith("Label names are"):
             text = "--label-names " + text[0].lower() + text[1:]
         raise UsageError(text) from None
+    if kind == "npz":
+        check_npz_labels(
+            args.dataset,
+            num_classes=getattr(args, "num_classes", None),
+            label_names=names,
+            allow_empty_classes=getattr(args, "allow_empty_classes", False),
+        )
     return names
 
 
 def check_writable(folder, flag="--output-dir"):
     """Refuses, before TensorFlow starts, a folder this command cannot
     write (read-only, no permission, a file in the way): one line naming
-    it and `flag`. Makes the folder when it is missing."""
+    it and `flag`. A missing folder is not made: the nearest folder above
+    it that exists must be writable."""
     import tempfile
 
+    probe_in = os.path.abspath(folder)
+    while not os.path.exists(probe_in):
+        probe_in = os.path.dirname(probe_in)
     try:
-        os.makedirs(folder, exist_ok=True)
-        descriptor, probe = tempfile.mkstemp(prefix=".write_probe_", dir=folder)
+        if not os.path.isdir(probe_in):
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"{probe_in} is a file", probe_in
+            )
+        descriptor, probe = tempfile.mkstemp(
+            prefix=".write_probe_", dir=probe_in
+        )
         os.close(descriptor)
         os.remove(probe)
     except OSError as error:
@@ -487,8 +512,8 @@ OS_FIXES = {
     "--output-dir (or fix its permissions)",
     errno.EPERM: "no permission to write there: pass a writable "
     "--output-dir (or fix its permissions)",
-    errno.ENOENT: "it vanished while the run was writing (deleted or "
-    "unmounted?): restore the folder and --resume, or start a new run",
+    errno.ENOENT: "it is not there (deleted or unmounted while the run "
+    "wrote it?): restore the folder and --resume, or start a new run",
 }
 
 

@@ -19,6 +19,20 @@ from keras_snp.utils import UsageError
 logger = logging.getLogger(__name__)
 
 NPZ_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+# How to fill (or leave out) an explicitly given split that has no image.
+EMPTY_SPLIT_FIXES = {
+    "npz": {
+        "validation": "add images to x_val / y_val, or drop both to split "
+        "validation off train",
+        "test": "add images to x_test / y_test",
+    },
+    "folder": {
+        "validation": "add images to its class folders, or remove val/ "
+        "(validation/) to split validation off train",
+        "test": "add images to test/<class>/, or remove test/ to test on "
+        "the validation split",
+    },
+}
 
 
 def resize_pil(image, image_size):
@@ -55,6 +69,7 @@ def to_rgb_uint8(images, image_size, what="x"):
             f"`{what}` must hold images shaped (N, H, W), (N, H, W, 1), "
             f"(N, H, W, 3) or (N, H, W, 4); got shape {images.shape}."
         )
+    check_finite(images, what)
     if images.dtype != np.uint8:
         images = images.astype("float32")
         if images.size and float(images.max()) <= 1.0:
@@ -74,6 +89,21 @@ def to_rgb_uint8(images, image_size, what="x"):
             resize_pil(Image.fromarray(image, mode), image_size)
         )
     return out
+
+
+def check_finite(images, what):
+    """Refuses float images holding NaN or Inf (a cast would turn them
+    into arbitrary pixels, with only a numpy warning)."""
+    if images.dtype.kind != "f" or np.isfinite(images).all():
+        return
+    bad = ~np.isfinite(images)
+    count = int(np.count_nonzero(bad))
+    in_images = int(np.count_nonzero(bad.reshape(len(images), -1).any(1)))
+    raise UsageError(
+        f"`{what}` has {count} non-finite values (NaN or Inf) in "
+        f"{in_images} of its {len(images)} images: replace them (e.g. "
+        "np.nan_to_num) or drop those images."
+    )
 
 
 def to_int_labels(labels, what="y"):
@@ -101,6 +131,91 @@ def check_labels(labels, num_classes, what):
             f"there are {num_classes} classes (valid 0..{num_classes - 1}); "
             "fix the labels or pass num_classes / label_names."
         )
+
+
+def listed_classes(classes, label_names, shown=5):
+    """'1 'dog', 3 'eel', ...': the first `shown` classes, named."""
+    words = [
+        f"{c} {label_names[c]!r}" if label_names else str(c)
+        for c in classes[:shown]
+    ]
+    return ", ".join(words) + (", ..." if len(classes) > shown else "")
+
+
+def check_split_labels(
+    labels, *, source, num_classes, label_names, allow_empty_classes=False
+):
+    """The class count K of `labels` (`{split: int labels}`), after the
+    checks that need no image.
+
+    K is `num_classes`, else the number of `label_names`, else the classes
+    the train split uses (0..max). Refused: an empty train split, or an
+    empty validation / test split (given, so a stage needs it); labels
+    outside 0..K-1; a class with no training image, unless
+    `allow_empty_classes`.
+    """
+    if labels["train"].size == 0:
+        raise UsageError(f"{source}: the train split is empty; add images.")
+    kind = "npz" if os.fspath(source).lower().endswith(".npz") else "folder"
+    for split, fix in EMPTY_SPLIT_FIXES[kind].items():
+        if split in labels and labels[split].size == 0:
+            raise UsageError(
+                f"the {split} split of {source} is empty (0 images): {fix}."
+            )
+    train = labels["train"]
+    if num_classes is None and label_names:
+        num_classes = len(label_names)
+    if num_classes is None:
+        num_classes = 1 + int(train.max())
+        check_labels(train, num_classes, "the train split")
+        for split, y in labels.items():
+            outside = y[(y < 0) | (y >= num_classes)]
+            if outside.size:
+                low, high = int(outside.min()), int(outside.max())
+                where = "beyond" if low >= num_classes else "outside"
+                raise UsageError(
+                    f"the {split} split has {outside.size} images with "
+                    f"labels {low}..{high}, {where} the classes of the "
+                    f"train split (0..{num_classes - 1}): fix the labels, "
+                    "or pass --num-classes / --label-names if there are "
+                    "more classes."
+                )
+    else:
+        if label_names and len(label_names) != num_classes:
+            raise UsageError(
+                f"There are {len(label_names)} label names for "
+                f"{num_classes} classes; give one name per class."
+            )
+        found = 1 + max(int(y.max()) for y in labels.values())
+        if num_classes > found and not allow_empty_classes:
+            # a names file read wrongly (or one for another dataset) would
+            # otherwise add classes that no image has
+            raise UsageError(
+                f"There are {num_classes} classes but the labels use only "
+                f"0..{found - 1} ({found}); give one name per class that "
+                "occurs (or check --label-names / num_classes)."
+            )
+        for split, y in labels.items():
+            check_labels(y, num_classes, f"the {split} split")
+    counts = np.bincount(train, minlength=num_classes)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        listed = listed_classes(empty, label_names)
+        if not allow_empty_classes:
+            raise UsageError(
+                f"the train split has no images of {empty.size} of the "
+                f"{num_classes} classes ({listed}): add images of them, or "
+                "pass --allow-empty-classes to accept classes with no "
+                "training image."
+            )
+        logger.warning(
+            "the train split has no images of %d of the %d classes (%s): "
+            "accepted (allow_empty_classes).",
+            empty.size,
+            num_classes,
+            listed,
+        )
+    return num_classes
 
 
 def split_off(labels, fraction, seed):
@@ -141,14 +256,44 @@ def open_npz(path):
     return data
 
 
-def load_npz(path, image_size):
-    """Reads an `.npz`: returns (arrays {split: (x, y)}, label_names)."""
-    data = open_npz(path)
+def npz_keys(data):
+    """`{split: (images key, labels key)}` of an opened `.npz`."""
     splits = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
     if "x_val" in data.files:
         splits["validation"] = ("x_val", "y_val")
+    return splits
+
+
+def npz_label_names(data):
+    if "label_names" not in data.files:
+        return None
+    return [str(n) for n in np.asarray(data["label_names"]).reshape(-1)]
+
+
+def check_npz_labels(
+    path, *, num_classes=None, label_names=None, allow_empty_classes=False
+):
+    """`check_split_labels` of an `.npz`'s labels (reads no image: fast,
+    so the command line refuses bad labels before TensorFlow starts)."""
+    data = open_npz(path)
+    labels = {
+        split: to_int_labels(data[yk], yk)
+        for split, (_, yk) in npz_keys(data).items()
+    }
+    check_split_labels(
+        labels,
+        source=path,
+        num_classes=num_classes,
+        label_names=label_names or npz_label_names(data),
+        allow_empty_classes=allow_empty_classes,
+    )
+
+
+def load_npz(path, image_size):
+    """Reads an `.npz`: returns (arrays {split: (x, y)}, label_names)."""
+    data = open_npz(path)
     arrays = {}
-    for split, (xk, yk) in splits.items():
+    for split, (xk, yk) in npz_keys(data).items():
         x, y = data[xk], to_int_labels(data[yk], yk)
         if len(x) != len(y):
             raise UsageError(
@@ -156,10 +301,7 @@ def load_npz(path, image_size):
                 f"has {len(y)} labels; they must match."
             )
         arrays[split] = (to_rgb_uint8(x, image_size, xk), y)
-    names = None
-    if "label_names" in data.files:
-        names = [str(n) for n in np.asarray(data["label_names"]).reshape(-1)]
-    return arrays, names
+    return arrays, npz_label_names(data)
 
 
 def array_splits(
@@ -181,6 +323,7 @@ def array_splits(
     skipped_files=0,
     corrupt_files=(),
     notes=(),
+    allow_empty_classes=False,
 ):
     """Checks labels and builds the three splits from numpy arrays.
 
@@ -189,27 +332,18 @@ def array_splits(
             images uint8 (N, S, S, 3), labels int (N,). A missing
             validation split is split off train (`validation_fraction`,
             seeded); a missing test split becomes the validation split.
+        allow_empty_classes: accept classes with no training image (see
+            `check_split_labels`).
     """
     arrays = dict(arrays)
-    found = 1 + max(int(y.max()) for _, y in arrays.values() if y.size)
-    if num_classes is None:
-        num_classes = len(label_names) if label_names else found
-    if label_names is not None and len(label_names) != num_classes:
-        raise UsageError(
-            f"There are {len(label_names)} label names for {num_classes} "
-            "classes; give one name per class."
-        )
-    if num_classes > found:
-        # a names file read wrongly (or one for another dataset) would
-        # otherwise add classes that no image has
-        raise UsageError(
-            f"There are {num_classes} classes but the labels use only "
-            f"0..{found - 1} ({found}); give one name per class that "
-            "occurs (or check --label-names / num_classes)."
-        )
-    for split, (_, y) in arrays.items():
-        check_labels(y, num_classes, f"the {split} split")
-    if label_names is None:
+    num_classes = check_split_labels(
+        {split: y for split, (_, y) in arrays.items()},
+        source=source,
+        num_classes=num_classes,
+        label_names=label_names,
+        allow_empty_classes=allow_empty_classes,
+    )
+    if not label_names:
         label_names = [str(c) for c in range(num_classes)]
     notes = list(notes)
     x, y = arrays["train"]

@@ -67,7 +67,7 @@ def decode(path, image_size):
         return None
 
 
-def scan_split(split_dir, classes, extensions):
+def scan_split(split_dir, classes, extensions, allow_empty_classes=False):
     """(paths, labels, skipped count) of one split folder."""
     index = {name: i for i, name in enumerate(classes)}
     found = list_classes(split_dir)
@@ -91,10 +91,10 @@ def scan_split(split_dir, classes, extensions):
                 paths.append(os.path.join(root, file))
                 labels.append(index[name])
                 count += 1
-        if count == 0:
+        if count == 0 and not allow_empty_classes:
             raise UsageError(
-                f"Class folder {class_dir} has no images; add images or "
-                "remove the folder."
+                f"Class folder {class_dir} has no images; add images, "
+                "remove the folder, or pass --allow-empty-classes."
             )
     return paths, labels, skipped
 
@@ -122,8 +122,9 @@ def check_folder(path):
     return classes
 
 
-def load_folder(path, image_size, workers=None):
-    """Decodes a folder source.
+def load_folder(path, image_size, workers=None, allow_empty_classes=False):
+    """Decodes a folder source; class folders without images are refused
+    unless `allow_empty_classes`.
 
     Returns:
         `(arrays {split: (uint8 images, int labels)}, class names,
@@ -138,7 +139,9 @@ def load_folder(path, image_size, workers=None):
         for folder in names:
             split_dir = os.path.join(path, folder)
             if os.path.isdir(split_dir):
-                paths, labels, n = scan_split(split_dir, classes, extensions)
+                paths, labels, n = scan_split(
+                    split_dir, classes, extensions, allow_empty_classes
+                )
                 todo[split] = (paths, labels)
                 skipped += n
                 break
@@ -178,10 +181,11 @@ def load_folder(path, image_size, workers=None):
         )
     for split, (_, y) in arrays.items():
         counts = np.bincount(y, minlength=len(classes))
-        if split == "train" and not counts.all():
+        if split == "train" and not counts.all() and not allow_empty_classes:
             empty = [classes[c] for c in np.flatnonzero(counts == 0)]
             raise UsageError(
                 f"Class folder {train_dir}/{empty[0]} has no readable "
-                "images; add images or remove the folder."
+                "images; add images, remove the folder, or pass "
+                "--allow-empty-classes."
             )
     return arrays, classes, skipped, corrupt

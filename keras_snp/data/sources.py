@@ -198,6 +198,7 @@ def load(
     drop_remainder=False,
     backend_format="auto",
     label_names=None,
+    allow_empty_classes=False,
 ):
     """Loads a dataset as train / validation / test splits of batches.
 
@@ -241,12 +242,20 @@ def load(
             need `"tf"`/`"auto"` with TensorFlow).
         label_names: class names (a list) replacing those of a folder or
             an `.npz` (see `read_label_names`).
+        allow_empty_classes: accept classes with no training image (an
+            empty class folder, or a label of an `.npz` that no training
+            image has); refused otherwise. tfds sources ignore it.
 
     Returns:
         A `DataSplits(train, validation, test, info)`.
 
     Raises:
-        UsageError: with one line naming the fix, for bad input.
+        UsageError: with one line naming the fix, for bad input: also, for
+            folders, `.npz` files and synthetic data, before any training,
+            labels beyond the classes of the train split (unless
+            `num_classes` or `label_names` say there are more), NaN or
+            Inf pixels, a class with no training image and an empty
+            validation or test split that was given.
 
     Example:
 
@@ -317,7 +326,9 @@ def load(
         from keras_snp.data.folder import load_folder
 
         data, names, skipped, corrupt = load_folder(
-            os.fspath(source), image_size
+            os.fspath(source),
+            image_size,
+            allow_empty_classes=allow_empty_classes,
         )
         if num_classes is not None and num_classes != len(names):
             raise UsageError(
@@ -335,6 +346,7 @@ def load(
         num_classes=num_classes,
         examples_per_class=examples_per_class,
         use_tf=use_tf,
+        allow_empty_classes=allow_empty_classes,
         **common,
         **extra,
     )

@@ -38,6 +38,7 @@ class RunConfig:
     label_names: str | None = None  # a file: JSON list or one per line
     num_classes: int | None = None
     examples_per_class: int | None = None
+    allow_empty_classes: bool = False  # classes with no training image
     steps_per_epoch: int | None = None
     stages: tuple = STAGES
     theta: float = 0.3

@@ -26,6 +26,7 @@ from keras_snp.run.resolve import resolve_config
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.training import strategy as strategy_lib
 from keras_snp.utils import UsageError
+from keras_snp.utils import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def source_kwargs(config):
         kwargs["num_classes"] = config.num_classes
     if config.examples_per_class is not None:
         kwargs["examples_per_class"] = config.examples_per_class
+    if config.allow_empty_classes:
+        kwargs["allow_empty_classes"] = True
     return kwargs
 
 
@@ -337,7 +340,7 @@ def _measure_snp(ctx, model, out_dir, log_dir):
 
 
 def _measure_heads(ctx, model, snp_result, out_dir, log_dir):
-    return measure_heads(
+    metrics = measure_heads(
         model,
         snp_result,
         ctx.snp_data()[1],
@@ -347,6 +350,17 @@ def _measure_heads(ctx, model, snp_result, out_dir, log_dir):
         log_dir,
         writer=ctx.folder.writer,
     )
+    reason = ctx.folder.state.get("not_learned")
+    report_md = os.path.join(out_dir, "heads.md")
+    if reason and os.path.isfile(report_md):
+        with open(report_md, encoding="utf-8") as f:
+            text = f.read()
+        write_text(
+            report_md,
+            "> **Analysed anyway, although the model did not learn:** "
+            f"{reason}.\n\n{text}",
+        )
+    return metrics
 
 
 def snp_stage(ctx):

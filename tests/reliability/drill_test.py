@@ -179,8 +179,9 @@ def test_unwritable_output_folder_is_refused_before_tensorflow(tmp_path):
     blocker.write_text("")
     with pytest.raises(UsageError, match="--output-dir .* is not writable"):
         check_writable(str(blocker / "runs"))
-    check_writable(str(tmp_path / "new" / "runs"))  # made when missing
-    assert (tmp_path / "new" / "runs").is_dir()
+    check_writable(str(tmp_path / "new" / "runs"))
+    assert not (tmp_path / "new").exists()  # bad input makes no folder
+    assert os.listdir(tmp_path) == ["a_file"]  # the probe is gone
 
 
 def _history(*epochs):
