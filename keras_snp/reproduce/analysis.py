@@ -518,6 +518,7 @@ def analyze_run(
         "run_name": state["run_name"],
         "run_dir": run_dir,
         "command": (state.get("reproduce") or {}).get("command"),
+        "not_learned": state.get("not_learned"),
         "model": (state.get("reproduce") or {}).get("model", "cct"),
         "versions": state.get("versions", {}),
         "config": state["config"],

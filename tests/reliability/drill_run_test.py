@@ -17,8 +17,8 @@ import pytest
 from keras_snp.run.folder import STAGING
 from keras_snp.run.folder import first_unverified
 from tests.run.scripts import QUICK
-from tests.run.scripts import ROOT
 from tests.run.scripts import run_script
+from tests.run.scripts import start_script
 
 pytestmark = pytest.mark.slow
 
@@ -99,17 +99,8 @@ def test_redo_killed_midway_leaves_the_old_stage_whole(run_copy):
     heads = run_copy / "r" / "heads"
     before = {p.name: p.read_bytes() for p in heads.iterdir()}
     staging = run_copy / "r" / STAGING / "heads"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    command = [
-        sys.executable,
-        os.path.join(ROOT, "scripts", "train.py"),
-        *_flags(run_copy),
-        "--resume",
-        "--redo",
-        "heads",
-    ]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    process = start_script(
+        "train.py", *_flags(run_copy), "--resume", "--redo", "heads"
     )
     deadline = time.monotonic() + 300
     while not staging.exists() and process.poll() is None:

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,8 +13,8 @@ from keras_snp.cli.prune import prune_main
 from keras_snp.cli.train import train_main
 from tests.helpers import tiny_cct
 from tests.run.scripts import QUICK
-from tests.run.scripts import ROOT
 from tests.run.scripts import run_script
+from tests.run.scripts import start_script
 
 
 def _one_error(capsys_or_text):
@@ -215,10 +213,7 @@ def test_nan_loss_stops_with_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_same_run_name_started_twice_at_once(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    cmd = [
-        sys.executable,
-        os.path.join(ROOT, "scripts", "train.py"),
+    args = [
         *QUICK,
         "--epochs",
         "1",
@@ -229,16 +224,7 @@ def test_same_run_name_started_twice_at_once(tmp_path):
         "--stages",
         "train",
     ]
-    procs = [
-        subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
+    procs = [start_script("train.py", *args) for _ in range(2)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results

@@ -259,6 +259,20 @@ class ReportTest(TestCase):
                 os.path.isfile(os.path.join(self.run_dir, "figures", name))
             )
 
+    def test_a_model_that_did_not_learn_is_said_first(self):
+        self.assertNotIn("did not learn", self.text)
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = make_run(os.path.join(tmp, "run"))
+            state_path = os.path.join(run_dir, "run.json")
+            state = read_json(state_path)
+            state["not_learned"] = "validation accuracy 0.011 <= 0.020"
+            write_json(state_path, state)
+            with open(report.write_report(run_dir, bootstrap=20)) as f:
+                lines = f.read().splitlines()
+        self.assertTrue(lines[0].startswith("# Reproduction report"))
+        self.assertIn("did not learn", lines[2])
+        self.assertIn("validation accuracy 0.011 <= 0.020", lines[2])
+
     def test_budget_names_where_the_run_trained(self):
         # 10 images x 3 epochs over the 60 s of the train stage
         self.assertIn(

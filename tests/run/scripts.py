@@ -25,9 +25,26 @@ QUICK = [
 ]
 
 
-def run_script(name, *args, env=None, timeout=600):
+def _script_env(env):
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     full_env.update(env or {})
+    return full_env
+
+
+def start_script(name, *args):
+    """The script running in the background; stdout dropped, stderr piped
+    as text (the one-line errors the tests read)."""
+    return subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", name), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_script_env(None),
+    )
+
+
+def run_script(name, *args, env=None, timeout=600):
+    full_env = _script_env(env)
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", name), *args],
         capture_output=True,
