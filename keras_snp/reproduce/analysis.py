@@ -519,6 +519,11 @@ def analyze_run(
         "run_dir": run_dir,
         "command": (state.get("reproduce") or {}).get("command"),
         "not_learned": state.get("not_learned"),
+        "not_converged": [
+            name
+            for name, tap in summary["taps"].items()
+            if (tap.get("convergence") or {}).get("converged") is False
+        ],
         "model": (state.get("reproduce") or {}).get("model", "cct"),
         "versions": state.get("versions", {}),
         "config": state["config"],

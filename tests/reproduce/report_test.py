@@ -273,6 +273,19 @@ class ReportTest(TestCase):
         self.assertIn("did not learn", lines[2])
         self.assertIn("validation accuracy 0.011 <= 0.020", lines[2])
 
+    def test_readouts_not_converged_are_named_at_the_top(self):
+        self.assertNotIn("NOT converged", self.text)
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = make_run(os.path.join(tmp, "run"))
+            path = os.path.join(run_dir, "snp", "summary.json")
+            summary = read_json(path)
+            name = sorted(summary["taps"])[0]
+            summary["taps"][name]["convergence"] = {"converged": False}
+            write_json(path, summary)
+            with open(report.write_report(run_dir, bootstrap=20)) as f:
+                head = f.read().split("## ")[0]
+        self.assertIn(f"NOT converged** for 1 tap(s): `{name}`", head)
+
     def test_budget_names_where_the_run_trained(self):
         # 10 images x 3 epochs over the 60 s of the train stage
         self.assertIn(
