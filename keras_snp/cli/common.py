@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from keras_snp.cli.flags import with_flags
 from keras_snp.utils import UsageError
 
 DATASET_HELP = (
@@ -521,14 +522,16 @@ def guarded(function, argv):
     """Runs a command: a `UsageError` becomes one line and exit status 2;
     Ctrl-C (130) and SIGTERM (143) one line saying what is kept; an OS
     fault while writing (disk full, read-only, no permission) one line
-    naming the path and the fix, exit status 1."""
+    naming the path and the fix, exit status 1. Where a library message
+    names an argument (`Received: image_size=16`), the line adds the flag
+    that sets it (`keras_snp.cli.flags`)."""
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return function(argv)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {with_flags(str(error))}", file=sys.stderr)
         return 2
     except Terminated:
         print(f"terminated (SIGTERM): {KEPT}", file=sys.stderr)
@@ -541,7 +544,8 @@ def guarded(function, argv):
         if fix is None:
             raise
         where = error.filename or "the output folder"
-        print(f"error: {error.strerror} ({where}): {fix}.", file=sys.stderr)
+        what = with_flags(str(error.strerror))
+        print(f"error: {what} ({where}): {fix}.", file=sys.stderr)
         return 1
     finally:
         if previous is not None:

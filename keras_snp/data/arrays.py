@@ -129,7 +129,7 @@ def check_labels(labels, num_classes, what):
         raise UsageError(
             f"Labels of {what} span {labels.min()}..{labels.max()} but "
             f"there are {num_classes} classes (valid 0..{num_classes - 1}); "
-            "fix the labels or pass num_classes / label_names."
+            "fix the labels or pass `num_classes` / `label_names`."
         )
 
 
@@ -177,7 +177,7 @@ def check_split_labels(
                     f"the {split} split has {outside.size} images with "
                     f"labels {low}..{high}, {where} the classes of the "
                     f"train split (0..{num_classes - 1}): fix the labels, "
-                    "or pass --num-classes / --label-names if there are "
+                    "or pass `num_classes` / `label_names` if there are "
                     "more classes."
                 )
     else:
@@ -193,7 +193,7 @@ def check_split_labels(
             raise UsageError(
                 f"There are {num_classes} classes but the labels use only "
                 f"0..{found - 1} ({found}); give one name per class that "
-                "occurs (or check --label-names / num_classes)."
+                "occurs (or check `label_names` / `num_classes`)."
             )
         for split, y in labels.items():
             check_labels(y, num_classes, f"the {split} split")
@@ -205,7 +205,7 @@ def check_split_labels(
             raise UsageError(
                 f"the train split has no images of {empty.size} of the "
                 f"{num_classes} classes ({listed}): add images of them, or "
-                "pass --allow-empty-classes to accept classes with no "
+                "pass `allow_empty_classes=True` to accept classes with no "
                 "training image."
             )
         logger.warning(

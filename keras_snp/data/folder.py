@@ -94,7 +94,7 @@ def scan_split(split_dir, classes, extensions, allow_empty_classes=False):
         if count == 0 and not allow_empty_classes:
             raise UsageError(
                 f"Class folder {class_dir} has no images; add images, "
-                "remove the folder, or pass --allow-empty-classes."
+                "remove the folder, or pass `allow_empty_classes=True`."
             )
     return paths, labels, skipped
 
@@ -186,6 +186,6 @@ def load_folder(path, image_size, workers=None, allow_empty_classes=False):
             raise UsageError(
                 f"Class folder {train_dir}/{empty[0]} has no readable "
                 "images; add images, remove the folder, or pass "
-                "--allow-empty-classes."
+                "`allow_empty_classes=True`."
             )
     return arrays, classes, skipped, corrupt

@@ -82,22 +82,23 @@ def check_tfds(name, data_dir=None, download=True):
         return
     where = data_dir or default_data_dir()
     ways = (
-        "point --data-dir at a tfds folder where it was prepared "
+        "point `data_dir` at a tfds folder where it was prepared "
         "(e.g. copied from a machine with network), or give a folder "
-        "of images / an .npz as --dataset"
+        "of images / an .npz as the dataset"
     )
     if not download:
         raise UsageError(
             f"{name} (tfds {TFDS_NAMES[name]}) is not prepared "
-            f"in {where} and downloads are off (--no-download):"
-            f" {ways}."
+            f"in {where} and downloads are off: {ways}. "
+            f"Received: data_dir={data_dir!r}, download={download!r}"
         )
     host, port = DOWNLOAD_HOSTS[name]
     if not host_reachable(host, port):
         raise UsageError(
             f"{name} (tfds {TFDS_NAMES[name]}) is not in {where} and its "
             f"download host {host} cannot be reached: {ways}; or pass "
-            "--no-download to fail at once without trying."
+            "`download=False` to fail at once without trying. "
+            f"Received: data_dir={data_dir!r}"
         )
 
 
@@ -146,8 +147,9 @@ def _load(tfds, tfds_name, split, data_dir, download):
             raise UsageError(
                 f"tfds dataset {tfds_name} is not prepared in "
                 f"{data_dir or default_data_dir()}: allow the download "
-                "(needs network) or point --data-dir at the folder where "
-                "it was prepared."
+                "(`download=True`, needs network) or point `data_dir` at "
+                "the folder where it was prepared. "
+                f"Received: data_dir={data_dir!r}, download={download!r}"
             ) from None
         raise
 

@@ -253,7 +253,7 @@ def analyze_encoder(
     )
     if null_samples < 0:
         raise ValueError(
-            "`null_samples` must be >= 0 (e.g. --null-samples 100). "
+            "`null_samples` must be >= 0. "
             f"Received: null_samples={null_samples}"
         )
     V = np.asarray(tap.V, dtype=np.float64)

@@ -54,7 +54,7 @@ class PerHeadAttention(keras.layers.Layer):
 
     Example:
     >>> layer = PerHeadAttention(num_heads=2, key_dim=4)
-    >>> layer(np.zeros((1, 5, 24))).shape
+    >>> ops.shape(layer(np.zeros((1, 5, 24))))
     (1, 5, 8)
     """
 

@@ -90,7 +90,8 @@ class ConvTokenizer(keras.layers.Layer):
         Tokens `(batch, tokens, embed_dim)`.
 
     Example:
-    >>> ConvTokenizer(embed_dim=8, kernel_size=3)(np.zeros((1, 8, 8, 3))).shape
+    >>> tokenizer = ConvTokenizer(embed_dim=8, kernel_size=3)
+    >>> ops.shape(tokenizer(np.zeros((1, 8, 8, 3))))
     (1, 16, 8)
     """
 
@@ -195,7 +196,7 @@ class PositionEmbedding(_ShapePreserving):
         `tokens + embedding`, same shape.
 
     Example:
-    >>> PositionEmbedding("sine")(np.zeros((2, 4, 6))).shape
+    >>> ops.shape(PositionEmbedding("sine")(np.zeros((2, 4, 6))))
     (2, 4, 6)
     """
 
@@ -238,7 +239,7 @@ class StochasticDepth(_ShapePreserving):
         seed: optional integer seed.
 
     Example:
-    >>> StochasticDepth(0.5)(np.ones((2, 3)), training=False).shape
+    >>> ops.shape(StochasticDepth(0.5)(np.ones((2, 3)), training=False))
     (2, 3)
     """
 
@@ -275,7 +276,7 @@ class SequencePooling(keras.layers.Layer):
         `(batch, dim)`: the attention-weighted mean of the tokens.
 
     Example:
-    >>> SequencePooling()(np.ones((2, 4, 6))).shape
+    >>> ops.shape(SequencePooling()(np.ones((2, 4, 6))))
     (2, 6)
     """
 

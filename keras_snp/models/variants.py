@@ -71,9 +71,9 @@ class CCTConfig:
         if token_grid(self, self.image_size) < 2:
             minimum = min_image_size(self)
             raise ValueError(
-                f"`image_size`={self.image_size} is too small for a "
-                f"{self.num_convs}-conv tokenizer with kernel "
-                f"{self.kernel_size}: use --image-size {minimum} or more."
+                f"`image_size` must be at least {minimum} for a "
+                f"{self.num_convs}-conv tokenizer with kernel size "
+                f"{self.kernel_size}. Received: image_size={self.image_size}"
             )
         return self
 

@@ -76,7 +76,7 @@ class FeatureCache:
         check_free_space(
             self.directory or tempfile.gettempdir(),
             max(final_rows, self.rows) * row_bytes,
-            "the SNP feature cache (lower --readout-views, or free space)",
+            "the SNP feature cache (fewer `views`, or free space)",
         )
         self._folder = tempfile.mkdtemp(prefix="snp_cache_", dir=self.directory)
         for index, chunks in enumerate(self._chunks):

@@ -14,8 +14,7 @@ DEFAULT_THETA = 0.3
 def check_theta(theta):
     if not 0 < theta < 1:
         raise ValueError(
-            f"`theta` must be in (0, 1): use e.g. --theta 0.3. "
-            f"Received: theta={theta}"
+            f"`theta` must be in (0, 1), e.g. 0.3. Received: theta={theta}"
         )
     return float(theta)
 

@@ -80,32 +80,36 @@ class Placement:
         }
 
 
-def split_cpu(num_replicas):
-    """Splits the CPU into `num_replicas` logical devices (TensorFlow).
+def split_cpu(cpu_replicas):
+    """Splits the CPU into `cpu_replicas` logical devices (TensorFlow).
 
     Must run before TensorFlow initialises its devices; it checks that the
     split took, because a strategy over a missing `/cpu:1` hangs `fit`.
     """
     import tensorflow as tf
 
-    if num_replicas < 1:
-        raise UsageError(f"--cpu-replicas must be >= 1, got {num_replicas}.")
+    if cpu_replicas < 1:
+        raise UsageError(
+            "`cpu_replicas` must be >= 1. "
+            f"Received: cpu_replicas={cpu_replicas}"
+        )
     cpu = tf.config.list_physical_devices("CPU")[0]
-    config = [tf.config.LogicalDeviceConfiguration()] * num_replicas
+    config = [tf.config.LogicalDeviceConfiguration()] * cpu_replicas
     try:
         tf.config.set_logical_device_configuration(cpu, config)
     except RuntimeError as error:
         existing = len(tf.config.list_logical_devices("CPU"))
-        if existing != num_replicas:
+        if existing != cpu_replicas:
             raise UsageError(
-                f"Cannot split the CPU into {num_replicas} devices: "
-                "TensorFlow was initialised first; pass --cpu-replicas "
-                "before anything touches TensorFlow."
+                f"Cannot split the CPU into {cpu_replicas} devices: "
+                "TensorFlow was initialised first; call `split_cpu` (or "
+                "`make_placement` with `cpu_replicas`) before anything "
+                f"touches TensorFlow. Received: cpu_replicas={cpu_replicas}"
             ) from error
     found = len(tf.config.list_logical_devices("CPU"))
-    if found != num_replicas:
+    if found != cpu_replicas:
         raise UsageError(
-            f"Asked for {num_replicas} CPU replicas, TensorFlow shows {found}."
+            f"Asked for {cpu_replicas} CPU replicas, TensorFlow shows {found}."
         )
 
 
@@ -130,23 +134,26 @@ def _multi_worker_role(tf_config):
     return is_chief, index
 
 
-def make_placement(name="auto", cpu_replicas=None):
-    """The `Placement` for a `--strategy` name on the current backend."""
-    if name not in STRATEGIES:
+def make_placement(strategy="auto", cpu_replicas=None):
+    """The `Placement` for a `strategy` name (one of `STRATEGIES`) on the
+    current backend; `cpu_replicas` splits the CPU (TensorFlow)."""
+    if strategy not in STRATEGIES:
         raise UsageError(
-            f"Unknown --strategy {name!r}: use one of {', '.join(STRATEGIES)}."
+            f"`strategy` must be one of {STRATEGIES}. "
+            f"Received: strategy={strategy!r}"
         )
     backend = keras.backend.backend()
     if backend == "jax":
-        return _jax_placement(name)
+        return _jax_placement(strategy)
     if backend != "tensorflow":
-        if name not in ("auto", "one_device"):
+        if strategy not in ("auto", "one_device"):
             raise UsageError(
-                f"--strategy {name} needs the tensorflow or jax backend; "
-                f"KERAS_BACKEND is {backend}."
+                "`strategy` must be 'auto' or 'one_device' on the "
+                f"{backend} backend (the others need tensorflow or jax). "
+                f"Received: strategy={strategy!r}"
             )
         return Placement("single", 1, ["default"])
-    return _tf_placement(name, cpu_replicas)
+    return _tf_placement(strategy, cpu_replicas)
 
 
 def _tf_placement(name, cpu_replicas):
@@ -158,8 +165,9 @@ def _tf_placement(name, cpu_replicas):
         tf_config = _tf_config()
         if tf_config is None:
             raise UsageError(
-                "--strategy multi_worker needs TF_CONFIG: see the README, "
-                "'Several machines'."
+                "`strategy` 'multi_worker' needs the TF_CONFIG environment "
+                "variable: see the README, 'Several machines'. "
+                f"Received: strategy={name!r}"
             )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         is_chief, index = _multi_worker_role(tf_config)
@@ -179,8 +187,9 @@ def _tf_placement(name, cpu_replicas):
         return Placement("one_device", 1, [device], strategy)
     if name == "data_parallel":
         raise UsageError(
-            "--strategy data_parallel is the JAX backend's: set "
-            "KERAS_BACKEND=jax, or use --strategy mirrored on TensorFlow."
+            "`strategy` 'data_parallel' is the JAX backend's: set "
+            "KERAS_BACKEND=jax, or use 'mirrored' on TensorFlow. "
+            f"Received: strategy={name!r}"
         )
     devices = [d.name for d in gpus] or [d.name for d in cpus]
     if name == "auto" and len(devices) == 1:
@@ -194,8 +203,9 @@ def _tf_placement(name, cpu_replicas):
 def _jax_placement(name):
     if name in ("mirrored", "multi_worker"):
         raise UsageError(
-            f"--strategy {name} is TensorFlow's: on JAX use data_parallel "
-            "(or auto); for several hosts call keras.distribution.initialize."
+            f"`strategy` {name!r} is TensorFlow's: on JAX use "
+            "'data_parallel' (or 'auto'); for several hosts call "
+            f"keras.distribution.initialize. Received: strategy={name!r}"
         )
     devices = keras.distribution.list_devices()
     if name == "one_device" or len(devices) == 1:
@@ -265,9 +275,9 @@ def _patch_scalar_reduce():
 def check_batch_size(global_batch_size, placement):
     if global_batch_size < placement.num_replicas:
         raise UsageError(
-            f"--batch-size {global_batch_size} is smaller than the "
-            f"{placement.num_replicas} replicas: use at least "
-            f"{placement.num_replicas}."
+            "`global_batch_size` must be at least the number of replicas "
+            f"({placement.num_replicas}), so that each gets an example. "
+            f"Received: global_batch_size={global_batch_size}"
         )
 
 

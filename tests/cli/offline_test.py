@@ -64,7 +64,7 @@ def test_unreachable_host_one_line_exit_2_no_files(tmp_path):
 
 
 def test_no_download_fails_at_once(tmp_path):
-    with pytest.raises(UsageError, match="not prepared in .*--no-download"):
+    with pytest.raises(UsageError, match="not prepared in .*download=False"):
         sources.check_source("cifar100", data_dir=str(tmp_path), download=False)
 
 

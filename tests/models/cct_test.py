@@ -36,7 +36,11 @@ def test_unknown_variant_lists_names():
 
 
 def test_image_too_small_names_minimum():
-    with pytest.raises(ValueError, match="--image-size"):
+    with pytest.raises(
+        ValueError,
+        match=r"`image_size` must be at least \d+ .* kernel size 7\. "
+        "Received: image_size=4$",
+    ):
         build_cct("cct_7_7x2", num_classes=10, image_size=4)
 
 

@@ -66,7 +66,7 @@ def test_test_labels_beyond_the_train_classes(tmp_path):
     message = _refused(
         path, "the test split has 5 images with labels 4..5", "(0..3)"
     )
-    assert "--num-classes / --label-names" in message
+    assert "pass `num_classes` / `label_names`" in message
     # saying there are 6 classes leaves 4 and 5 with no training image
     _refused(path, "no images of 2 of the 6 classes (4, 5)", num_classes=6)
     splits = _load(path, num_classes=6, allow_empty_classes=True)
@@ -107,7 +107,7 @@ def test_class_with_no_training_image(tmp_path):
         y_train=y_train,
         label_names=names,
     )
-    _refused(path, "(2 'cat')", "--allow-empty-classes")
+    _refused(path, "(2 'cat')", "`allow_empty_classes=True`")
     splits = _load(path, allow_empty_classes=True)
     assert splits.info.num_classes == 4
     assert splits.info.label_names == list(names)
@@ -133,7 +133,9 @@ def test_empty_class_folder_needs_the_opt_in(tmp_path):
                 folder / f"{i}.png"
             )
     (tmp_path / "train" / "c").mkdir()
-    _refused(str(tmp_path), "train/c has no images", "--allow-empty-classes")
+    _refused(
+        str(tmp_path), "train/c has no images", "`allow_empty_classes=True`"
+    )
     splits = _load(str(tmp_path), allow_empty_classes=True)
     assert splits.info.num_classes == 3
 
