@@ -40,9 +40,20 @@ _EXPORTS = {
     "SNPCallback": "keras_snp.snp",
     "SNPResult": "keras_snp.snp",
     "compute_snp": "keras_snp.snp",
+    "ablate": "keras_snp.sites",
+    "find_sites": "keras_snp.sites",
+    "run_with_cache": "keras_snp.sites",
     "UsageError": "keras_snp.utils",
 }
-_SUBPACKAGES = ("data", "heads", "models", "pruning", "reproduce", "snp")
+_SUBPACKAGES = (
+    "data",
+    "heads",
+    "models",
+    "pruning",
+    "reproduce",
+    "sites",
+    "snp",
+)
 
 # The packages whose import registers Keras serializables: importing them
 # is what lets `keras.models.load_model` rebuild a keras_snp model.

@@ -14,12 +14,13 @@ RANKS = {
     "models": 1,
     "data": 1,
     "training": 2,
-    "snp": 3,
-    "heads": 4,
-    "pruning": 5,
-    "run": 6,
-    "reproduce": 7,
-    "cli": 8,
+    "sites": 3,
+    "snp": 4,
+    "heads": 5,
+    "pruning": 6,
+    "run": 7,
+    "reproduce": 8,
+    "cli": 9,
 }
 # Sibling packages of one rank that must not know each other.
 STRANGERS = {("models", "data"), ("data", "models")}

@@ -9,14 +9,14 @@ hands it on as `(batch, 1, units)` so every consumer sees tokens.
 """
 
 import dataclasses
-import re
 
 import numpy as np
 
+from keras_snp.sites.adapters import CCT_KIND as _KIND_OF_SUFFIX
+from keras_snp.sites.adapters import CCT_NAME as _NAME
+from keras_snp.sites.adapters import CCT_SUFFIX as _SUFFIX
+
 DEFAULT_KINDS = ("mha", "ff", "res")
-_SUFFIX = {"mha": "mha", "ff": "ff_hidden", "res": "out"}
-_NAME = re.compile(r"^encoder_(\d+)_(mha|ff_hidden|out)$")
-_KIND_OF_SUFFIX = {v: k for k, v in _SUFFIX.items()}
 
 
 @dataclasses.dataclass(frozen=True)

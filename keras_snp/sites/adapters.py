@@ -1,0 +1,259 @@
+"""Adapters: where the nodes of an architecture are.
+
+One adapter per architecture, each with `matches(model)` and
+`sites(model)`; `detect` tries them in registry order (most specific
+first) and `find_sites` returns the first match's sites. A model no
+adapter reads gets one error that says what was looked for and how to
+name sites by hand (`sites_of_layers`).
+
+- `CCTAdapter`: keras_snp's CCT, by its layer names (`encoder_{l}_mha`,
+  `encoder_{l}_ff_hidden`, `encoder_{l}_out`); the one home of those names.
+- `AttentionAdapter`: any model with `keras.layers.MultiHeadAttention`,
+  top-level or nested in a block layer (keras-hub's `ViTEncoder`): per
+  block the per-head attention output (before its output projection), the
+  hidden layer of its MLP (a Dense with a nonlinear activation) and the
+  block's output.
+- `ConvAdapter`: a CNN (e.g. `keras.applications.VGG16(weights=None)`):
+  every `Conv2D`, grouped in blocks by a `block{N}_` name prefix.
+"""
+
+import re
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_snp.sites.hooks import hooked
+from keras_snp.sites.hooks import layer_at
+from keras_snp.sites.site import heads_site
+from keras_snp.sites.site import output_site
+
+CCT_SUFFIX = {"mha": "mha", "ff": "ff_hidden", "res": "out"}
+CCT_NAME = re.compile(r"^encoder_(\d+)_(mha|ff_hidden|out)$")
+CCT_KIND = {suffix: kind for kind, suffix in CCT_SUFFIX.items()}
+_BLOCK_PREFIX = re.compile(r"^block(\d+)_")
+
+
+def walk(layer, path=()):
+    """`(path, layer)` of every layer below `layer`, depth first, in the
+    order the layers were created."""
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        yield path + (child.name,), child
+        yield from walk(child, path + (child.name,))
+
+
+def _is_hidden_dense(layer):
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", "linear")
+    return isinstance(layer, keras.layers.Dense) and name != "linear"
+
+
+def _probe_input(model):
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        raise ValueError(
+            f"The input of `{model.name}` has unknown sizes {shape}: build "
+            "the model with a fixed input shape to find its sites. "
+            f"Received: model={model.name!r}"
+        )
+    return np.zeros((1, *shape), dtype="float32")
+
+
+def _shapes(model, proto):
+    """The shape (without batch) of each proto-site's tensor, from one
+    call on a zero image."""
+    store = {}
+    with hooked(model, proto, store=store):
+        model(_probe_input(model), training=False)
+    return {name: tuple(ops.shape(t)[1:]) for name, t in store.items()}
+
+
+class CCTAdapter:
+    """keras_snp's CCT (`keras_snp.build_cct`)."""
+
+    name = "cct"
+
+    def matches(self, model):
+        names = {layer.name for layer in model.layers}
+        return "encoder_1_out" in names and "encoder_1_mha" in names
+
+    def sites(self, model, kinds=("mha", "ff", "res")):
+        names = {layer.name for layer in model.layers}
+        sites, block = [], 1
+        while f"encoder_{block}_out" in names:
+            for kind in kinds:
+                name = f"encoder_{block}_{CCT_SUFFIX[kind]}"
+                layer = model.get_layer(name)
+                head = getattr(layer, "head_of_node", None)
+                sites.append(
+                    output_site(
+                        name,
+                        (name,),
+                        layer.output.shape[1:],
+                        kind=kind,
+                        block=block,
+                        head=None if head is None else np.asarray(head),
+                    )
+                )
+            block += 1
+        return sites
+
+
+class AttentionAdapter:
+    """Any model built from `keras.layers.MultiHeadAttention` blocks."""
+
+    name = "attention"
+
+    def _attentions(self, model):
+        return [
+            (path, layer)
+            for path, layer in walk(model)
+            if isinstance(layer, keras.layers.MultiHeadAttention)
+        ]
+
+    def matches(self, model):
+        return bool(self._attentions(model))
+
+    def sites(self, model):
+        proto = []
+        attentions = self._attentions(model)
+        nested = all(len(path) > 1 for path, _ in attentions)
+        for block, (path, attention) in enumerate(attentions, start=1):
+            proto.append(
+                heads_site(f"block_{block}_mha", path, (1, 1, 1), block)
+            )
+            scope = _block_layers(model, path, attentions, block, nested)
+            hidden = [(p, x) for p, x in scope if _is_hidden_dense(x)]
+            for index, (p, _) in enumerate(hidden):
+                suffix = "" if len(hidden) == 1 else f"_{index + 1}"
+                proto.append(
+                    output_site(
+                        f"block_{block}_ff{suffix}", p, (1,), "ff", block
+                    )
+                )
+            if nested:
+                proto.append(
+                    output_site(
+                        f"block_{block}_out", path[:1], (1,), "res", block
+                    )
+                )
+        shapes = _shapes(model, proto)
+        return [_reshaped(site, shapes[site.name]) for site in proto]
+
+
+def _block_layers(model, path, attentions, block, nested):
+    """The layers of one block: everything inside the top-level layer
+    that holds the attention (nested), or the top-level layers from this
+    attention to the next (a flat functional model)."""
+    if nested:
+        return list(walk(layer_at(model, path[:1]), path[:1]))
+    top = [layer.name for layer in model.layers]
+    start = top.index(path[0])
+    stop = (
+        top.index(attentions[block][0][0])
+        if block < len(attentions)
+        else len(top)
+    )
+    return [((name,), model.get_layer(name)) for name in top[start:stop]]
+
+
+def _reshaped(site, shape):
+    if site.point == "heads":
+        return heads_site(site.name, site.path, shape, block=site.block)
+    return output_site(site.name, site.path, shape, site.kind, site.block)
+
+
+class ConvAdapter:
+    """A CNN: every `Conv2D` is a site of kind `conv`."""
+
+    name = "conv"
+
+    def _convs(self, model):
+        return [
+            (path, layer)
+            for path, layer in walk(model)
+            if isinstance(layer, keras.layers.Conv2D)
+        ]
+
+    def matches(self, model):
+        return bool(self._convs(model))
+
+    def sites(self, model):
+        proto = []
+        for index, (path, conv) in enumerate(self._convs(model), start=1):
+            prefix = _BLOCK_PREFIX.match(conv.name)
+            block = int(prefix.group(1)) if prefix else index
+            proto.append(output_site(conv.name, path, (1,), "conv", block))
+        shapes = _shapes(model, proto)
+        return [_reshaped(site, shapes[site.name]) for site in proto]
+
+
+ADAPTERS = [CCTAdapter(), AttentionAdapter(), ConvAdapter()]
+
+
+def register_adapter(adapter, first=True):
+    """Adds an adapter (an object with `name`, `matches(model)` and
+    `sites(model)`), tried before the built-in ones unless `first=False`."""
+    for method in ("matches", "sites"):
+        if not callable(getattr(adapter, method, None)):
+            raise ValueError(
+                f"An adapter needs a `{method}(model)` method. Received: "
+                f"adapter={adapter!r}"
+            )
+    ADAPTERS.insert(0 if first else len(ADAPTERS), adapter)
+
+
+def detect(model):
+    """The first adapter that reads `model`."""
+    for adapter in ADAPTERS:
+        if adapter.matches(model):
+            return adapter
+    looked_for = "; ".join(
+        f"{a.name}: {(a.__doc__ or '').strip().splitlines()[0]}"
+        for a in ADAPTERS
+    )
+    raise ValueError(
+        f"No adapter reads model `{model.name}`. Looked for: {looked_for}. "
+        "Name the layers whose outputs hold the nodes with "
+        "`sites_of_layers(model, [names])`, or `register_adapter(...)`."
+    )
+
+
+def find_sites(model, adapter=None):
+    """The sites of `model`, by `adapter` (a name or an adapter) or by the
+    first adapter that reads it.
+
+    Example:
+    >>> inputs = keras.Input((4, 8))
+    >>> x = keras.layers.MultiHeadAttention(2, 3, name="attn")(inputs, inputs)
+    >>> x = keras.layers.Dense(16, activation="gelu", name="mlp")(x)
+    >>> model = keras.Model(inputs, keras.layers.Dense(8)(x))
+    >>> [(s.name, s.shape) for s in find_sites(model)]
+    [('block_1_mha', (4, 2, 3)), ('block_1_ff', (4, 16))]
+    """
+    if adapter is None:
+        adapter = detect(model)
+    elif isinstance(adapter, str):
+        known = {a.name: a for a in ADAPTERS}
+        if adapter not in known:
+            raise ValueError(
+                f"`adapter` must be one of {sorted(known)}. Received: "
+                f"adapter={adapter!r}"
+            )
+        adapter = known[adapter]
+    sites = adapter.sites(model)
+    if not sites:
+        raise ValueError(
+            f"Adapter `{adapter.name}` found no site in `{model.name}`."
+        )
+    return sites
+
+
+def sites_of_layers(model, names, kind="other"):
+    """Sites at the outputs of the named layers (`"outer/inner"` for a
+    nested one), for a model no adapter reads."""
+    proto = [
+        output_site(name, tuple(name.split("/")), (1,), kind) for name in names
+    ]
+    shapes = _shapes(model, proto)
+    return [_reshaped(site, shapes[site.name]) for site in proto]
