@@ -177,6 +177,25 @@ class _Probe(keras.Model):
         return [outputs, *(store[s.name] for s in self.sites)]
 
 
+class SiteModel(keras.Model):
+    """The sites' tensors of `model` as `(batch, tokens, nodes)` outputs
+    (what the SNP engine reads of a model no functional graph exposes)."""
+
+    def __init__(self, model, sites, **kwargs):
+        super().__init__(name=kwargs.pop("name", f"{model.name}_sites"))
+        self.probe = _Probe(model, sites)
+        self.sites = list(sites)
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+            inputs = inputs[0]
+        tensors = self.probe(inputs)[1:]
+        return [
+            ops.reshape(t, (-1, site.tokens, site.nodes))
+            for site, t in zip(self.sites, tensors)
+        ]
+
+
 def run_with_cache(model, x, sites, batch_size=64):
     """The model's outputs and every site's activations for inputs `x`.
 

@@ -15,6 +15,8 @@ import numpy as np
 from keras_snp.sites.adapters import CCT_KIND as _KIND_OF_SUFFIX
 from keras_snp.sites.adapters import CCT_NAME as _NAME
 from keras_snp.sites.adapters import CCT_SUFFIX as _SUFFIX
+from keras_snp.sites.adapters import CCTAdapter
+from keras_snp.sites.adapters import find_sites
 
 DEFAULT_KINDS = ("mha", "ff", "res")
 
@@ -31,6 +33,9 @@ class TapSpec:
         tokens: tokens (or `height * width` positions) per node.
         nodes: units on the last axis.
         shape: the tap's shape without the batch axis.
+        site: the `keras_snp.sites.Site` the tap reads when it came from an
+            adapter (a nested layer, or the per-head input of an
+            attention's output projection); None for a top-level layer.
     """
 
     name: str
@@ -40,6 +45,24 @@ class TapSpec:
     tokens: int
     nodes: int
     shape: tuple
+    site: object = dataclasses.field(default=None, repr=False, compare=False)
+
+
+def from_sites(sites):
+    """`TapSpec`s reading the given `Site`s (the block is the encoder)."""
+    return [
+        TapSpec(
+            site.name,
+            site.kind,
+            site.block,
+            site.head,
+            site.tokens,
+            site.nodes,
+            site.shape,
+            site,
+        )
+        for site in sites
+    ]
 
 
 def _layer_names(model):
@@ -101,17 +124,31 @@ def resolve_taps(model, names):
     36
     """
     if names is None or (isinstance(names, str) and names == "all"):
-        return taps(model)
+        if CCTAdapter().matches(model):
+            return taps(model)
+        return from_sites(find_sites(model))
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = list(names)
+    if names and all(hasattr(n, "path") for n in names):
+        return from_sites(names)
     if not names:
         raise ValueError(
             "`taps` must name at least one layer. Received: taps=[]"
         )
     if len(set(names)) != len(names):
         raise ValueError(f"`taps` names a layer twice. Received: taps={names}")
-    return [_spec(model, name) for name in names]
+    top = set(_layer_names(model))
+    if all(name in top for name in names):
+        return [_spec(model, name) for name in names]
+    sites = {site.name: site for site in find_sites(model)}
+    return [
+        _spec(model, name)
+        if name in top or name not in sites
+        # a name no layer has but an adapter's site does (`block_1_mha`)
+        else from_sites([sites[name]])[0]
+        for name in names
+    ]
 
 
 def taps(model, kinds=DEFAULT_KINDS):
@@ -167,6 +204,10 @@ def tap_model(model, specs):
     """
     import keras
 
+    if any(spec.site is not None for spec in specs):
+        from keras_snp.sites.hooks import SiteModel
+
+        return SiteModel(model, [_site_of(model, spec) for spec in specs])
     outputs = []
     for spec in specs:
         output = model.get_layer(spec.name).output
@@ -176,3 +217,13 @@ def tap_model(model, specs):
             )(output)
         outputs.append(output)
     return keras.Model(model.inputs, outputs, name=f"{model.name}_taps")
+
+
+def _site_of(model, spec):
+    """The `Site` a tap reads (a top-level layer's output when it has
+    none)."""
+    if spec.site is not None:
+        return spec.site
+    from keras_snp.sites.site import output_site
+
+    return output_site(spec.name, (spec.name,), spec.shape, "other")
