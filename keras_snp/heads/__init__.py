@@ -7,7 +7,6 @@ split) into a `HeadsReport`; `write_heads_report` writes `heads.json`,
 
 from keras_snp.heads.ablation import HeadMask
 from keras_snp.heads.ablation import ablation_accuracies
-from keras_snp.heads.ablation import build_ablation_model
 from keras_snp.heads.ablation import head_only_accuracies
 from keras_snp.heads.analysis import HeadsReport
 from keras_snp.heads.analysis import analyze_heads
@@ -26,7 +25,6 @@ __all__ = [
     "ablation_accuracies",
     "analyze_encoder",
     "analyze_heads",
-    "build_ablation_model",
     "head_matrices",
     "head_only_accuracies",
     "validate_heads_json",

@@ -1,10 +1,11 @@
 """Measurements of heads inside the real model: head-only accuracy and the
 causal check (silencing one head), with `keras.ops` only.
 
-The ablation never touches the model: `build_ablation_model` returns a new
-functional model that reuses the model's layers (same weights) and adds a
-`HeadMask` after every `encoder_{l}_mha`; the masks are non-trainable
-weights of the new model, set to zero on one head's units at a time.
+The ablation never touches the model: it runs through
+`keras_snp.sites.AblationModel`, which shares the model's layers and masks
+the heads' nodes at their sites (a top-level layer's output, or the
+per-head input of a `keras.layers.MultiHeadAttention`'s projection) with
+non-trainable weights set to zero on one head's nodes at a time.
 """
 
 import logging
@@ -13,9 +14,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.sites import AblationModel
 from keras_snp.snp.fields import group_logits
 from keras_snp.snp.readout import int_labels
 from keras_snp.snp.readout import node_factors
+from keras_snp.snp.taps import resolve_taps
+from keras_snp.snp.taps import site_of
+from keras_snp.snp.taps import tap_model
 from keras_snp.utils import check_at_least
 
 logger = logging.getLogger(__name__)
@@ -64,40 +69,6 @@ class HeadMask(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
-
-
-def build_ablation_model(model, taps):
-    """A model sharing `model`'s layers with a `HeadMask` after each tap.
-
-    Args:
-        model: a functional Keras model.
-        taps: names of layers (e.g. `encoder_1_mha`) whose outputs get a
-            mask.
-
-    Returns:
-        `(ablation_model, {tap: HeadMask})`. `model` itself is unchanged.
-    """
-    names = {layer.name for layer in model.layers}
-    missing = [t for t in taps if t not in names]
-    if missing:
-        raise ValueError(
-            f"`taps` must name layers of the model. Unknown: {missing}; "
-            f"MHA taps are named encoder_{{l}}_mha."
-        )
-    masks = {}
-
-    def call(layer, *args, **kwargs):
-        outputs = layer(*args, **kwargs)
-        if layer.name in taps:
-            mask = HeadMask(outputs.shape[-1], name=layer.name + "_head_mask")
-            masks[layer.name] = mask
-            outputs = mask(outputs)
-        return outputs
-
-    clone = keras.models.clone_model(
-        model, clone_function=lambda layer: layer, call_function=call
-    )
-    return clone, masks
 
 
 def batches(data):
@@ -153,7 +124,8 @@ def ablation_accuracies(model, data, tap_heads, num_classes):
         and the number of test examples of each label.
     """
     data = reusable(data)
-    ablated, masks = build_ablation_model(model, list(tap_heads))
+    specs = resolve_taps(model, list(tap_heads))
+    ablated = AblationModel(model, [site_of(model, spec) for spec in specs])
 
     labels = []
 
@@ -173,11 +145,11 @@ def ablation_accuracies(model, data, tap_heads, num_classes):
     for tap, heads in tap_heads.items():
         rows = []
         for h, nodes in enumerate(heads):
-            masks[tap].set_silenced(nodes)
+            ablated.silence({tap: nodes})
             rows.append(accuracy())
             logger.info("silenced %s head %d", tap, h)
-        masks[tap].set_silenced([])
         result[tap] = np.stack(rows)
+    ablated.silence({})
     return base, result, totals
 
 
@@ -199,10 +171,7 @@ def head_only_accuracies(model, data, taps, num_classes):
         number of test examples of each label.
     """
     taps = list(taps)
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    tap_model = keras.Model(
-        inputs, [model.get_layer(t.name).output for t in taps]
-    )
+    reader = tap_model(model, resolve_taps(model, [t.name for t in taps]))
     heads = [
         np.asarray(t.head)[None] == np.arange(max(t.head) + 1)[:, None]
         for t in taps
@@ -210,7 +179,7 @@ def head_only_accuracies(model, data, taps, num_classes):
     correct = [[] for _ in taps]
     labels = []
     for images, y in batches(data):
-        outputs = tap_model.predict_on_batch(images)
+        outputs = reader.predict_on_batch(images)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         for i, (A, tap) in enumerate(zip(outputs, taps)):

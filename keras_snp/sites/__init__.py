@@ -1,6 +1,7 @@
 """Sites, adapters and the hooked model: where the nodes of any Keras
 model are, their activations, and their ablation."""
 
+from keras_snp.sites.ablation import AblationModel
 from keras_snp.sites.adapters import ADAPTERS
 from keras_snp.sites.adapters import detect
 from keras_snp.sites.adapters import find_sites
@@ -16,6 +17,7 @@ from keras_snp.sites.site import Site
 
 __all__ = [
     "ADAPTERS",
+    "AblationModel",
     "Site",
     "ablate",
     "ablation_effect",

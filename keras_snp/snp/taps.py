@@ -207,7 +207,7 @@ def tap_model(model, specs):
     if any(spec.site is not None for spec in specs):
         from keras_snp.sites.hooks import SiteModel
 
-        return SiteModel(model, [_site_of(model, spec) for spec in specs])
+        return SiteModel(model, [site_of(model, spec) for spec in specs])
     outputs = []
     for spec in specs:
         output = model.get_layer(spec.name).output
@@ -219,7 +219,7 @@ def tap_model(model, specs):
     return keras.Model(model.inputs, outputs, name=f"{model.name}_taps")
 
 
-def _site_of(model, spec):
+def site_of(model, spec):
     """The `Site` a tap reads (a top-level layer's output when it has
     none)."""
     if spec.site is not None:

@@ -2,6 +2,8 @@ import keras
 import numpy as np
 
 from keras_snp.heads import ablation
+from keras_snp.sites import AblationModel
+from keras_snp.sites import find_sites
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 
@@ -71,12 +73,11 @@ class AblationTest(TestCase):
         logits_before = keras.ops.convert_to_numpy(model(images))
         n_vars = len(model.weights)
 
-        clone, masks = ablation.build_ablation_model(
-            model, ["encoder_1_mha", "encoder_2_mha"]
-        )
+        sites = find_sites(model)
+        clone = AblationModel(model, [s for s in sites if s.kind == "mha"])
         heads = model.get_layer("encoder_2_mha").head_of_node
         nodes = np.flatnonzero(heads == 1)
-        masks["encoder_2_mha"].set_silenced(nodes)
+        clone.silence({"encoder_2_mha": nodes})
         ablated = keras.ops.convert_to_numpy(clone(images))
         self.assertAllClose(
             ablated,
@@ -116,8 +117,8 @@ class AblationTest(TestCase):
 
     def test_unknown_tap(self):
         model = tiny_cct(num_classes=K)
-        with self.assertRaisesRegex(ValueError, "`taps` must name layers"):
-            ablation.build_ablation_model(model, ["encoder_9_mha"])
+        with self.assertRaisesRegex(ValueError, "Unknown tap layer"):
+            ablation.ablation_accuracies(model, [], {"encoder_9_mha": []}, K)
 
 
 class HeadOnlyTest(TestCase):
