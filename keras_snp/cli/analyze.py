@@ -18,7 +18,11 @@ def analyze_parser():
         description="SNP and per-head label-expert reports of a saved "
         "model: writes OUT/snp/ and OUT/heads/.",
     )
-    parser.add_argument("model", help="a .keras file written by keras_snp")
+    parser.add_argument(
+        "model",
+        help="a .keras file: a keras_snp CCT, a model of attention blocks "
+        "(keras.layers.MultiHeadAttention), or a CNN",
+    )
     add_common_options(parser)
     parser.add_argument(
         "--out",
@@ -29,8 +33,10 @@ def analyze_parser():
         "--taps",
         nargs="+",
         metavar="LAYER",
-        help="layer names to measure (default: every "
-        "encoder's mha, ff_hidden and out)",
+        help="layer or site names to measure (default: every site the "
+        "model's adapter finds: a CCT's mha, ff_hidden and out per "
+        "encoder; the heads, MLP and output of each attention block; "
+        "every Conv2D of a CNN)",
     )
     parser.add_argument(
         "--unsafe",
@@ -57,21 +63,27 @@ def check_model_matches(model, info, image_size=None):
 
 
 def check_taps(model, taps):
-    names = {layer.name for layer in model.layers}
-    if taps is None:
-        from keras_snp.models import num_encoders
+    """Refuses taps the model does not have; with none given, a model that
+    no adapter reads (a keras_snp CCT, attention blocks, a CNN)."""
+    from keras_snp.sites import find_sites
 
-        if num_encoders(model) == 0:
+    try:
+        sites = [site.name for site in find_sites(model)]
+    except ValueError as error:
+        if taps is None:
             raise UsageError(
-                f"{model.name} is not a keras_snp CCT (no encoder_1_out "
-                "layer): pass --taps with the layer names to measure."
-            )
+                f"{error} On the command line: pass --taps LAYER ..."
+            ) from None
+        sites = []
+    if taps is None:
         return
-    missing = [t for t in taps if t not in names]
+    names = {layer.name for layer in model.layers}
+    missing = [t for t in taps if t not in names and t not in sites]
     if missing:
+        choices = sites or sorted(names)
         raise UsageError(
-            f"The model has no layer(s) {missing}: choose --taps among "
-            f"{sorted(names)[:12]}..."
+            f"The model has no layer or site {missing}: choose --taps among "
+            f"{', '.join(choices[:12])}{' ...' if len(choices) > 12 else ''}"
         )
 
 

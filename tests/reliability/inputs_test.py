@@ -57,7 +57,7 @@ def _analyze(capsys, *argv):
         ("truncated.keras", "corrupt or truncated"),
         ("garbage.keras", "corrupt or truncated"),
         ("missing.keras", "No model file"),
-        ("plain.keras", "not a keras_snp CCT"),
+        ("plain.keras", "No adapter reads model `plain`"),
         ("lambda.keras", "--unsafe"),
     ],
 )

@@ -1,0 +1,81 @@
+"""`keras-snp analyze` on saved models that are not keras_snp CCTs."""
+
+import json
+
+import keras
+import pytest
+
+from keras_snp.cli import guarded
+from keras_snp.cli.analyze import analyze_main
+from keras_snp.sites import find_sites
+
+DATA = [
+    "--dataset",
+    "synthetic",
+    "--image-size",
+    "16",
+    "--num-classes",
+    "4",
+    "--examples-per-class",
+    "12",
+    "--readout-views",
+    "1",
+    "--null-samples",
+    "5",
+    "--quiet",
+]
+
+
+def patch_attention(classes=4):
+    """A tiny ViT: 4x4 patches, one attention block, a GELU MLP."""
+    images = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 4, strides=4, name="patches")(images)
+    x = keras.layers.Reshape((16, 8))(x)
+    y = keras.layers.MultiHeadAttention(2, 4, name="attention")(x, x)
+    x = keras.layers.Add()([x, y])
+    x = keras.layers.Dense(16, activation="gelu", name="mlp_hidden")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(images, keras.layers.Dense(classes)(x), name="vit")
+
+
+def small_vgg(classes=4):
+    return keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="block1_conv1"),
+            keras.layers.MaxPooling2D(name="block1_pool"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="block2_conv1"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(classes),
+        ],
+        name="vgg",
+    )
+
+
+@pytest.mark.parametrize("build", [patch_attention, small_vgg])
+def test_analyze_reads_a_saved_model_of_each_adapter(build, tmp_path, capsys):
+    model = build()
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    code = guarded(analyze_main, [str(path), *DATA, "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "snp" / "summary.json").read_text())
+    assert list(summary["taps"]) == [s.name for s in find_sites(model)]
+    heads = tmp_path / "heads" / "heads.json"
+    if model.name == "vit":
+        report = json.loads(heads.read_text())
+        assert report["ablation_available"]
+        (encoder,) = report["encoders"]
+        assert encoder["ablation"]["base_accuracy"] is not None
+        drops = [h["ablation"]["per_label_drop"] for h in encoder["heads"]]
+        assert len(drops) == 2 and all(len(d) == 4 for d in drops)
+    else:
+        assert not heads.exists()
+
+
+def test_analyze_names_sites_for_taps(tmp_path, capsys):
+    path = tmp_path / "vit.keras"
+    patch_attention().save(path)
+    code = guarded(analyze_main, [str(path), *DATA, "--taps", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "block_1_mha" in err and "nope" in err
