@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS = {
+    "analyze": "keras_snp.heads.analyze",
     "analyze_heads": "keras_snp.heads",
     "write_heads_report": "keras_snp.heads",
     "VARIANTS": "keras_snp.models",
@@ -71,6 +72,11 @@ REGISTERING = (
 
 __all__ = [
     "VARIANTS",
+    "ablate",
+    "analyze",
+    "find_sites",
+    "run_with_cache",
+    "sites",
     "ANDCPrune",
     "CCTConfig",
     "SNPCallback",

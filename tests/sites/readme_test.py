@@ -1,0 +1,31 @@
+"""The README's "Your own model" example runs as written."""
+
+import os
+import re
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def readme_example():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("### Your own model", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_your_own_model_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (
+        "[('block_1_mha', 'mha', (16, 4, 8)), ('block_1_ff', 'ff', (16, 32))]"
+    )
+    assert float(printed[1]) > 0
+    cache, silenced = namespace["cache"], namespace["silenced"]
+    assert cache["block_1_mha"].shape == (8, 16, 4, 8)
+    assert np.abs(silenced - namespace["logits"]).max() > 0
+    assert (tmp_path / "out/my_model/snp/summary.json").exists()
+    assert (tmp_path / "out/my_model/heads/heads.json").exists()
