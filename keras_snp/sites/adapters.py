@@ -9,10 +9,11 @@ name sites by hand (`sites_of_layers`).
 - `CCTAdapter`: keras_snp's CCT, by its layer names (`encoder_{l}_mha`,
   `encoder_{l}_ff_hidden`, `encoder_{l}_out`); the one home of those names.
 - `AttentionAdapter`: any model with `keras.layers.MultiHeadAttention`,
-  top-level or nested in a block layer (keras-hub's `ViTEncoder`): per
-  block the per-head attention output (before its output projection), the
-  hidden layer of its MLP (a Dense with a nonlinear activation) and the
-  block's output.
+  top-level or nested in a block layer (keras-hub's `ViTEncoderBlock`,
+  itself inside the backbone): per block the per-head attention output
+  (before its output projection), the hidden layer of its MLP (a Dense
+  with a nonlinear activation) and the output of the layer that holds the
+  attention.
 - `ConvAdapter`: a CNN (e.g. `keras.applications.VGG16(weights=None)`):
   every `Conv2D`, grouped in blocks by a `block{N}_` name prefix.
 """
@@ -134,7 +135,7 @@ class AttentionAdapter:
             if nested:
                 proto.append(
                     output_site(
-                        f"block_{block}_out", path[:1], (1,), "res", block
+                        f"block_{block}_out", path[:-1], (1,), "res", block
                     )
                 )
         shapes = _shapes(model, proto)
@@ -142,11 +143,11 @@ class AttentionAdapter:
 
 
 def _block_layers(model, path, attentions, block, nested):
-    """The layers of one block: everything inside the top-level layer
-    that holds the attention (nested), or the top-level layers from this
+    """The layers of one block: everything inside the layer that directly
+    holds the attention (nested), or the top-level layers from this
     attention to the next (a flat functional model)."""
     if nested:
-        return list(walk(layer_at(model, path[:1]), path[:1]))
+        return list(walk(layer_at(model, path[:-1]), path[:-1]))
     top = [layer.name for layer in model.layers]
     start = top.index(path[0])
     stop = (

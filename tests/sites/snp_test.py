@@ -34,8 +34,16 @@ def test_snp_of_a_nested_attention_model_equals_the_slow_reference():
     classes = 4
     model = models.nested_attention(classes=classes, blocks=1)
     x, y, batches = _data((5, 8), classes)
+    # 1e-3: reachable in float32 (JAX without x64), see snp/solver.py
     result = compute_snp(
-        model, batches, batches, flip=False, shift=0, views=1, verbose=0
+        model,
+        batches,
+        batches,
+        flip=False,
+        shift=0,
+        views=1,
+        tolerance=1e-3,
+        verbose=0,
     )
     sites = find_sites(model)
     assert list(result.taps) == [s.name for s in sites]
