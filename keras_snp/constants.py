@@ -1,4 +1,4 @@
-"""Constants that the data and the model both need, owned by neither.
+"""Constants that several packages need, owned by none of them.
 
 Per-channel normalisation statistics of RGB images scaled to 0..1. The
 model's first layer (`ImageNormalization`) applies them; the datasets name
@@ -15,3 +15,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SYNTHETIC_MEAN = (0.5, 0.5, 0.5)
 SYNTHETIC_STD = (0.25, 0.25, 0.25)
+
+# The SNP threshold on the normalised matrix (METHOD.md section 2): the one
+# default of the library, the command line and the run settings.
+DEFAULT_THETA = 0.3

@@ -15,6 +15,7 @@ import sys
 import threading
 
 from keras_snp.cli.flags import with_flags
+from keras_snp.constants import DEFAULT_THETA
 from keras_snp.utils import UsageError
 
 DATASET_HELP = (
@@ -249,7 +250,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--theta",
         type=fraction,
-        default=0.3,
+        default=DEFAULT_THETA,
         help="SNP threshold on the normalised matrix, between 0 and 1",
     )
     group.add_argument(

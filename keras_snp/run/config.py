@@ -4,6 +4,8 @@ import dataclasses
 import os
 import time
 
+from keras_snp.constants import DEFAULT_THETA
+
 STAGES = ("train", "export", "snp", "heads", "prune")
 
 
@@ -41,7 +43,7 @@ class RunConfig:
     allow_empty_classes: bool = False  # classes with no training image
     steps_per_epoch: int | None = None
     stages: tuple = STAGES
-    theta: float = 0.3
+    theta: float = DEFAULT_THETA
     readout: str = "flatten"
     readout_solver: str = "lbfgs"
     readout_views: int = 2

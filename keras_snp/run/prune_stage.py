@@ -30,6 +30,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_snp.constants import DEFAULT_THETA
 from keras_snp.pruning import sweep as sweep_lib
 from keras_snp.pruning.andc import connection_masks
 from keras_snp.pruning.andc import dilution_by_scope
@@ -114,7 +115,7 @@ class PruneSettings:
     """
 
     scope: str = "all"
-    theta: float = 0.3
+    theta: float = DEFAULT_THETA
     fine_tune: FineTune = FineTune()
     readout: dict = dataclasses.field(default_factory=dict)
     structured_fraction: float | None = None

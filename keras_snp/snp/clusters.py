@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-DEFAULT_THETA = 0.3
+from keras_snp.constants import DEFAULT_THETA
 
 
 def check_theta(theta):
