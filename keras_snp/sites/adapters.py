@@ -27,6 +27,7 @@ from keras import ops
 from keras_snp.sites.hooks import hooked
 from keras_snp.sites.hooks import layer_at
 from keras_snp.sites.site import heads_site
+from keras_snp.sites.site import input_site
 from keras_snp.sites.site import output_site
 
 CCT_SUFFIX = {"mha": "mha", "ff": "ff_hidden", "res": "out"}
@@ -138,8 +139,7 @@ class AttentionAdapter:
                         f"block_{block}_out", path[:-1], (1,), "res", block
                     )
                 )
-        shapes = _shapes(model, proto)
-        return [_reshaped(site, shapes[site.name]) for site in proto]
+        return measured(model, proto)
 
 
 def _block_layers(model, path, attentions, block, nested):
@@ -161,7 +161,16 @@ def _block_layers(model, path, attentions, block, nested):
 def _reshaped(site, shape):
     if site.point == "heads":
         return heads_site(site.name, site.path, shape, block=site.block)
+    if site.point == "input":
+        return input_site(site.name, site.path, shape, site.kind, site.block)
     return output_site(site.name, site.path, shape, site.kind, site.block)
+
+
+def measured(model, proto):
+    """`proto` sites (any shape) with the shapes of one call on a zero
+    input."""
+    shapes = _shapes(model, proto)
+    return [_reshaped(site, shapes[site.name]) for site in proto]
 
 
 class ConvAdapter:
@@ -185,8 +194,7 @@ class ConvAdapter:
             prefix = _BLOCK_PREFIX.match(conv.name)
             block = int(prefix.group(1)) if prefix else index
             proto.append(output_site(conv.name, path, (1,), "conv", block))
-        shapes = _shapes(model, proto)
-        return [_reshaped(site, shapes[site.name]) for site in proto]
+        return measured(model, proto)
 
 
 ADAPTERS = [CCTAdapter(), AttentionAdapter(), ConvAdapter()]
@@ -256,5 +264,4 @@ def sites_of_layers(model, names, kind="other"):
     proto = [
         output_site(name, tuple(name.split("/")), (1,), kind) for name in names
     ]
-    shapes = _shapes(model, proto)
-    return [_reshaped(site, shapes[site.name]) for site in proto]
+    return measured(model, proto)

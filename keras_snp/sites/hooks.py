@@ -58,7 +58,7 @@ def _target(model, site):
     layer = layer_at(model, site.path)
     if site.point == "heads":
         return output_projection(layer), "input"
-    return layer, "output"
+    return layer, site.point
 
 
 def node_mask(site, silenced):
@@ -81,37 +81,42 @@ def _masked(x, mask, site):
     return x * ops.cast(ops.reshape(mask, shape), x.dtype)
 
 
-def _hook(original, where, entries):
-    """A `call` that masks the site's tensor by every active entry's mask,
-    then records it into every entry's store."""
+def _through(x, entries):
+    """`x` masked by every entry's mask, then recorded in every store."""
+    for site, store, mask in entries:
+        x = _masked(x, mask, site)
+    for site, store, mask in entries:
+        if store is not None:
+            store[site.name] = x
+    return x
 
-    def through(x):
-        for site, store, mask in entries:
-            x = _masked(x, mask, site)
-        for site, store, mask in entries:
-            if store is not None:
-                store[site.name] = x
-        return x
+
+def _hook(original, entries):
+    """A `call` that passes the layer's first input through
+    `entries["input"]` and its (first) output through
+    `entries["output"]`."""
 
     def call(*args, **kwargs):
-        if where == "input":
+        if entries["input"]:
             if args:
-                x, args = args[0], args[1:]
+                args = (_through(args[0], entries["input"]), *args[1:])
             else:
-                x = kwargs.pop("inputs")
-            return original(through(x), *args, **kwargs)
+                kwargs["inputs"] = _through(kwargs["inputs"], entries["input"])
         outputs = original(*args, **kwargs)
+        if not entries["output"]:
+            return outputs
         if isinstance(outputs, (tuple, list)):
-            return type(outputs)([through(outputs[0]), *outputs[1:]])
-        return through(outputs)
+            first = _through(outputs[0], entries["output"])
+            return type(outputs)([first, *outputs[1:]])
+        return _through(outputs, entries["output"])
 
     return call
 
 
-# Hooks active on a layer: layer id -> [(site, store, mask)]. Several
-# blocks may hook one layer at once (`run_with_cache` inside `ablate`):
-# masks apply in the order the blocks were entered, then every store sees
-# the masked tensor.
+# Hooks active on a layer: layer id -> {"input": [...], "output": [...]} of
+# `(site, store, mask)`. Several blocks may hook one layer at once
+# (`run_with_cache` inside `ablate`): masks apply in the order the blocks
+# were entered, then every store sees the masked tensor.
 _ACTIVE = {}
 
 
@@ -139,19 +144,21 @@ def hooked(model, sites, store=None, masks=None):
             if store is None and mask is None:
                 continue
             target, where = _target(model, site)
-            entries = _ACTIVE.setdefault(id(target), [])
-            if not entries:
-                hook = _hook(target.call, where, entries)
+            entries = _ACTIVE.get(id(target))
+            if entries is None:
+                entries = _ACTIVE[id(target)] = {"input": [], "output": []}
+                hook = _hook(target.call, entries)
                 object.__setattr__(target, "call", hook)
             entry = (site, store, mask)
-            entries.append(entry)
-            added.append((target, entry))
+            entries[where].append(entry)
+            added.append((target, where, entry))
         yield
     finally:
-        for target, entry in reversed(added):
+        for target, where, entry in reversed(added):
             entries = _ACTIVE[id(target)]
-            del entries[next(i for i, e in enumerate(entries) if e is entry)]
-            if not entries:
+            side = entries[where]
+            del side[next(i for i, e in enumerate(side) if e is entry)]
+            if not entries["input"] and not entries["output"]:
                 del _ACTIVE[id(target)]
                 object.__delattr__(target, "call")
 

@@ -10,6 +10,8 @@ one. `point` says which tensor of that layer:
 - `"heads"`: for a `keras.layers.MultiHeadAttention`, the per-head
   attention output before the output projection, `(batch, tokens, heads,
   head_dim)`; node `h * head_dim + d` is unit `d` of head `h`.
+- `"input"`: the layer's (first) input; the units of its last axis are
+  the nodes (what a kernel layer reads, for pruning).
 
 Nodes are always the units of the last axis (of the last two for
 `"heads"`, flattened); every axis between batch and nodes is a token axis.
@@ -19,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-POINTS = ("output", "heads")
+POINTS = ("output", "heads", "input")
 KINDS = ("mha", "ff", "res", "conv", "other")
 
 
@@ -94,6 +96,13 @@ def output_site(name, path, shape, kind="other", block=None, head=None):
     return Site(
         name, tuple(path), "output", kind, block, shape, np.asarray(head)
     )
+
+
+def input_site(name, path, shape, kind="other", block=None):
+    """An `"input"` site: the first input of the layer at `path`."""
+    shape = tuple(int(d) for d in shape)
+    head = np.full((shape[-1],), -1, dtype="int32")
+    return Site(name, tuple(path), "input", kind, block, shape, head)
 
 
 def heads_site(name, path, shape, block=None):

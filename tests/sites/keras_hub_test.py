@@ -61,3 +61,15 @@ def test_silencing_a_head_equals_zeroing_its_projection_rows(vit):
         projection.kernel.assign(kernel)
     np.testing.assert_allclose(ablated, expected, atol=1e-5)
     assert np.abs(ablated - intact).max() > 1e-4
+
+
+def test_connections_reach_inside_the_backbone(vit):
+    from keras_snp.pruning.any_model import connections
+
+    conns = connections(vit)
+    layers = [c.layer.split("/")[-2:] for c in conns]
+    assert ["transformer_block_1", "mha"] in layers
+    assert ["mlp", "dense_2"] in layers
+    assert conns[-1].layer == "predictions" and conns[-1].writes is None
+    mha = next(c for c in conns if c.layer.endswith("transformer_block_1/mha"))
+    assert mha.reads.shape == (17, 2, 8) and mha.writes.shape == (17, 16)

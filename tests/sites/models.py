@@ -67,7 +67,7 @@ def small_cnn(classes=5):
             keras.layers.MaxPooling2D(),
             keras.layers.Conv2D(6, 3, activation="relu", name="block2_conv1"),
             keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(classes),
+            keras.layers.Dense(classes, name="classifier"),
         ],
         name="cnn",
     )
