@@ -29,3 +29,7 @@ def test_your_own_model_example_runs(tmp_path, monkeypatch, capsys):
     assert np.abs(silenced - namespace["logits"]).max() > 0
     assert (tmp_path / "out/my_model/snp/summary.json").exists()
     assert (tmp_path / "out/my_model/heads/heads.json").exists()
+    assert any(
+        line.endswith("% of the connections removed") for line in printed
+    )
+    assert (tmp_path / "out/my_model/pruned.keras").exists()
