@@ -2,6 +2,7 @@
 run from its SNP results.
 
     keras-snp prune RUN_DIR                  # the pruning stage again
+    keras-snp prune MODEL.keras --dataset D  # any saved model an adapter reads
     keras-snp prune RUN_DIR --sweep --thetas 0.1,0.3,0.5 \
         --fine-tune-steps 50 --structured 0.25
 
@@ -16,6 +17,7 @@ import os
 
 from keras_snp.cli.common import SCOPE_HELP
 from keras_snp.cli.common import Parser
+from keras_snp.cli.common import add_data_options
 from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import check_writable
@@ -23,6 +25,8 @@ from keras_snp.cli.common import fraction
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
 from keras_snp.cli.common import setup_logging
+from keras_snp.cli.prune_model import add_model_options
+from keras_snp.cli.prune_model import prune_saved_model
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
@@ -34,7 +38,10 @@ def prune_parser():
         "writes RUN_DIR/pruned/.",
     )
     parser.add_argument(
-        "run_dir", help="a run folder with model.keras and snp/"
+        "run_dir",
+        metavar="RUN_DIR",
+        help="a run folder with model.keras and snp/, or a saved .keras "
+        "model of any adapter (with --dataset)",
     )
     parser.add_argument(
         "--scope",
@@ -56,6 +63,8 @@ def prune_parser():
     )
     add_quiet_option(parser)
     _add_analysis_options(parser)
+    add_data_options(parser, dataset_default=None)
+    add_model_options(parser)
     return parser
 
 
@@ -125,6 +134,8 @@ def _analysis_requested(args):
 
 def prune_main(argv=None):
     args = prune_parser().parse_args(argv)
+    if args.run_dir.endswith(".keras"):
+        return prune_saved_model(args)
     run_json = os.path.join(args.run_dir, "run.json")
     for needed in (run_json, os.path.join(args.run_dir, "snp", "snp.npz")):
         if not os.path.exists(needed):

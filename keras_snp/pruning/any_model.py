@@ -242,18 +242,19 @@ class Pruned:
 
 
 def _fit_arguments(train_data):
+    """`fit`'s data arguments and the labels' rank (1 int, 2 one-hot)."""
     if hasattr(train_data, "element_spec"):  # a tf.data.Dataset
-        return {"x": train_data}, None
+        return {"x": train_data}, len(train_data.element_spec[1].shape)
     batches = list(train_data)
     x = np.concatenate([np.asarray(b[0]) for b in batches])
     y = np.concatenate([np.asarray(b[1]) for b in batches])
-    return {"x": x, "y": y, "batch_size": len(batches[0][0])}, y
+    return {"x": x, "y": y, "batch_size": len(batches[0][0])}, y.ndim
 
 
-def _classifier_loss(model, labels):
+def _classifier_loss(model, label_rank):
     activation = getattr(model.layers[-1], "activation", None)
     from_logits = getattr(activation, "__name__", "linear") != "softmax"
-    if labels is not None and labels.ndim == 2:
+    if label_rank == 2:
         return keras.losses.CategoricalCrossentropy(from_logits=from_logits)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
@@ -312,10 +313,10 @@ def prune(
                 "A fine-tune needs `train_data`. Received: "
                 f"fine_tune_epochs={fine_tune_epochs}, train_data=None"
             )
-        arguments, labels = _fit_arguments(train_data)
+        arguments, label_rank = _fit_arguments(train_data)
         pruned.compile(
             optimizer=keras.optimizers.AdamW(learning_rate),
-            loss=_classifier_loss(pruned, labels),
+            loss=_classifier_loss(pruned, label_rank),
         )
         history = pruned.fit(
             **arguments,

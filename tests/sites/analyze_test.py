@@ -79,3 +79,43 @@ def test_analyze_names_sites_for_taps(tmp_path, capsys):
     code = guarded(analyze_main, [str(path), *DATA, "--taps", "nope"])
     err = capsys.readouterr().err
     assert code == 2 and "block_1_mha" in err and "nope" in err
+
+
+@pytest.mark.parametrize("build", [patch_attention, small_vgg])
+def test_prune_script_prunes_a_saved_model_of_each_adapter(
+    build, tmp_path, capsys
+):
+    import numpy as np
+
+    from keras_snp.cli.prune import prune_main
+
+    model = build()
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    data = [a for a in DATA if a not in ("--null-samples", "5")]
+    data = [a for a in data if a not in ("--readout-views", "1")]
+    out = tmp_path / "pruned"
+    code = guarded(
+        prune_main,
+        [str(path), *data, "--fine-tune-epochs", "1", "--out", str(out)],
+    )
+    assert code == 0, capsys.readouterr().err
+    table = json.loads((out / "pruning.json").read_text())
+    assert set(table["methods"]) == {"andc", "random", "magnitude"}
+    assert table["unpruned_fine_tuned"] is not None
+    assert 0 < table["dilution"] < 1
+    masks = np.load(out / "masks.npz")
+    assert sorted(masks.files) == sorted(table["layers"])
+    pruned = keras.models.load_model(out / "andc.keras")
+    classifier = pruned.layers[-1]
+    kernel = keras.ops.convert_to_numpy(classifier.kernel)
+    assert np.all(kernel[~masks[classifier.name]] == 0)
+
+
+def test_prune_script_needs_a_dataset_for_a_model(tmp_path, capsys):
+    from keras_snp.cli.prune import prune_main
+
+    path = tmp_path / "vgg.keras"
+    small_vgg().save(path)
+    assert guarded(prune_main, [str(path)]) == 2
+    assert "needs --dataset" in capsys.readouterr().err
