@@ -24,21 +24,6 @@ def add_model_options(parser):
     )
 
 
-def _data_kwargs(args):
-    kwargs = {"data_dir": args.data_dir, "download": args.download}
-    if args.label_names:
-        from keras_snp import data as data_lib
-
-        kwargs["label_names"] = data_lib.read_label_names(args.label_names)
-    if args.num_classes is not None:
-        kwargs["num_classes"] = args.num_classes
-    if args.examples_per_class is not None:
-        kwargs["examples_per_class"] = args.examples_per_class
-    if args.allow_empty_classes:
-        kwargs["allow_empty_classes"] = True
-    return kwargs
-
-
 def prune_saved_model(args):
     """SNP of every prunable layer's two ends on the validation split,
     ANDC and its controls with the same fine-tune, scored on test; writes
@@ -84,6 +69,7 @@ def _prune(args, methods, out, check_model_matches):
     from keras_snp.pruning.any_model import connections
     from keras_snp.run import export as export_lib
     from keras_snp.run.pipeline import SNP_BATCH_SIZE
+    from keras_snp.run.pipeline import source_kwargs
     from keras_snp.snp import compute_snp
     from keras_snp.utils import atomic_path
     from keras_snp.utils import write_json
@@ -96,7 +82,7 @@ def _prune(args, methods, out, check_model_matches):
         SNP_BATCH_SIZE,
         recipe="none",
         seed=args.seed,
-        **_data_kwargs(args),
+        **source_kwargs(args),  # the data flags, named as in RunConfig
     )
     check_model_matches(model, splits.info, image_size)
     try:

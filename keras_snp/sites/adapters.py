@@ -44,6 +44,11 @@ def walk(layer, path=()):
         yield from walk(child, path + (child.name,))
 
 
+def layers_of(model, kind):
+    """`(path, layer)` of every layer of class `kind` below `model`."""
+    return [(p, layer) for p, layer in walk(model) if isinstance(layer, kind)]
+
+
 def _is_hidden_dense(layer):
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", "linear")
@@ -101,24 +106,27 @@ class CCTAdapter:
         return sites
 
 
-class AttentionAdapter:
+class _ByLayerClass:
+    """An adapter that reads a model holding layers of one class."""
+
+    layer_class = None
+
+    def _found(self, model):
+        return layers_of(model, self.layer_class)
+
+    def matches(self, model):
+        return bool(self._found(model))
+
+
+class AttentionAdapter(_ByLayerClass):
     """Any model built from `keras.layers.MultiHeadAttention` blocks."""
 
     name = "attention"
-
-    def _attentions(self, model):
-        return [
-            (path, layer)
-            for path, layer in walk(model)
-            if isinstance(layer, keras.layers.MultiHeadAttention)
-        ]
-
-    def matches(self, model):
-        return bool(self._attentions(model))
+    layer_class = keras.layers.MultiHeadAttention
 
     def sites(self, model):
         proto = []
-        attentions = self._attentions(model)
+        attentions = self._found(model)
         nested = all(len(path) > 1 for path, _ in attentions)
         for block, (path, attention) in enumerate(attentions, start=1):
             proto.append(
@@ -173,24 +181,15 @@ def measured(model, proto):
     return [_reshaped(site, shapes[site.name]) for site in proto]
 
 
-class ConvAdapter:
+class ConvAdapter(_ByLayerClass):
     """A CNN: every `Conv2D` is a site of kind `conv`."""
 
     name = "conv"
-
-    def _convs(self, model):
-        return [
-            (path, layer)
-            for path, layer in walk(model)
-            if isinstance(layer, keras.layers.Conv2D)
-        ]
-
-    def matches(self, model):
-        return bool(self._convs(model))
+    layer_class = keras.layers.Conv2D
 
     def sites(self, model):
         proto = []
-        for index, (path, conv) in enumerate(self._convs(model), start=1):
+        for index, (path, conv) in enumerate(self._found(model), start=1):
             prefix = _BLOCK_PREFIX.match(conv.name)
             block = int(prefix.group(1)) if prefix else index
             proto.append(output_site(conv.name, path, (1,), "conv", block))
