@@ -97,22 +97,65 @@ STATS = (
 )
 
 
-def views_table(v):
+def view_fit(rows):
+    """Least squares of `objective_eval = f_inf + c / views` over the rows:
+    `(f_inf, c)`, the objective an unlimited count of views would reach
+    (the expectation over the augmentation) and the over-fit scale."""
+    import numpy as np
+
+    views = np.array([r["views"] for r in rows], float)
+    values = np.array([r["objective_eval"] for r in rows], float)
+    design = np.stack([np.ones_like(views), 1.0 / views], axis=1)
+    (f_inf, c), *_ = np.linalg.lstsq(design, values, rcond=None)
+    return float(f_inf), float(c)
+
+
+def views_table(v, lab=None):
+    reference = v.get("reference_views", 8)
     lines = [
-        f"Command: `{v['command']}`",
+        f"Command: `{v.get('command', '(running)')}`",
         "",
-        "| tap | views | passes | objective (eval) | same diag. as 8 "
-        "| same clusters as 8 | " + " | ".join(STATS) + " |",
-        "| --- " * (6 + len(STATS)) + "|",
+        "| tap | views | rows | passes | objective (cached) "
+        f"| objective (eval) | same diag. as {reference} "
+        f"| same clusters as {reference} | " + " | ".join(STATS) + " |",
+        "| --- " * (8 + len(STATS)) + "|",
     ]
+    fits = []
     for tap, rows in v["taps"].items():
         for r in sorted(rows, key=lambda r: r["views"]):
+            same_diag = r.get("same_diag_as_reference", r.get("same_diag_as_8"))
+            same_clusters = r.get(
+                "same_clusters_as_reference", r.get("same_clusters_as_8")
+            )
             lines.append(
-                f"| {tap} | {r['views']} | {r['passes']} "
-                f"| {r['objective_eval']:.6f} | {r['same_diag_as_8']:.1%} "
-                f"| {r['same_clusters_as_8']:.1%} | "
+                f"| {tap} | {r['views']} | {_f(r.get('rows'), ',')} "
+                f"| {r['passes']} | {_f(r.get('objective_cached'), '.4f')} "
+                f"| {r['objective_eval']:.4f} | {same_diag:.1%} "
+                f"| {same_clusters:.1%} | "
                 + " | ".join(_f(r[s], ".4f") for s in STATS)
                 + " |"
+            )
+        if len(rows) >= 2:
+            fits.append((tap, *view_fit(rows)))
+    if fits:
+        lines += [
+            "",
+            "Fit `objective (eval) = f_inf + c / views` per tap; `views for "
+            "1 %` is where `c / views` falls to 1 % of `f_inf`:",
+            "",
+            "| tap | f_inf | c | views for 1 % | lab, last epoch |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for tap, f_inf, c in fits:
+            last = (lab or {}).get("lab", {}).get(tap, [])
+            lab_cell = (
+                f"{last[-1]['objective_eval']:.4f} (epoch {last[-1]['epoch']})"
+                if last
+                else "-"
+            )
+            need = c / (0.01 * f_inf) if f_inf > 0 else float("nan")
+            lines.append(
+                f"| {tap} | {f_inf:.4f} | {c:.4f} | {need:.0f} | {lab_cell} |"
             )
     return lines
 
@@ -188,7 +231,13 @@ def main(folder):
         ]
     views = _load(folder, "views")
     if views:
-        sections += ["", "## Augmented views", "", *views_table(views)]
+        lab = _load(folder, "lab")
+        sections += [
+            "",
+            "## Augmented views",
+            "",
+            *views_table(views, lab),
+        ]
     lab = _load(folder, "lab")
     if lab:
         figure = os.path.join(folder, "readout_convergence.png")
