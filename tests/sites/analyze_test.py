@@ -9,6 +9,10 @@ from keras_snp.cli import guarded
 from keras_snp.cli.analyze import analyze_main
 from keras_snp.sites import find_sites
 
+# end-to-end (training, fine-tunes, saved models): run once in CI, at the
+# highest Keras
+pytestmark = pytest.mark.slow
+
 DATA = [
     "--dataset",
     "synthetic",

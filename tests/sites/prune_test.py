@@ -13,6 +13,10 @@ from keras_snp.sites import layer_at
 from keras_snp.snp import compute_snp
 from tests.sites import models
 
+# end-to-end (training, fine-tunes, saved models): run once in CI, at the
+# highest Keras
+pytestmark = pytest.mark.slow
+
 
 def _batches(shape, classes, n=48, seed=0):
     rng = np.random.default_rng(seed)

@@ -4,6 +4,11 @@ import os
 import re
 
 import numpy as np
+import pytest
+
+# end-to-end (training, fine-tunes, saved models): run once in CI, at the
+# highest Keras
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 

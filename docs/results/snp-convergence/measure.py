@@ -297,6 +297,80 @@ def part_lab(bench):
     return out
 
 
+def part_streaming(bench):
+    """Fresh views, warm-started whitened L-BFGS: every epoch caches one
+    new augmented view and takes `--stream-passes` passes on it from the
+    running solution (the whitening of the first view kept); `W` reported
+    is the running solution and the mean of the solutions of the epochs
+    after the first quarter (Polyak averaging). A stochastic solver of the
+    expectation over the augmentation, as the lab's SGD is."""
+    import scipy.optimize
+
+    from keras_snp.snp.solver import Whitening
+
+    epochs, passes = bench.args.stream_epochs, bench.args.stream_passes
+    snapshots = sorted({e for e in LAB_SNAPSHOTS if e <= epochs} | {epochs})
+    out = {"epochs": epochs, "passes_per_epoch": passes, "taps": {}}
+    out["taps"] = {s.name: [] for s in bench.specs}
+    config = SolverConfig()
+    states = [None] * len(bench.specs)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        cache = bench.cache(1, seed=10_000 + epoch)
+        for index, spec in enumerate(bench.specs):
+            problem = bench.problem(cache, index)
+            problem.precision = "float32"
+            if states[index] is None:
+                whitening = Whitening(problem, config)
+                shape = (problem.features, problem.num_classes)
+                states[index] = {
+                    "whitening": whitening,
+                    "v": np.zeros(np.prod(shape)),
+                    "sum": np.zeros(np.prod(shape)),
+                    "count": 0,
+                    "shape": shape,
+                }
+            state = states[index]
+            whitening, shape = state["whitening"], state["shape"]
+
+            def fun(v, problem=problem, whitening=whitening, shape=shape):
+                W = whitening.weights(v.reshape(shape))
+                value, grad_W = problem.objective(W)
+                return value, whitening.gradient(grad_W).ravel()
+
+            state["v"] = scipy.optimize.minimize(
+                fun,
+                state["v"],
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxcor": config.memory, "maxfun": passes,
+                         "maxiter": passes, "ftol": 0.0, "gtol": 0.0},
+            ).x
+            if epoch > epochs // 4:
+                state["sum"] += state["v"]
+                state["count"] += 1
+            if epoch in snapshots:
+                row = {"epoch": epoch, "seconds": time.perf_counter() - start}
+                for label, v in (
+                    ("last", state["v"]),
+                    ("mean", state["sum"] / max(state["count"], 1)),
+                ):
+                    if label == "mean" and not state["count"]:
+                        continue
+                    W = whitening.weights(v.reshape(shape))
+                    stats, _ = bench.readout_stats(index, W)
+                    row[label] = {
+                        "objective_eval": bench.objective(index, W),
+                        **stats,
+                    }
+                out["taps"][spec.name].append(row)
+                print(spec.name, epoch, {k: v["objective_eval"] for k, v in row.items() if isinstance(v, dict)}, flush=True)
+                save(bench.args.out, "streaming", out)
+            del problem
+        cache.close()
+    return out
+
+
 def save(folder, part, result):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{part}.json")
@@ -320,9 +394,11 @@ def main():
     )
     parser.add_argument("--lab-epochs", type=int, default=200)
     parser.add_argument("--reference", type=float, default=1e-5)
+    parser.add_argument("--stream-epochs", type=int, default=30)
+    parser.add_argument("--stream-passes", type=int, default=5)
     parser.add_argument(
         "--part",
-        choices=("damping", "tolerance", "views", "lab"),
+        choices=("damping", "tolerance", "views", "lab", "streaming"),
         required=True,
     )
     args = parser.parse_args()
@@ -332,6 +408,7 @@ def main():
         "tolerance": part_tolerance,
         "views": part_views,
         "lab": part_lab,
+        "streaming": part_streaming,
     }
     start = time.perf_counter()
     result = part[args.part](bench)
