@@ -188,6 +188,31 @@ def lab_table(lab):
     return lines
 
 
+def streaming_table(st, lab=None):
+    lines = [
+        f"Command: `{st.get('command', '(running)')}`",
+        "",
+        "| tap | epoch | objective (eval), last | objective (eval), mean "
+        "| lab at the same epoch | readout acc. (mean) | mean_diag (mean) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tap, rows in st["taps"].items():
+        lab_rows = {
+            r["epoch"]: r for r in (lab or {}).get("lab", {}).get(tap, [])
+        }
+        for r in rows:
+            mean = r.get("mean") or {}
+            lab_row = lab_rows.get(r["epoch"])
+            lines.append(
+                f"| {tap} | {r['epoch']} | {r['last']['objective_eval']:.4f} "
+                f"| {_f(mean.get('objective_eval'), '.4f')} "
+                f"| {_f(lab_row and lab_row['objective_eval'], '.4f')} "
+                f"| {_f(mean.get('readout_accuracy'), '.4f')} "
+                f"| {_f(mean.get('mean_diag'), '.2f')} |"
+            )
+    return lines
+
+
 def lab_figure(lab, path):
     import matplotlib
 
@@ -237,6 +262,14 @@ def main(folder):
             "## Augmented views",
             "",
             *views_table(views, lab),
+        ]
+    streaming = _load(folder, "streaming")
+    if streaming:
+        sections += [
+            "",
+            "## Fresh views, warm-started (stochastic)",
+            "",
+            *streaming_table(streaming, _load(folder, "lab")),
         ]
     lab = _load(folder, "lab")
     if lab:
