@@ -33,7 +33,7 @@ def prune_saved_model(args):
     from keras_snp.cli.common import check_data
     from keras_snp.cli.common import check_writable
     from keras_snp.cli.common import setup_logging
-    from keras_snp.pruning.any_model import METHODS
+    from keras_snp.pruning.scopes import METHODS
 
     if not os.path.isfile(args.run_dir):
         raise UsageError(f"No model file {args.run_dir}: give a .keras file.")

@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_snp.pruning.andc import random_masks
+from keras_snp.pruning.scopes import METHODS
 from keras_snp.sites.adapters import measured
 from keras_snp.sites.adapters import walk
 from keras_snp.sites.hooks import layer_at
@@ -32,8 +33,6 @@ from keras_snp.sites.site import heads_site
 from keras_snp.sites.site import input_site
 from keras_snp.sites.site import output_site
 from keras_snp.utils import check_one_of
-
-METHODS = ("andc", "random", "magnitude")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """ANDC pruning scopes: names, aliases and combinations (plain Python, so
 the command line checks `--scope` without starting Keras)."""
 
+# ANDC and its controls at the same per-layer sparsity.
+METHODS = ("andc", "random", "magnitude")
+
 LAYER_SCOPES = ("readout", "ff", "attn_proj")
 SCOPES = LAYER_SCOPES + ("all",)
 _ALIASES = {"all": LAYER_SCOPES, "internal": ("ff", "attn_proj")}

@@ -20,14 +20,13 @@ from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import random_masks
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scopes import DEFAULT_THETAS
+from keras_snp.pruning.scopes import METHODS
 from keras_snp.pruning.scopes import point_key
 from keras_snp.pruning.scoring import accuracy
 from keras_snp.pruning.scoring import correctness
 from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
-
-METHODS = ("andc", "random", "magnitude")
 
 
 def control_masks(model, masks, method, seed=0):
