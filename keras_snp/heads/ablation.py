@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_snp.sites import AblationModel
+from keras_snp.sites.hooks import per_label as per_label_accuracy
 from keras_snp.snp.fields import group_logits
 from keras_snp.snp.readout import int_labels
 from keras_snp.snp.readout import node_factors
@@ -87,20 +88,6 @@ def reusable(data):
         )
         return list(data)
     return data
-
-
-def per_label_accuracy(correct, labels, num_classes):
-    """`(..., K)` accuracy per true label; NaN for labels with no example.
-
-    `correct` is `(..., B)` bool, `labels` `(B,)` int.
-    """
-    correct = np.asarray(correct, dtype=np.float64)
-    one_hot = np.eye(num_classes)[labels]  # (B, K)
-    hits = correct @ one_hot
-    totals = one_hot.sum(axis=0)
-    return np.divide(
-        hits, totals, out=np.full(hits.shape, np.nan), where=totals > 0
-    )
 
 
 def _logits(model, images):

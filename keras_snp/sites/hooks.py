@@ -256,22 +256,33 @@ def ablate(model, silenced):
         _forget_compiled(model)
 
 
+def per_label(correct, labels, num_classes):
+    """`(..., K)` accuracy per true label; NaN for labels with no example.
+
+    `correct` is `(..., B)` bool, `labels` `(B,)` int.
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    one_hot = np.eye(num_classes)[labels]  # (B, K)
+    hits = correct @ one_hot
+    totals = one_hot.sum(axis=0)
+    return np.divide(
+        hits, totals, out=np.full(hits.shape, np.nan), where=totals > 0
+    )
+
+
 def per_label_accuracy(model, data, num_classes):
     """`(K,)` accuracy of `model` per true label over `data`, an iterable
     of `(images, labels)` batches (labels int or one-hot); NaN for a label
     with no image."""
-    correct = np.zeros(num_classes)
-    count = np.zeros(num_classes)
+    correct, seen = [], []
     for images, labels in data:
         labels = np.asarray(labels)
         if labels.ndim == 2:
             labels = labels.argmax(-1)
         logits = ops.convert_to_numpy(model(images, training=False))
-        hit = logits.argmax(-1) == labels
-        np.add.at(correct, labels, hit)
-        np.add.at(count, labels, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, correct / np.maximum(count, 1), np.nan)
+        correct.append(logits.argmax(-1) == labels)
+        seen.append(labels)
+    return per_label(np.concatenate(correct), np.concatenate(seen), num_classes)
 
 
 def ablation_effect(model, data, silenced, num_classes):

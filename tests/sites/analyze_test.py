@@ -30,6 +30,31 @@ DATA = [
 ]
 
 
+def accuracy_on_test_split(model):
+    """The model's accuracy on the test split the command reads, computed
+    here with plain numpy (the independent value)."""
+    import numpy as np
+
+    from keras_snp import data as data_lib
+
+    splits = data_lib.load(
+        "synthetic",
+        16,
+        100,
+        recipe="none",
+        seed=0,
+        num_classes=4,
+        examples_per_class=12,
+    )
+    hits = []
+    for images, labels in splits.test:
+        labels = np.asarray(labels)
+        labels = labels.argmax(-1) if labels.ndim == 2 else labels
+        logits = keras.ops.convert_to_numpy(model(np.asarray(images)))
+        hits.append(logits.argmax(-1) == labels)
+    return float(np.concatenate(hits).mean())
+
+
 def patch_attention(classes=4):
     """A tiny ViT: 4x4 patches, one attention block, a GELU MLP."""
     images = keras.Input((16, 16, 3))
@@ -70,7 +95,9 @@ def test_analyze_reads_a_saved_model_of_each_adapter(build, tmp_path, capsys):
         report = json.loads(heads.read_text())
         assert report["ablation_available"]
         (encoder,) = report["encoders"]
-        assert encoder["ablation"]["base_accuracy"] is not None
+        assert encoder["ablation"]["base_accuracy"] == pytest.approx(
+            accuracy_on_test_split(model)
+        )
         drops = [h["ablation"]["per_label_drop"] for h in encoder["heads"]]
         assert len(drops) == 2 and all(len(d) == 4 for d in drops)
     else:
@@ -106,14 +133,35 @@ def test_prune_script_prunes_a_saved_model_of_each_adapter(
     assert code == 0, capsys.readouterr().err
     table = json.loads((out / "pruning.json").read_text())
     assert set(table["methods"]) == {"andc", "random", "magnitude"}
-    assert table["unpruned_fine_tuned"] is not None
+    assert table["unpruned"] == pytest.approx(accuracy_on_test_split(model))
+    andc = keras.models.load_model(out / "andc.keras")
+    expected = accuracy_on_test_split(andc)
+    assert table["methods"]["andc"] == pytest.approx(expected)
+    # the unpruned control is reported exactly when a fine-tune ran
+    assert 0.0 <= table["unpruned_fine_tuned"] <= 1.0
     assert 0 < table["dilution"] < 1
     masks = np.load(out / "masks.npz")
     assert sorted(masks.files) == sorted(table["layers"])
-    pruned = keras.models.load_model(out / "andc.keras")
-    classifier = pruned.layers[-1]
+    classifier = andc.layers[-1]
     kernel = keras.ops.convert_to_numpy(classifier.kernel)
     assert np.all(kernel[~masks[classifier.name]] == 0)
+
+
+def test_prune_script_without_fine_tune_has_no_fine_tuned_control(
+    tmp_path, capsys
+):
+    from keras_snp.cli.prune import prune_main
+
+    path = tmp_path / "vgg.keras"
+    small_vgg().save(path)
+    data = [a for a in DATA if a not in ("--null-samples", "5")]
+    data = [a for a in data if a not in ("--readout-views", "1")]
+    out = tmp_path / "pruned"
+    code = guarded(prune_main, [str(path), *data, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    table = json.loads((out / "pruning.json").read_text())
+    assert table["unpruned_fine_tuned"] is None
+    assert table["fine_tune_epochs"] == 0
 
 
 def test_prune_script_needs_a_dataset_for_a_model(tmp_path, capsys):
