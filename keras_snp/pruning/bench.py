@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
+from keras_snp.models.flops import count_flops
 from keras_snp.pruning.andc import prune
-from keras_snp.pruning.shrinking import count_flops
 from keras_snp.pruning.shrinking import shrink
 
 

@@ -1,4 +1,4 @@
-"""Physical shrinking of a pruned CCT, and an analytic FLOP counter.
+"""Physical shrinking of a pruned CCT.
 
 After the masks are baked in (`andc.strip`), a unit whose every outgoing
 weight is zero never reaches the output, and a unit whose every incoming
@@ -18,21 +18,21 @@ Residual-stream units (inputs of `ff_hidden`, `qkv`, the classifier, and
 outputs of `attn_proj`, `ff_out`) are never removed: the residual additions
 and the LayerNorms couple every unit of the stream, so a zero column there
 does not make a unit removable. Labels are never removed either.
-"""
 
-import math
+`count_flops` is `keras_snp.models.flops.count_flops`, re-exported here
+for the callers that import it from the pruning package.
+"""
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_snp.models.attention import PerHeadAttention
 from keras_snp.models.cct import num_encoders
-from keras_snp.models.layers import ConvTokenizer
-from keras_snp.models.layers import SequencePooling
-from keras_snp.models.layers import tokenizer_sizes
+from keras_snp.models.flops import count_flops
 from keras_snp.pruning.andc import strip
 from keras_snp.pruning.wrapper import ANDCPrune
+
+__all__ = ["count_flops", "shrink"]
 
 
 def _units_to_keep(w_in, const, w_next, b_next):
@@ -175,59 +175,3 @@ def shrink(model, return_report=False):
         else:
             new.set_weights(layer.get_weights())
     return (small, report) if return_report else small
-
-
-def _shape(layer):
-    return tuple(layer.input.shape)
-
-
-def count_flops(model, sparse=False):
-    """Analytic FLOPs of one image through a CCT: 2 x multiply-adds.
-
-    Counts the tokenizer convolutions, every Dense / `ANDCPrune`, the
-    attention products (`QK^T` and the weighted values) and sequence
-    pooling. Element-wise work (norms, activations, softmax, additions) is
-    left out: it is the same before and after pruning.
-
-    Args:
-        model: a CCT, plain, masked or shrunken.
-        sparse: count only nonzero kernel entries of Dense layers (the
-            work of a sparse kernel), instead of the dense kernel size.
-
-    Example:
-    ```python
-    count_flops(build_cct("cct_7_3x1", num_classes=100))
-    ```
-    """
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Dense, ANDCPrune)):
-            inner = layer.layer if isinstance(layer, ANDCPrune) else layer
-            if isinstance(layer, ANDCPrune):
-                kernel = ops.convert_to_numpy(layer.masked_kernel())
-            else:
-                kernel = ops.convert_to_numpy(inner.kernel)
-            size = np.count_nonzero(kernel) if sparse else kernel.size
-            tokens = math.prod(_shape(layer)[1:-1])
-            total += 2 * tokens * int(size)
-        elif isinstance(layer, PerHeadAttention):
-            tokens = _shape(layer)[1]
-            width = layer.num_heads * layer.key_dim + sum(layer.value_dims)
-            total += 2 * tokens * tokens * width
-        elif isinstance(layer, SequencePooling):
-            _, tokens, dim = _shape(layer)
-            total += 4 * tokens * dim
-        elif isinstance(layer, ConvTokenizer):
-            total += _tokenizer_flops(layer, _shape(layer))
-    return int(total)
-
-
-def _tokenizer_flops(layer, shape):
-    k, convs, channels = layer.kernel_size, len(layer.convs), shape[3]
-    rows = tokenizer_sizes(shape[1], k, convs)
-    cols = tokenizer_sizes(shape[2], k, convs)
-    total = 0
-    for conv, (r, _), (c, _) in zip(layer.convs, rows, cols):
-        total += 2 * r * c * k * k * channels * conv.filters
-        channels = conv.filters
-    return total

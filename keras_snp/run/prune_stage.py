@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from keras_snp.constants import DEFAULT_THETA
+from keras_snp.models.flops import count_flops
 from keras_snp.pruning import sweep as sweep_lib
 from keras_snp.pruning.andc import connection_masks
 from keras_snp.pruning.andc import dilution_by_scope
@@ -42,7 +43,6 @@ from keras_snp.pruning.fine_tuning import default_fine_tune_epochs
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scoring import accuracy
 from keras_snp.pruning.scoring import correctness
-from keras_snp.pruning.shrinking import count_flops
 from keras_snp.pruning.shrinking import shrink
 from keras_snp.pruning.structured import structured_masks
 from keras_snp.pruning.structured import structured_taps

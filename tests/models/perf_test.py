@@ -1,13 +1,10 @@
-"""Performance options that must not change results: fused attention, FLOPs."""
+"""Performance options that must not change results: fused attention.
+
+The FLOP counter is tested in `flops_test.py`."""
 
 import numpy as np
-import pytest
 
 from keras_snp.models import PerHeadAttention
-from keras_snp.models import build_cct
-from keras_snp.models.flops import cct_forward_flops
-from keras_snp.models.flops import cct_training_flops
-from keras_snp.pruning import count_flops
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 
@@ -100,42 +97,3 @@ class FusedAttentionTest(TestCase):
             outputs.append(np.asarray(model(images)))
         self.assertGreater(np.std(outputs[1]), 1e-2)  # not a trivial output
         self.assertAllClose(outputs[0], outputs[1], atol=1e-4, rtol=1e-4)
-
-
-@pytest.mark.parametrize(
-    "variant,size,classes",
-    [("cct_2_3x2", 32, 10), ("cct_7_3x1", 32, 100), ("cct_7_7x2", 224, 102)],
-)
-def test_analytic_flops_match_the_model_walk(variant, size, classes):
-    model = build_cct(variant, num_classes=classes, image_size=size)
-    flops = cct_forward_flops(variant, image_size=size, num_classes=classes)
-    assert flops["total"] == count_flops(model)
-    assert (
-        cct_training_flops(variant, image_size=size, num_classes=classes)
-        == 3 * flops["total"]
-    )
-    parts = flops["tokenizer"] + flops["attention"] + flops["mlp"]
-    assert parts + flops["head"] == flops["total"]
-
-
-def test_flops_by_hand_for_a_tiny_cct():
-    # tiny: 16 px, one 3x3 conv 3->16 (16x16 out), pool -> 8x8 = 64 tokens,
-    # width 16, hidden 32, 2 layers, 5 classes.
-    n, d, m = 64, 16, 32
-    tokenizer = 2 * 16 * 16 * 9 * 3 * 16
-    layer = 2 * n * d * 3 * d + 4 * n * n * d + 2 * n * d * d + 4 * n * d * m
-    head = 4 * n * d + 2 * d * 5
-    model = tiny_cct()
-    flops = cct_forward_flops(
-        "cct_2_3x2",
-        image_size=16,
-        num_classes=5,
-        num_layers=2,
-        num_heads=2,
-        embed_dim=16,
-        mlp_ratio=2,
-        num_convs=1,
-        intermediate_dim=8,
-    )
-    assert flops["total"] == tokenizer + 2 * layer + head == 1_274_016
-    assert flops["total"] == count_flops(model)

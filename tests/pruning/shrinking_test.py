@@ -9,6 +9,7 @@ from keras_snp.pruning import count_flops
 from keras_snp.pruning import prune
 from keras_snp.pruning import shrink
 from keras_snp.pruning import strip
+from keras_snp.pruning.wrapper import ANDCPrune
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct
 
@@ -117,6 +118,13 @@ class ShrinkTest(TestCase):
         )  # ff_hidden, ff_out
         expected = conv + 2 * encoder + 4 * n * d + 2 * d * k
         self.assertEqual(count_flops(self.model), expected)
+        # sparse: each masked-out entry saves 2 FLOPs per token it meets
+        saved = 0
+        for layer in self.pruned.layers:
+            if isinstance(layer, ANDCPrune):
+                zeros = int((keras.ops.convert_to_numpy(layer.mask) == 0).sum())
+                saved += 2 * (1 if layer.name == "classifier" else n) * zeros
+        self.assertGreater(saved, 0)
         masked = count_flops(self.pruned, sparse=True)
-        self.assertLess(masked, expected)
+        self.assertEqual(masked, expected - saved)
         self.assertEqual(count_flops(self.pruned), expected)
