@@ -22,6 +22,7 @@ _EXPORTS = {
     "fine_tune": "fine_tuning",
     "count_flops": "shrinking",
     "shrink": "shrinking",
+    "shrink_any": "any_shrink",
     "structured_masks": "structured",
     "sensitivity": "sweep",
     "ANDCPrune": "wrapper",

@@ -239,6 +239,12 @@ class Pruned:
     dilution: float
     history: object = None
 
+    def shrink(self, return_report=False):
+        """The physically smaller model (`any_shrink.shrink_any`)."""
+        from keras_snp.pruning.any_shrink import shrink_any
+
+        return shrink_any(self.model, return_report=return_report)
+
 
 def _fit_arguments(train_data):
     """`fit`'s data arguments and the labels' rank (1 int, 2 one-hot)."""
