@@ -37,16 +37,19 @@ import keras
 import numpy as np
 from keras import ops
 
-_CHANNEL_WISE = (
+_ELEMENTWISE = (
     keras.layers.Activation,
     keras.layers.ReLU,
     keras.layers.LeakyReLU,
     keras.layers.ELU,
     keras.layers.Dropout,
-    keras.layers.SpatialDropout1D,
-    keras.layers.SpatialDropout2D,
     keras.layers.GaussianNoise,
     keras.layers.GaussianDropout,
+)
+_CHANNEL_WISE = (
+    *_ELEMENTWISE,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
     keras.layers.MaxPooling1D,
     keras.layers.MaxPooling2D,
     keras.layers.AveragePooling1D,
@@ -68,11 +71,13 @@ class _Route:
         consumer: the `Dense` or `Conv2D` that reads them.
         rows: `(units, positions)` int, the consumer's input rows of each
             unit (more than one position after a `Flatten`).
+        shape: the producer's output shape, batch 1.
     """
 
     chain: list
     consumer: object
     rows: np.ndarray
+    shape: tuple
 
 
 class _Plan:
@@ -90,94 +95,88 @@ class _Plan:
         self.values[id(variable)] = (variable, np.asarray(value))
 
 
-def _graph(model):
-    """The functional graph of a Functional or Sequential model."""
-    if isinstance(model, keras.Sequential):
-        if getattr(model, "_functional", None) is None:
-            raise ValueError(
-                f"Build `{model.name}` with an `Input` first. Received: "
-                f"model={model.name!r}"
-            )
-        return model._functional
-    return model
+class _Graph:
+    """Who reads what in the graph of a Functional or Sequential model
+    (its own nodes only: calls of its layers elsewhere do not count)."""
+
+    def __init__(self, model):
+        graph = model
+        if isinstance(model, keras.Sequential):
+            graph = getattr(model, "_functional", None)
+            if graph is None:
+                raise ValueError(
+                    f"Build `{model.name}` with an `Input` first. Received: "
+                    f"model={model.name!r}"
+                )
+        self.layers = graph.layers
+        self.outputs = {id(t) for t in graph.outputs}
+        self.readers, self.nodes = {}, {}
+        for nodes in graph._nodes_by_depth.values():
+            for node in nodes:
+                self.nodes.setdefault(id(node.operation), []).append(node)
+                for tensor in node.input_tensors:
+                    self.readers.setdefault(id(tensor), []).append(node)
+
+    def output(self, layer):
+        """The layer's one output tensor, or None when it is called more
+        than once or returns more than one tensor."""
+        nodes = self.nodes.get(id(layer), [])
+        if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
+            return None
+        return nodes[0].output_tensors[0]
+
+    def only_reader(self, tensor):
+        """The one layer that reads `tensor` (and nothing else), or None."""
+        nodes = self.readers.get(id(tensor), [])
+        if id(tensor) in self.outputs or len(nodes) != 1:
+            return None
+        if len(nodes[0].input_tensors) != 1:
+            return None
+        return nodes[0].operation
 
 
-def _consumers(graph):
-    """`{id(tensor): [nodes that read it]}` within `graph`."""
-    readers = {}
-    for nodes in graph._nodes_by_depth.values():
-        for node in nodes:
-            for tensor in node.input_tensors:
-                readers.setdefault(id(tensor), []).append(node)
-    return readers
-
-
-def _only_reader(graph, readers, tensor):
-    """The one layer of the graph that reads `tensor`, or None."""
-    if any(tensor is out for out in graph.outputs):
-        return None
-    nodes = readers.get(id(tensor), [])
-    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-        return None
-    layer = nodes[0].operation
-    if len(getattr(layer, "_inbound_nodes", [])) != 1:
-        return None  # a shared layer
-    return layer
-
-
-def _passes(layer, shape):
-    """Whether `layer` keeps the last axis as channels, and its new shape."""
+def _passes(layer, shape, out_shape):
+    """Whether `layer` keeps the last axis as channels, one per unit."""
     if isinstance(layer, _CHANNEL_WISE):
         return True
     if isinstance(layer, keras.layers.BatchNormalization):
         return layer.axis in (-1, len(shape) - 1)
     if isinstance(layer, keras.layers.Reshape):
-        return tuple(layer.output.shape)[-1] == shape[-1]
+        return out_shape[-1] == shape[-1]
     return False
 
 
-def _route(graph, readers, producer):
+def _route(graph, producer):
     """The `_Route` of a producer's units, or None when they are kept."""
-    if len(producer._inbound_nodes) != 1:
+    tensor = graph.output(producer)
+    if tensor is None or getattr(producer, "groups", 1) != 1:
         return None
-    units = producer.output.shape[-1]
+    start = (1, *tensor.shape[1:])
+    units = start[-1]
     rows = np.arange(units)[:, None]
-    chain, tensor = [], producer.output
+    chain = []
     while True:
-        layer = _only_reader(graph, readers, tensor)
-        if layer is None:
+        layer = graph.only_reader(tensor)
+        out = None if layer is None else graph.output(layer)
+        if out is None:
             return None
-        shape = tuple(tensor.shape)
         if isinstance(layer, _UNITS):
             if layer.kernel.shape[-2] != rows.size:
                 return None
-            return _Route(chain, layer, rows)
+            return _Route(chain, layer, rows, start)
+        shape = tuple(tensor.shape)
         if isinstance(layer, keras.layers.Flatten):
             if rows.shape[1] != 1 or layer.data_format != "channels_last":
                 return None
             positions = int(np.prod(shape[1:-1]))
             rows = np.arange(units)[:, None] + units * np.arange(positions)
-        elif not (_passes(layer, shape) and rows.shape[1] == 1):
-            if not (rows.shape[1] > 1 and _elementwise_2d(layer)):
+        elif rows.shape[1] == 1:
+            if not _passes(layer, shape, tuple(out.shape)):
                 return None
+        elif not isinstance(layer, _ELEMENTWISE):  # after a Flatten
+            return None
         chain.append(layer)
-        tensor = layer.output
-
-
-def _elementwise_2d(layer):
-    """Layers that may follow a `Flatten` (rows stay where they are)."""
-    return isinstance(
-        layer,
-        (
-            keras.layers.Activation,
-            keras.layers.ReLU,
-            keras.layers.LeakyReLU,
-            keras.layers.ELU,
-            keras.layers.Dropout,
-            keras.layers.GaussianNoise,
-            keras.layers.GaussianDropout,
-        ),
-    )
+        tensor = out
 
 
 def _constants(plan, producer, route):
@@ -187,11 +186,10 @@ def _constants(plan, producer, route):
     bias = (
         plan.get(producer.bias)
         if producer.use_bias
-        else np.zeros(producer.output.shape[-1], "float32")
+        else np.zeros(route.shape[-1], "float32")
     )
     value = producer.activation(ops.convert_to_tensor(bias, "float32"))
-    shape = (1, *producer.output.shape[1:])
-    x = ops.broadcast_to(value, shape)
+    x = ops.broadcast_to(value, route.shape)
     for layer in route.chain:
         if isinstance(layer, keras.layers.BatchNormalization):
             x = _batch_norm(plan, layer, x)
@@ -217,8 +215,8 @@ def _rows_first(kernel):
     return np.moveaxis(kernel, -2, 0).reshape(kernel.shape[-2], -1)
 
 
-def _shrink_units(plan, graph, readers, producer):
-    route = _route(graph, readers, producer)
+def _shrink_units(plan, graph, producer):
+    route = _route(graph, producer)
     if route is None:
         return
     consumer = route.consumer
@@ -355,14 +353,13 @@ def _rebuilt(model, plan, build):
 
 
 def _shrink_graph(model):
-    graph = _graph(model)
-    readers = _consumers(graph)
+    graph = _Graph(model)
     plan = _Plan()
     for layer in graph.layers:
         if isinstance(layer, keras.layers.MultiHeadAttention):
             _shrink_heads(plan, layer, layer.name)
         elif isinstance(layer, _UNITS):
-            _shrink_units(plan, graph, readers, layer)
+            _shrink_units(plan, graph, layer)
 
     def clone(layer):
         config = plan.configs.get(layer.name) or layer.get_config()
@@ -446,7 +443,7 @@ def _shrink_vit(model, encoders):
             keeps.append(_mlp_units(plan, dense_1, dense_2))
     if len({k.size for k in keeps}) != 1:
         return None  # one `mlp_dim` cannot hold two widths
-    width = max(int(k.sum()) for k in keeps)
+    width = max(1, *(int(k.sum()) for k in keeps))
     if width == keeps[0].size:
         return None
     for (name, dense_1, dense_2), keep in zip(mlps, keeps):

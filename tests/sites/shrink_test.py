@@ -182,6 +182,48 @@ def test_every_unit_gone_keeps_one_silenced():
     )
 
 
+def test_units_feeding_a_residual_or_two_readers_stay():
+    inputs = keras.Input((4, 8))
+    a = keras.layers.Dense(8, name="a")(inputs)
+    x = keras.layers.Add()([a, inputs])
+    b = keras.layers.Dense(6, activation="relu", name="b")(x)
+    x = keras.layers.Concatenate()(
+        [keras.layers.Dense(3, name="c")(b), keras.layers.Dense(3)(b)]
+    )
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    _zero(model.get_layer("a"), (slice(None), 2))
+    _zero(model.get_layer("a"), 2, "bias")
+    _zero(model.get_layer("c"), 1)  # b's unit 1 is still read by the other
+    small, report = shrink_any(model, return_report=True)
+    assert report == {}
+    assert small.get_layer("a").units == 8 and small.get_layer("b").units == 6
+
+
+def test_a_constant_channel_folds_only_into_a_valid_convolution():
+    def cnn(padding):
+        return keras.Sequential(
+            [
+                keras.Input((6, 6, 2)),
+                keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+                keras.layers.Conv2D(3, 3, padding=padding, name="c2"),
+            ]
+        )
+
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, 2)).astype("float32")
+    for padding, removed in (("valid", 2), ("same", 1)):
+        model = cnn(padding)
+        _randomize(model)
+        _zero(model.get_layer("c1"), (Ellipsis, [0, 1]))  # no input
+        _zero(model.get_layer("c1"), 0, "bias")  # relu(0): no constant
+        bias = ops.convert_to_numpy(model.get_layer("c1").bias)
+        assert bias[1] > 0  # relu(bias): a constant channel
+        small = shrink_any(model)
+        assert small.get_layer("c1").filters == 4 - removed, padding
+        np.testing.assert_allclose(
+            _outputs(small, x), _outputs(model, x), atol=1e-5
+        )
+
+
 def test_a_cct_goes_to_the_cct_shrink():
     from keras_snp.pruning import shrink
 
