@@ -1,51 +1,66 @@
 """keras_snp: train Compact Convolutional Transformers, read them node by node.
 
-Importing the package registers every custom layer, so saved models load
-with `keras.models.load_model` (safe mode). TensorFlow is imported only by
+`import keras_snp` registers every Keras serializable of the package (the
+CCT's layers, the `ANDCPrune` wrapper, the augmentation and optimizer
+objects; see `REGISTERING`), so a saved keras_snp model loads with
+`keras.models.load_model` in safe mode, as `import keras_hub` does for
+keras-hub: import `keras_snp` before loading, in either order with
+`keras`. The registration imports Keras; TensorFlow is imported only by
 the data, strategy, export and TensorBoard code that needs it, so the
 package imports and runs under `KERAS_BACKEND=jax` without TensorFlow.
 
-The package itself is light: the public names below are imported on first
-use (PEP 562), so the command line answers `--help` and bad flags before
-Keras starts. The custom layers are registered as soon as Keras is
-imported, whichever of `keras` and `keras_snp` comes first.
+The public names below load on first use (PEP 562, through
+`keras_snp.utils.lazy_exports`, as every package of keras_snp does).
+With `KERAS_SNP_DEFER_REGISTRATION=1` in the environment, `import
+keras_snp` imports no Keras and registers nothing until
+`keras_snp.register_serializables()` is called: the command line's entry
+(`keras_snp_entry`) imports the package that way, so `--help` and bad
+flags answer before Keras starts, and registers once a command runs.
+Nothing is installed in Python's import machinery.
 
 Example:
 ```python
+import keras
 import keras_snp
 
 model = keras_snp.build_cct("cct_7_3x1", num_classes=100, image_size=32)
 splits = keras_snp.data.load("cifar100", image_size=32, batch_size=128)
+model.save("cct.keras")
+keras.models.load_model("cct.keras")  # safe mode: the layers are known
 ```
 """
 
 import importlib
-import sys
-import threading
-import warnings
+import os
+
+from keras_snp.utils import lazy_exports
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it.
+#: Set to "1", `import keras_snp` leaves registration to an explicit
+#: `register_serializables()` call (the command line's entry does).
+DEFER_REGISTRATION = "KERAS_SNP_DEFER_REGISTRATION"
+
+# Public name -> the module, relative to keras_snp, that defines it.
 _EXPORTS = {
-    "analyze": "keras_snp.heads.analyze",
-    "analyze_heads": "keras_snp.heads",
-    "write_heads_report": "keras_snp.heads",
-    "VARIANTS": "keras_snp.models",
-    "CCTConfig": "keras_snp.models",
-    "build_cct": "keras_snp.models",
-    "list_variants": "keras_snp.models",
-    "ANDCPrune": "keras_snp.pruning",
-    "prune": "keras_snp.pruning.any_model",
-    "build_cnn": "keras_snp.reproduce",
-    "write_report": "keras_snp.reproduce",
-    "SNPCallback": "keras_snp.snp",
-    "SNPResult": "keras_snp.snp",
-    "compute_snp": "keras_snp.snp",
-    "ablate": "keras_snp.sites",
-    "find_sites": "keras_snp.sites",
-    "run_with_cache": "keras_snp.sites",
-    "UsageError": "keras_snp.utils",
+    "analyze": "heads.analyze",
+    "analyze_heads": "heads",
+    "write_heads_report": "heads",
+    "VARIANTS": "models",
+    "CCTConfig": "models",
+    "build_cct": "models",
+    "list_variants": "models",
+    "ANDCPrune": "pruning",
+    "prune": "pruning.any_model",
+    "build_cnn": "reproduce",
+    "write_report": "reproduce",
+    "SNPCallback": "snp",
+    "SNPResult": "snp",
+    "compute_snp": "snp",
+    "ablate": "sites",
+    "find_sites": "sites",
+    "run_with_cache": "sites",
+    "UsageError": "utils",
 }
 _SUBPACKAGES = (
     "data",
@@ -57,7 +72,7 @@ _SUBPACKAGES = (
     "snp",
 )
 
-# The packages whose import registers Keras serializables: importing them
+# The modules whose import registers Keras serializables: importing them
 # is what lets `keras.models.load_model` rebuild a keras_snp model.
 # `tests/cli/imports_test.py` checks that no registering module is missing.
 REGISTERING = (
@@ -77,6 +92,7 @@ __all__ = [
     "analyze",
     "find_sites",
     "prune",
+    "register_serializables",
     "run_with_cache",
     "sites",
     "ANDCPrune",
@@ -99,21 +115,23 @@ __all__ = [
     "write_report",
 ]
 
-
-def __getattr__(name):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"keras_snp.{name}")
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'keras_snp' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, __all__, submodules=_SUBPACKAGES
+)
 
 
 def register_serializables():
-    """Imports every package that registers a Keras serializable."""
+    """Registers every Keras serializable of keras_snp (idempotent).
+
+    `import keras_snp` calls it, unless `KERAS_SNP_DEFER_REGISTRATION=1`;
+    call it yourself in that case, before `keras.models.load_model`.
+
+    Example:
+    ```python
+    keras_snp.register_serializables()
+    model = keras.models.load_model("model.keras")
+    ```
+    """
     for module in REGISTERING:
         try:
             importlib.import_module(module)
@@ -122,69 +140,5 @@ def register_serializables():
                 raise
 
 
-class _KerasImportHook:
-    """Runs `register_serializables` once Keras is imported.
-
-    A meta-path finder that wraps the `exec_module` of `keras` and of
-    every `keras_snp` sub-module: registration runs when the outermost of
-    those imports has finished, so a Keras import nested inside a
-    keras_snp module never sees a half-built keras_snp package.
-    """
-
-    def __init__(self):
-        self._depth = 0
-        self._pending = False
-        self._lock = threading.RLock()
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "keras" and not name.startswith("keras_snp."):
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run = loader.exec_module
-
-        def exec_module(module):
-            with self._lock:
-                self._depth += 1
-                try:
-                    run(module)
-                finally:
-                    self._depth -= 1
-                if name == "keras":
-                    self._pending = True
-                if self._pending and self._depth == 0:
-                    self._pending = False
-                    self._register()
-
-        loader.exec_module = exec_module
-        return spec
-
-    def _register(self):
-        self.remove()
-        try:
-            register_serializables()
-        except Exception as error:  # noqa: BLE001 (never break `import keras`)
-            warnings.warn(
-                f"keras_snp could not register its layers ({error}); "
-                "`import keras_snp.models` before loading a saved model.",
-                stacklevel=2,
-            )
-
-    def remove(self):
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-
-
-if "keras" in sys.modules:
+if os.environ.get(DEFER_REGISTRATION) != "1":
     register_serializables()
-else:
-    sys.meta_path.insert(0, _KerasImportHook())

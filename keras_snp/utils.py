@@ -231,10 +231,13 @@ def load_npz(path):
         raise corrupt_file(path, "not a readable .npz") from error
 
 
-def lazy_exports(package, exports, public):
+def lazy_exports(package, exports, public, submodules=()):
     """`(__getattr__, __dir__)` for a package whose public names load on
-    first use (PEP 562): `exports` maps a name to the sub-module, relative
-    to `package`, that defines it.
+    first use (PEP 562), the one way a keras_snp package exports lazily.
+
+    `exports` maps a name to the sub-module, relative to `package`, that
+    defines it; each name in `submodules` is a sub-package of `package`,
+    imported and returned as itself.
 
     Example:
     ```python
@@ -244,12 +247,14 @@ def lazy_exports(package, exports, public):
     """
 
     def __getattr__(name):
+        if name in submodules:
+            return importlib.import_module(f"{package}.{name}")
         if name in exports:
             module = importlib.import_module(f"{package}.{exports[name]}")
             return getattr(module, name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__():
-        return sorted([*vars(importlib.import_module(package)), *public])
+        return sorted({*vars(importlib.import_module(package)), *public})
 
     return __getattr__, __dir__

@@ -12,8 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_snp.cli import command_main  # noqa: E402
-from keras_snp.cli import guarded  # noqa: E402
+import keras_snp_entry  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(guarded(command_main("reproduce"), sys.argv[1:]))
+    sys.exit(keras_snp_entry.command("reproduce"))

@@ -7,7 +7,7 @@ from keras_snp.cli.common import Parser
 from keras_snp.cli.common import add_common_options
 from keras_snp.cli.common import check_data
 from keras_snp.cli.common import check_writable
-from keras_snp.cli.common import setup_logging
+from keras_snp.cli.common import start
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
 
@@ -97,7 +97,7 @@ def analyze_main(argv=None):
     check_data(args)
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     check_writable(out, "--out")
-    setup_logging(args.verbose)
+    start(args.verbose)
     from keras_snp import data as data_lib
     from keras_snp.cli.train import config_from_args
     from keras_snp.run import export as export_lib

@@ -472,6 +472,18 @@ def setup_logging(verbose):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def start(verbose):
+    """Starts a command whose flags and files have been checked: logging
+    (`setup_logging`), then Keras, with keras_snp's serializables
+    registered. The entry (`keras_snp_entry`) defers that registration so
+    that `--help` and usage errors answer before Keras starts; from here on
+    the run sees the package as `import keras_snp` gives it."""
+    setup_logging(verbose)
+    import keras_snp
+
+    keras_snp.register_serializables()
+
+
 class ExpectedRetracing(logging.Filter):
     """Drops TensorFlow's "triggered tf.function retracing" warning: the
     prune stage scores a new model per row (and the SNP readouts one per

@@ -24,7 +24,7 @@ from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import fraction
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
-from keras_snp.cli.common import setup_logging
+from keras_snp.cli.common import start
 from keras_snp.cli.prune_model import add_model_options
 from keras_snp.cli.prune_model import prune_saved_model
 from keras_snp.run.summary import print_summary
@@ -144,7 +144,7 @@ def prune_main(argv=None):
                 "train.py (with the snp stage) first."
             )
     check_writable(args.run_dir, "the run folder")
-    setup_logging(args.verbose)
+    start(args.verbose)
     # the run's own settings where these are None
     overrides = {
         "theta": args.theta,

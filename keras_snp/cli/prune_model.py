@@ -32,7 +32,7 @@ def prune_saved_model(args):
     from keras_snp.cli.analyze import check_model_matches
     from keras_snp.cli.common import check_data
     from keras_snp.cli.common import check_writable
-    from keras_snp.cli.common import setup_logging
+    from keras_snp.cli.common import start
     from keras_snp.pruning.scopes import METHODS
 
     if not os.path.isfile(args.run_dir):
@@ -53,7 +53,7 @@ def prune_saved_model(args):
         os.path.dirname(os.path.abspath(args.run_dir)), "pruned"
     )
     check_writable(out, "--out")
-    setup_logging(args.verbose)
+    start(args.verbose)
     _prune(args, methods, out, check_model_matches)
     print(f"pruned models, masks and pruning.json in {out}")
     return 0

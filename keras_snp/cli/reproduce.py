@@ -18,7 +18,7 @@ from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
-from keras_snp.cli.common import setup_logging
+from keras_snp.cli.common import start
 from keras_snp.reproduce.runner import CNN_VARIANT
 from keras_snp.reproduce.runner import DEFAULT_EPOCHS
 from keras_snp.reproduce.runner import DEFAULT_NULL_SAMPLES
@@ -198,7 +198,7 @@ def reproduce_main(argv=None):
     else:
         check_run_folder(config, resume)
     check_writable(config.output_dir)
-    setup_logging(args.verbose)
+    start(args.verbose)
     from keras_snp.reproduce.runner import reproduce
 
     path = reproduce(

@@ -16,7 +16,7 @@ from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
-from keras_snp.cli.common import setup_logging
+from keras_snp.cli.common import start
 from keras_snp.run.config import STAGES
 from keras_snp.run.config import RunConfig
 from keras_snp.run.summary import print_summary
@@ -214,7 +214,7 @@ def train_main(argv=None):
     check_data(args)
     config = check_config(config_from_args(args), resume=args.resume)
     check_writable(config.output_dir)
-    setup_logging(args.verbose)
+    start(args.verbose)
     from keras_snp.run import pipeline
 
     folder = pipeline.run(config, resume=args.resume, redo=tuple(args.redo))

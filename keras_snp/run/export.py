@@ -144,7 +144,9 @@ def load_model(path, safe_mode=True):
     Raises `UsageError` for a missing, corrupt or truncated file, and for
     a file that needs `safe_mode=False` (pass --unsafe to allow it).
     """
-    import keras_snp  # noqa: F401  (registers the custom layers)
+    import keras_snp
+
+    keras_snp.register_serializables()  # also where the entry deferred it
 
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -40,7 +40,7 @@ def _script(name, *args):
 
 
 def _keras_snp(*args):
-    code = "import sys; from keras_snp.cli import main; sys.exit(main())"
+    code = "import sys, keras_snp_entry; sys.exit(keras_snp_entry.main())"
     return [sys.executable, "-c", code, *args]
 
 

@@ -1,6 +1,8 @@
-"""`import keras_snp` is light, and saved models load whichever of
-`keras` and `keras_snp` is imported first (the layers register when Keras
-arrives). Each case runs in a fresh interpreter."""
+"""`import keras_snp` registers the package's Keras serializables, as
+`import keras_hub` does, with no import hook: saved models load in safe
+mode whichever of `keras` and `keras_snp` is imported first. The command
+line's entry (`keras_snp_entry`) defers the registration, so it imports no
+Keras until a command runs. Each case runs in a fresh interpreter."""
 
 import os
 import re
@@ -17,9 +19,9 @@ PACKAGE = os.path.join(ROOT, "keras_snp")
 
 
 def _python(code, **env):
-    full_env = dict(
-        os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", **env
-    )
+    full_env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    full_env.pop("KERAS_SNP_DEFER_REGISTRATION", None)
+    full_env.update(env)
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -31,18 +33,56 @@ def _python(code, **env):
     return done.stdout
 
 
-def test_import_keras_snp_imports_no_keras():
+def test_import_registers_and_installs_no_import_hook():
     out = _python("""
         import sys
         import keras_snp
+        hooks = [type(f).__module__ for f in sys.meta_path
+                 if type(f).__module__.split(".")[0] == "keras_snp"]
+        registered = "keras_snp.pruning.wrapper" in sys.modules
+        import keras
+        name = keras.saving.get_registered_name(keras_snp.ANDCPrune)
+        found = keras.saving.get_registered_object("keras_snp>PerHeadAttention")
+        print(hooks, registered, name, found.__name__)
+    """)
+    assert out.split() == [
+        "[]",
+        "True",
+        "keras_snp>ANDCPrune",
+        "PerHeadAttention",
+    ]
+
+
+def test_entry_imports_no_keras_and_leaves_the_environment():
+    out = _python("""
+        import os, sys
+        import keras_snp_entry
+        keras_snp_entry.main(["--version"])
         import keras_snp.cli.train, keras_snp.run.resolve
         from keras_snp.models import VARIANTS, min_image_size
         from keras_snp.data import check_source, defaults_for
         check_source("synthetic")
         print(sorted(m for m in ("keras", "tensorflow", "jax")
-                     if m in sys.modules))
+                     if m in sys.modules),
+              os.environ.get("KERAS_SNP_DEFER_REGISTRATION"))
     """)
-    assert out.strip() == "[]"
+    assert out.split() == ["keras-snp", "0.1.0", "[]", "None"]
+
+
+def test_deferred_import_registers_when_asked():
+    out = _python(
+        """
+        import sys
+        import keras_snp
+        print("keras" in sys.modules)
+        keras_snp.register_serializables()
+        import keras
+        print(keras.saving.get_registered_object("keras_snp>ANDCPrune").__name__)
+        """,
+        KERAS_SNP_DEFER_REGISTRATION="1",
+    )
+    assert out.split()[0] == "False"
+    assert out.split()[1] == "ANDCPrune"
 
 
 def test_every_registering_module_is_listed():
@@ -79,11 +119,8 @@ SAVE = """
 ORDERS = {
     "keras_snp then keras": "import keras_snp\nimport keras\n",
     "keras then keras_snp": "import keras\nimport keras_snp\n",
-    "a keras_snp module imports keras": (
-        "import keras_snp.models.cct\nimport keras\n"
-    ),
-    "via a public name": (
-        "import keras_snp\nkeras_snp.build_cct\nimport keras\n"
+    "a keras_snp module, then keras": (
+        "import keras_snp.models.variants\nimport keras\n"
     ),
 }
 
@@ -100,25 +137,29 @@ def test_safe_mode_load_after_either_import_order(saved, order):
     out = _python(
         ORDERS[order]
         + textwrap.dedent(f"""
-        for name in ("cct", "wrapped"):
-            model = keras.models.load_model(r"{saved}/" + name + ".keras",
-                                            safe_mode=True)
-            print(name, model.count_params())
+        cct = keras.models.load_model(r"{saved}/cct.keras", safe_mode=True)
+        wrapped = keras.models.load_model(r"{saved}/wrapped.keras",
+                                          safe_mode=True)
+        print(type(cct.get_layer("encoder_1_mha")).__name__,
+              type(wrapped.layers[-1]).__name__, cct.count_params())
     """)
     )
-    assert re.search(r"cct \d+", out) and re.search(r"wrapped \d+", out)
+    assert re.fullmatch(r"PerHeadAttention ANDCPrune \d+\s*", out), out
 
 
-def test_jax_without_tensorflow_registers_too(saved):
-    out = _python(
-        f"""
+def test_jax_registers_and_imports_no_tensorflow(saved):
+    """Under JAX `import keras_snp` registers and imports no TensorFlow,
+    whether TensorFlow is installed or not."""
+    code = f"""
         import sys
-        sys.modules["tensorflow"] = None  # as if not installed
+        {{block}}
         import keras_snp
+        tf_loaded = sys.modules.get("tensorflow") is not None
         import keras
         model = keras.models.load_model(r"{saved}/wrapped.keras")
-        print(keras.backend.backend(), model.count_params())
-    """,
-        KERAS_BACKEND="jax",
-    )
-    assert out.startswith("jax ")
+        print(keras.backend.backend(), tf_loaded, model.count_params())
+    """
+    blocked = 'sys.modules["tensorflow"] = None  # as if not installed'
+    for block in (blocked, "pass"):
+        out = _python(code.format(block=block), KERAS_BACKEND="jax")
+        assert out.split()[:2] == ["jax", "False"], out

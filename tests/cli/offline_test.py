@@ -34,7 +34,7 @@ def test_unreachable_host_one_line_exit_2_no_files(tmp_path):
         from keras_snp.data import tfds_source
         tfds_source.DOWNLOAD_HOSTS["flowers102"] = ("127.0.0.1",
                                                     {_closed_port()})
-        from keras_snp.cli import main
+        from keras_snp_entry import main
         sys.exit(main(["train", "--dataset", "flowers102", "--data-dir",
                        r"{data_dir}", "--output-dir", r"{out}",
                        "--run-name", "r", "--epochs", "1"]))
@@ -45,7 +45,9 @@ def test_unreachable_host_one_line_exit_2_no_files(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env=dict(os.environ, PYTHONPATH=ROOT),
+        # the host is patched first, so the package is imported here, as
+        # the entry imports it: Keras only once the command starts
+        env=dict(os.environ, PYTHONPATH=ROOT, KERAS_SNP_DEFER_REGISTRATION="1"),
     )
     assert time.monotonic() - start < 30
     assert done.returncode == 2, done.stderr[-2000:]
