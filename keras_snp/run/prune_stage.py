@@ -1,22 +1,16 @@
-"""The pruning stage: sets from validation, fair fine-tunes, a small export.
+"""The pruning stage's orchestration: the run folder in, files out.
 
-METHOD.md section 4, in four steps:
+The algorithm (METHOD.md section 4: masks from validation, the controls,
+one fine-tune for every row, shrinking) is `keras_snp.pruning.stage`;
+this module reads the run folder and the splits, calls it, and writes
+what it returns:
 
-1. `choose_masks`: SNP of exactly the taps the scope's layers read and
-   write (`pruning_taps`), readouts trained on the training split, `V`
-   measured on the validation split; ANDC masks from it. Test labels are
-   never seen here.
-2. `evaluate`: every row scored on the test split. `unpruned`,
-   `andc_masked`, and after one identical fine-tune (`FineTune`: the
-   training recipe) `unpruned_fine_tuned`, `andc_fine_tuned`,
-   `random_fine_tuned` (curveball: same kept connections per input and
-   per output node), `magnitude_fine_tuned` (largest |w| per layer at the
-   ANDC sparsity) and, opt-in, `structured_fine_tuned` (ours: whole FF
-   units and heads, weakest by SNP).
-3. `summarise`: `pruning.json`'s dictionary (per-scope dilution, layers,
-   parameters, FLOPs, the fine-tune records).
-4. `write`: the shrunken ANDC model (`.keras` deflated, SavedModel),
-   `pruning.json`, `predictions.npz`, file sizes, TensorBoard.
+- `snp_validation/` (the SNP the masks came from);
+- the shrunken ANDC model (`.keras` deflated, SavedModel), and the
+  structured one when asked;
+- `pruning.json` (`PruningResult.to_dict()` without `layers`, plus file
+  sizes and notes), `pruning_detail.json` (`layers`), `predictions.npz`
+  (every row's per-image hits), and TensorBoard.
 
 `run_sweep` adds the dilution-accuracy curves and the per-layer
 sensitivity table (`keras_snp.pruning.sweep`) to a pruned run.
@@ -27,26 +21,22 @@ import logging
 import os
 import tempfile
 
-import keras
 import numpy as np
 
-from keras_snp.constants import DEFAULT_THETA
-from keras_snp.models.flops import count_flops
 from keras_snp.pruning import sweep as sweep_lib
 from keras_snp.pruning.andc import connection_masks
-from keras_snp.pruning.andc import dilution_by_scope
-from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import pruning_taps
-from keras_snp.pruning.andc import scope_name
 from keras_snp.pruning.fine_tuning import FineTune
 from keras_snp.pruning.fine_tuning import default_fine_tune_epochs
-from keras_snp.pruning.fine_tuning import fine_tune
+from keras_snp.pruning.result import ROWS
 from keras_snp.pruning.scoring import accuracy
 from keras_snp.pruning.scoring import correctness
-from keras_snp.pruning.shrinking import shrink
-from keras_snp.pruning.structured import structured_masks
-from keras_snp.pruning.structured import structured_taps
-from keras_snp.pruning.sweep import control_masks
+from keras_snp.pruning.stage import PruneSettings
+from keras_snp.pruning.stage import choose_masks
+from keras_snp.pruning.stage import clone
+from keras_snp.pruning.stage import evaluate
+from keras_snp.pruning.stage import evaluation_steps
+from keras_snp.pruning.stage import prune_and_evaluate
 from keras_snp.run.progress import Steps
 from keras_snp.run.pruning_board import log_pruning
 from keras_snp.utils import atomic_path
@@ -77,248 +67,8 @@ __all__ = [
     "run_sweep",
     "settings_from_config",
     "stage",
-    "summarise",
     "write",
 ]
-
-ROWS = {
-    "unpruned": "the trained model",
-    "andc_masked": "ANDC masks, before fine-tuning",
-    "unpruned_fine_tuned": "the unpruned model after the same fine-tuning",
-    "andc_fine_tuned": "ANDC masks, after fine-tuning",
-    "random_fine_tuned": "random masks, same kept connections per input "
-    "and per output node, after the same fine-tuning",
-    "magnitude_fine_tuned": "largest |w| per layer at the ANDC sparsity, "
-    "after the same fine-tuning",
-}
-STRUCTURED_ROW = (
-    "structured_fine_tuned",
-    "ours, beyond the paper: whole FF units and heads cut, "
-    "weakest by SNP, after the same fine-tuning",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class PruneSettings:
-    """Settings of one pruning stage.
-
-    Attributes:
-        scope: layer scope (`keras_snp.pruning.andc.parse_scope`).
-        theta: SNP threshold of the masks.
-        fine_tune: the `FineTune` of every fine-tuned row.
-        readout: the pruning SNP's readout settings (`compute_snp`
-            keywords; default: `ReadoutConfig()`'s).
-        structured_fraction: share of FF units and heads the structured
-            variant removes per encoder; None: no structured row.
-        seed: seed of the random control (and of the readouts).
-        compress: write the pruned `.keras` deflated.
-    """
-
-    scope: str = "all"
-    theta: float = DEFAULT_THETA
-    fine_tune: FineTune = FineTune()
-    readout: dict = dataclasses.field(default_factory=dict)
-    structured_fraction: float | None = None
-    seed: int = 0
-    compress: bool = True
-
-
-def choose_masks(
-    model, snp_train, snp_validation, settings, *, label_names=None, verbose=0
-):
-    """The ANDC masks of `settings.scope`, from validation data only.
-
-    Readouts are trained on `snp_train`; `V` is measured on
-    `snp_validation` (METHOD.md section 4). The test split is not an
-    argument: mask choice cannot see it.
-
-    Returns:
-        `(snp_result, masks)`.
-    """
-    from keras_snp.snp import compute_snp
-
-    taps = pruning_taps(model, settings.scope)
-    if settings.structured_fraction is not None:
-        taps += [t for t in structured_taps(model) if t not in taps]
-    result = compute_snp(
-        model,
-        snp_train,
-        snp_validation,
-        taps=taps,
-        theta=settings.theta,
-        seed=settings.seed,
-        label_names=label_names,
-        verbose=verbose,
-        **settings.readout,
-    )
-    return result, connection_masks(
-        model, result, settings.theta, settings.scope
-    )
-
-
-def _clone(model):
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def evaluate(
-    model, masks, train_data, test_data, settings, *, snp_result=None, verbose=0
-):
-    """Scores every row on the test split (see the module docstring).
-
-    Returns:
-        `{"hits": {row: (n,) bool}, "records": {row: fine-tune record},
-        "masks": {method: masks}, "models": {"andc": ..., "structured":
-        ...}}`; the models are the masked, fine-tuned ones.
-    """
-    tune = settings.fine_tune
-    all_masks = {
-        m: control_masks(model, masks, m, settings.seed)
-        for m in sweep_lib.METHODS
-    }
-    if settings.structured_fraction is not None:
-        all_masks["structured"] = structured_masks(
-            model, snp_result, settings.structured_fraction, settings.theta
-        )
-    steps = Steps("prune", total=2 + 1 + len(all_masks))
-    steps.start("scoring the unpruned model")
-    hits = {"unpruned": correctness(model, test_data)}
-    steps.done("accuracy %.4f", hits["unpruned"].mean())
-    steps.start("scoring ANDC right after masking")
-    andc = prune(model, masks=masks)
-    hits["andc_masked"] = correctness(andc, test_data)
-    steps.done("accuracy %.4f", hits["andc_masked"].mean())
-    records, models = {}, {}
-    for name in ("unpruned", *all_masks):
-        steps.start(f"fine-tuning {name}")
-        tuned = (
-            _clone(model)
-            if name == "unpruned"
-            else (
-                andc if name == "andc" else prune(model, masks=all_masks[name])
-            )
-        )
-        records[name] = fine_tune(tuned, train_data, tune, verbose=verbose)
-        hits[f"{name}_fine_tuned"] = correctness(tuned, test_data)
-        steps.done("accuracy %.4f", hits[f"{name}_fine_tuned"].mean())
-        if name in ("andc", "structured"):
-            models[name] = tuned
-    return {
-        "hits": hits,
-        "records": records,
-        "masks": all_masks,
-        "models": models,
-    }
-
-
-def _max_difference(a, b, images):
-    return float(
-        np.abs(
-            keras.ops.convert_to_numpy(a.predict_on_batch(images))
-            - keras.ops.convert_to_numpy(b.predict_on_batch(images))
-        ).max()
-    )
-
-
-def _layer_table(model, all_masks, small):
-    masks = all_masks["andc"]
-    table = {}
-    for name, mask in masks.items():
-        kept = int(np.count_nonzero(mask))
-        random = all_masks["random"][name]
-        table[name] = {
-            "kept": kept,
-            "total": int(mask.size),
-            "dilution": 1.0 - kept / mask.size,
-            "kept_per_node": np.asarray(mask).sum(axis=1).tolist(),
-            "random_kept": int(np.count_nonzero(random)),
-            "random_overlap": (
-                float((random & mask).sum() / kept) if kept else None
-            ),
-            "magnitude_kept": int(
-                np.count_nonzero(all_masks["magnitude"][name])
-            ),
-        }
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        new = small.get_layer(layer.name)
-        if layer.count_params() != new.count_params() or layer.name in masks:
-            entry = table.setdefault(layer.name, {})
-            entry["params_before"] = int(layer.count_params())
-            entry["params_after"] = int(new.count_params())
-    return table
-
-
-def summarise(model, masks, evaluation, settings, small, removed, difference):
-    """The `pruning.json` dictionary of one stage (sizes added by
-    `write`)."""
-    hits = evaluation["hits"]
-    results = {name: float(h.mean()) for name, h in hits.items()}
-    rows = dict(ROWS)
-    if "structured_fine_tuned" in hits:
-        rows[STRUCTURED_ROW[0]] = STRUCTURED_ROW[1]
-    by_scope = dilution_by_scope(masks)
-    kept = sum(int(np.count_nonzero(m)) for m in masks.values())
-    total = sum(int(m.size) for m in masks.values())
-    records = evaluation["records"]
-    first = next(iter(records.values()))
-
-    def sparsity(name):
-        if name.startswith("unpruned"):
-            return 0.0
-        if name.startswith("structured"):
-            return _dilution(evaluation["masks"]["structured"])
-        return by_scope["all"]
-
-    return {
-        "scope": scope_name(settings.scope),
-        "theta": settings.theta,
-        "masks_from": "validation",
-        "scored_on": "test",
-        "fine_tune": {
-            **dataclasses.asdict(settings.fine_tune),
-            "record": first,
-            "identical_for_all_rows": all(r == first for r in records.values()),
-            "rows": sorted(f"{n}_fine_tuned" for n in records),
-        },
-        "random_control": "curveball trades: per input and per output "
-        "node the ANDC counts",
-        "accuracy": results,
-        "accuracy_table": [
-            {
-                "name": name,
-                "description": rows[name],
-                "accuracy": results[name],
-                "sparsity": sparsity(name),
-            }
-            for name in rows
-        ],
-        "kept_connections": kept,
-        "prunable_connections": total,
-        "dilution": by_scope["all"],
-        "dilution_by_scope": by_scope,
-        "layers": _layer_table(model, evaluation["masks"], small),
-        "params": {
-            "before": int(model.count_params()),
-            "nonzero_after_masking": int(model.count_params() - total + kept),
-            "after": int(small.count_params()),
-        },
-        "flops": {
-            "before": count_flops(model),
-            "masked_sparse": count_flops(
-                evaluation["models"]["andc"], sparse=True
-            ),
-            "after": count_flops(small),
-        },
-        "shrink": {"removed": removed, "max_abs_difference": difference},
-    }
-
-
-def _dilution(masks):
-    total = sum(int(m.size) for m in masks.values())
-    return 1.0 - sum(int(np.count_nonzero(m)) for m in masks.values()) / total
 
 
 def _export(model, directory, export_fn, compress):
@@ -355,7 +105,7 @@ def write(
     with tempfile.TemporaryDirectory() as tmp:
         # An uncompiled copy: no optimizer state in the file, as in the
         # shrunken model, so the sizes compare weights with weights.
-        plain = _clone(model)
+        plain = clone(model)
         sizes["unpruned"] = _export(plain, tmp, export_fn, compress=False)
         unpruned_deflated = os.path.join(tmp, "deflated.keras")
         export_lib.save_keras(plain, unpruned_deflated, compress=True)
@@ -456,7 +206,7 @@ def run_pruning(
     test_batches = (
         test_data if hasattr(test_data, "element_spec") else list(test_data)
     )
-    evaluation = evaluate(
+    result = prune_and_evaluate(
         model,
         masks,
         train_data,
@@ -464,36 +214,17 @@ def run_pruning(
         settings,
         snp_result=snp_result,
         verbose=verbose,
+        steps=Steps("prune", total=evaluation_steps(settings)),
     )
-    images = keras.ops.convert_to_numpy(next(iter(test_batches))[0])
-    andc = evaluation["models"]["andc"]
-    small, removed = shrink(andc, return_report=True)
-    difference = _max_difference(andc, small, images)
-    summary = summarise(
-        model, masks, evaluation, settings, small, removed, difference
-    )
-    structured_small = None
-    if "structured" in evaluation["models"]:
-        masked = evaluation["models"]["structured"]
-        structured_small, removed = shrink(masked, return_report=True)
-        summary["structured"] = {
-            "fraction": settings.structured_fraction,
-            "removed": removed,
-            "params_after": int(structured_small.count_params()),
-            "flops_after": count_flops(structured_small),
-            "max_abs_difference": _max_difference(
-                masked, structured_small, images
-            ),
-        }
     return write(
         model,
-        small,
-        summary,
-        evaluation["hits"],
+        result.pruned,
+        result.to_dict(),
+        result.hits,
         out_dir,
         export_fn=export_fn,
         compress=settings.compress,
-        structured=structured_small,
+        structured=result.structured_pruned,
         log_dir=log_dir,
     )
 

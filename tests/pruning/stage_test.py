@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from keras_snp import data as data_lib
+from keras_snp.pruning.andc import connection_masks
 from keras_snp.pruning.fine_tuning import FineTune
+from keras_snp.pruning.result import PruningResult
+from keras_snp.pruning.stage import evaluation_steps
+from keras_snp.pruning.stage import prune_and_evaluate
 from keras_snp.run.prune_stage import ROWS
 from keras_snp.run.prune_stage import PruneSettings
 from keras_snp.run.prune_stage import accuracy
@@ -51,7 +55,72 @@ class _Relabelled:
             yield images, np.asarray(labels)[rng.permutation(len(labels))]
 
 
+class _Recorder:
+    """A `steps` reporter that keeps what it was told."""
+
+    def __init__(self):
+        self.started, self.done_count = [], 0
+
+    def start(self, what):
+        self.started.append(what)
+
+    def done(self, message="", *args):
+        self.done_count += 1
+
+
 class StageTest(TestCase):
+    def test_prune_and_evaluate_returns_a_typed_result(self):
+        keras.utils.set_random_seed(0)
+        model = tiny_cct(num_classes=K)
+        snp = planted_snp_result(
+            model, labels_per_node=2, empty_fraction=0.4, seed=0
+        )
+        settings = PruneSettings(fine_tune=FineTune(epochs=0))
+        masks = connection_masks(model, snp, settings.theta, settings.scope)
+        splits = _splits(recipe="none")
+        test = list(splits.test)
+        steps = _Recorder()
+        result = prune_and_evaluate(
+            model, masks, splits.train, test, settings, steps=steps
+        )
+        self.assertIsInstance(result, PruningResult)
+        self.assertEqual(len(steps.started), evaluation_steps(settings))
+        self.assertEqual(steps.done_count, evaluation_steps(settings))
+        summary = result.to_dict()
+        self.assertEqual(
+            list(summary),
+            [
+                "scope",
+                "theta",
+                "masks_from",
+                "scored_on",
+                "fine_tune",
+                "random_control",
+                "accuracy",
+                "accuracy_table",
+                "kept_connections",
+                "prunable_connections",
+                "dilution",
+                "dilution_by_scope",
+                "layers",
+                "params",
+                "flops",
+                "shrink",
+            ],
+        )
+        self.assertEqual(
+            [r["name"] for r in summary["accuracy_table"]], [*ROWS]
+        )
+        for name, hits in result.hits.items():
+            self.assertEqual(summary["accuracy"][name], float(hits.mean()))
+        kept = sum(int(m.sum()) for m in masks.values())
+        self.assertEqual(summary["kept_connections"], kept)
+        self.assertEqual(
+            summary["params"]["after"], result.pruned.count_params()
+        )
+        self.assertIs(result.evaluation.masks["andc"], masks)
+        self.assertIsNone(result.structured_pruned)
+
     def test_accuracy_one_hot_and_int(self):
         model = tiny_cct()
         rng = np.random.default_rng(0)
