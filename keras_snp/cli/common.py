@@ -262,10 +262,12 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     )
     group.add_argument(
         "--readout-solver",
-        choices=("lbfgs", "lab"),
+        choices=("lbfgs", "stream", "lab"),
         default="lbfgs",
         help="lbfgs: each readout solved to its optimum on cached features, "
-        "convergence measured; lab: the lab's streaming SGD for "
+        "convergence measured; stream: the expectation over the "
+        "augmentation by steps on fresh views, convergence on a held-out "
+        "view (METHOD.md); lab: the lab's streaming SGD for "
         "--readout-epochs epochs",
     )
     group.add_argument(

@@ -193,7 +193,14 @@ def convergence_scalars(summary):
     series = {}
     for name, s in summary.items():
         c = s.get("convergence") or {}
-        for field in ("objective", "loss", "relative_grad_norm", "passes"):
+        for field in (
+            "objective",
+            "loss",
+            "relative_grad_norm",
+            "passes",
+            "views",
+            "held_out_change",
+        ):
             if c.get(field) is not None:
                 series[f"convergence/{name}/{field}"] = float(c[field])
         if c.get("converged") is not None:

@@ -27,6 +27,7 @@ from keras_snp.snp.result import TapResult
 from keras_snp.snp.solver import Convergence
 from keras_snp.snp.solver import ReadoutProblem
 from keras_snp.snp.solver import solve_readout
+from keras_snp.snp.stream import solve_stream
 from keras_snp.snp.taps import resolve_taps
 from keras_snp.snp.taps import tap_model
 
@@ -176,18 +177,22 @@ class SNPEngine:
             for _ in self.readouts
         ]
 
-    def cache_features(self, train_data, directory=None, verbose=1):
+    def cache_features(
+        self, train_data, directory=None, verbose=1, views=None, first_view=0
+    ):
         """Runs the frozen model once per augmented view of `train_data`
-        and caches every tap's flattened readout input."""
+        and caches every tap's flattened readout input: `views` views
+        (default `config.views`), seeded `first_view`, `first_view + 1`..."""
         cfg = self.config
+        views = cfg.views if views is None else views
         pooled = cfg.readout == "pooled"
         widths = [(1 if pooled else s.tokens) * s.nodes for s in self.specs]
         cache = FeatureCache(
             widths, cfg.cache_dtype, cfg.cache_bytes, directory
         )
         try:
-            for view in range(cfg.views):
-                rng = np.random.default_rng([cfg.seed, view])
+            for view in range(views):
+                rng = np.random.default_rng([cfg.seed, first_view + view])
                 bar = keras.utils.Progbar(
                     None, verbose=1 if verbose else 0, unit_name="batch"
                 )
@@ -205,7 +210,7 @@ class SNPEngine:
                     if verbose:
                         bar.update(step + 1)
                 if view == 0:  # the size of the whole cache is now known
-                    cache.expected_rows = cache.rows * cfg.views
+                    cache.expected_rows = cache.rows * views
         except BaseException:
             cache.close()
             raise
@@ -215,8 +220,8 @@ class SNPEngine:
         if verbose:
             logger.info(
                 "feature cache: %d views x %d rows, %.2f GB %s",
-                cfg.views,
-                cache.rows // cfg.views,
+                views,
+                cache.rows // views,
                 cache.nbytes / 1e9,
                 "on disk" if cache.on_disk else "in memory",
             )
@@ -273,6 +278,8 @@ class SNPEngine:
             return self.lab_convergence(
                 self.train(train_data, optimizer, run_eagerly, verbose)
             )
+        if self.config.solver == "stream":
+            return solve_stream(self, train_data, cache_dir, verbose)
         cache = self.cache_features(train_data, cache_dir, verbose)
         try:
             return self.solve(cache, verbose)
@@ -383,11 +390,10 @@ def compute_snp(
             f"`label_names` must hold {num_classes} names (one per output). "
             f"Received: {len(label_names)} names"
         )
-    reads = (
-        config.epochs + (config.scale is not None)
-        if config.solver == "lab"
-        else config.views
-    )
+    reads = {
+        "lab": config.epochs + (config.scale is not None),
+        "stream": config.stream_views + 1,
+    }.get(config.solver, config.views)
     _check_reiterable(train_data, "train_data", reads)
     engine = SNPEngine(model, specs, num_classes, config)
     records = engine.fit(train_data, optimizer, cache_dir, run_eagerly, verbose)

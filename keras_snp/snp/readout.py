@@ -22,7 +22,7 @@ READOUTS = ("flatten", "pooled")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
-SOLVERS = ("lbfgs", "lab")
+SOLVERS = ("lbfgs", "stream", "lab")
 CACHE_DTYPES = ("float16", "float32")
 DEFAULT_VIEWS = 2
 
@@ -38,9 +38,17 @@ class ReadoutConfig:
             augmented view, the features are cached and each readout is
             solved to its optimum by whitened L-BFGS
             (`keras_snp.snp.solver`), with its convergence measured.
+            `"stream"`: the expectation over the augmentation, by
+            warm-started L-BFGS steps on fresh views with averaging,
+            converged on a held-out view (`keras_snp.snp.stream`).
             `"lab"`: the lab's protocol, streaming Nesterov SGD for
             `epochs` epochs with fresh augmentation every epoch.
         views: augmented views of the training split cached for `"lbfgs"`.
+        stream_views: most fresh views `"stream"` takes per readout.
+        stream_passes: L-BFGS passes per fresh view (`"stream"`).
+        stream_tolerance: `"stream"` is converged when the held-out
+            objective of the averaged readout changed by at most this
+            fraction over its last 5 views.
         tolerance: `"lbfgs"` is converged when the whitened gradient norm
             is at most this fraction of its value at zero weights.
         max_passes: objective evaluations allowed per readout (`"lbfgs"`);
@@ -75,6 +83,9 @@ class ReadoutConfig:
     readout: str = "flatten"
     solver: str = "lbfgs"
     views: int = DEFAULT_VIEWS
+    stream_views: int = 60
+    stream_passes: int = 2
+    stream_tolerance: float = 1e-3
     tolerance: float = 1e-4
     max_passes: int = 1000
     cache_dtype: str = "float16"
@@ -96,6 +107,9 @@ class ReadoutConfig:
         check_one_of("readout", self.readout, READOUTS)
         check_one_of("solver", self.solver, SOLVERS)
         check_at_least("views", self.views, 1)
+        check_at_least("stream_views", self.stream_views, 1)
+        check_at_least("stream_passes", self.stream_passes, 1)
+        check_at_least("stream_tolerance", self.stream_tolerance, 0)
         check_at_least("tolerance", self.tolerance, 0)
         check_at_least("max_passes", self.max_passes, 1)
         check_one_of("cache_dtype", self.cache_dtype, CACHE_DTYPES)

@@ -80,7 +80,12 @@ class SolverConfig:
 
 @dataclasses.dataclass
 class Convergence:
-    """How one readout's solve ended (kept in `snp/summary.json`)."""
+    """How one readout's solve ended (kept in `snp/summary.json`).
+
+    For `solver="stream"`, `objective`, `loss` and the gradients are those
+    of the held-out view, `views` the fresh views used and
+    `held_out_change` the convergence criterion (`snp/stream.py`).
+    """
 
     solver: str
     converged: bool | None
@@ -91,6 +96,8 @@ class Convergence:
     passes: int
     rows: int
     seconds: float
+    views: int | None = None
+    held_out_change: float | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
