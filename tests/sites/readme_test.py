@@ -38,3 +38,12 @@ def test_your_own_model_example_runs(tmp_path, monkeypatch, capsys):
         line.endswith("% of the connections removed") for line in printed
     )
     assert (tmp_path / "out/my_model/pruned.keras").exists()
+    pruned, smaller = namespace["pruned"], namespace["smaller"]
+    kept, total = printed[-1].split(" of ")
+    assert int(kept) == smaller.count_params() < int(total.split()[0])
+    np.testing.assert_allclose(
+        smaller.predict(namespace["x_train"][:8], verbose=0),
+        pruned.model.predict(namespace["x_train"][:8], verbose=0),
+        atol=1e-5,
+    )
+    assert (tmp_path / "out/my_model/smaller.keras").exists()
