@@ -11,6 +11,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "keras_snp")
 RANKS = {
     "utils": 0,
     "constants": 0,
+    "settings": 0,
     "models": 1,
     "data": 1,
     "training": 2,

@@ -3,7 +3,9 @@ options, the checks that run before TensorFlow starts, logging, and the
 guard that turns a `UsageError` into one line.
 
 Nothing here imports Keras or TensorFlow: `--help` and every usage error
-answer in well under a second.
+answer in well under a second. A flag's default is never written here: it
+is read from `RunConfig` or from the stage's dataclass in
+`keras_snp.settings` (`tests/cli/defaults_test.py` holds them equal).
 """
 
 import argparse
@@ -15,7 +17,11 @@ import sys
 import threading
 
 from keras_snp.cli.flags import with_flags
-from keras_snp.constants import DEFAULT_THETA
+from keras_snp.run.config import RunConfig
+from keras_snp.settings import READOUTS
+from keras_snp.settings import SOLVERS
+from keras_snp.settings import HeadsSettings
+from keras_snp.settings import ReadoutConfig
 from keras_snp.utils import UsageError
 
 DATASET_HELP = (
@@ -137,7 +143,7 @@ def add_alias(parser, flag, dest, **kwargs):
     )
 
 
-def add_data_options(parser, dataset_default="synthetic"):
+def add_data_options(parser, dataset_default=RunConfig.dataset):
     """The dataset flags every command that reads data shares."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default=dataset_default, help=DATASET_HELP)
@@ -196,7 +202,7 @@ def add_data_options(parser, dataset_default="synthetic"):
     group.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=RunConfig.seed,
         help="seed of data order, augmentation and weights",
     )
     add_alias(
@@ -233,7 +239,7 @@ def add_run_folder_options(parser):
     """Where the run folder goes: `--output-dir`, `--run-name`."""
     parser.add_argument(
         "--output-dir",
-        default="saved_models",
+        default=RunConfig.output_dir,
         metavar="DIR",
         help="where run folders are made",
     )
@@ -244,26 +250,27 @@ def add_run_folder_options(parser):
     )
 
 
-def add_snp_options(parser, readout_epochs=200, null_samples=100):
-    """The SNP and head-report flags."""
+def add_snp_options(parser):
+    """The SNP and head-report flags; their defaults are `ReadoutConfig`'s
+    and `HeadsSettings`'s."""
     group = parser.add_argument_group("SNP and head reports")
     group.add_argument(
         "--theta",
         type=fraction,
-        default=DEFAULT_THETA,
+        default=RunConfig.theta,
         help="SNP threshold on the normalised matrix, between 0 and 1",
     )
     group.add_argument(
         "--readout",
-        choices=("flatten", "pooled"),
-        default="flatten",
+        choices=READOUTS,
+        default=ReadoutConfig.readout,
         help="SNP readout: on the flattened tap, or on its "
         "mean over tokens (cheap)",
     )
     group.add_argument(
         "--readout-solver",
-        choices=("lbfgs", "stream", "lab"),
-        default="lbfgs",
+        choices=SOLVERS,
+        default=ReadoutConfig.solver,
         help="lbfgs: each readout solved to its optimum on cached features, "
         "convergence measured; stream: the expectation over the "
         "augmentation by steps on fresh views, convergence on a held-out "
@@ -273,14 +280,14 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--readout-views",
         type=positive_int,
-        default=2,
+        default=ReadoutConfig.views,
         metavar="N",
         help="augmented views of the training split cached for lbfgs",
     )
     group.add_argument(
         "--readout-tolerance",
         type=fraction,
-        default=1e-4,
+        default=ReadoutConfig.tolerance,
         metavar="TOL",
         help="lbfgs is converged when the whitened gradient norm falls to "
         "TOL times its value at zero weights",
@@ -288,7 +295,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--readout-max-passes",
         type=positive_int,
-        default=1000,
+        default=ReadoutConfig.max_passes,
         metavar="N",
         help="cap on lbfgs passes per readout (a low cap is a quick look; "
         "the summary then says 'not converged')",
@@ -296,7 +303,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--readout-epochs",
         type=positive_int,
-        default=readout_epochs,
+        default=ReadoutConfig.epochs,
         dest="snp_epochs",
         metavar="N",
         help="epochs of the lab solver's SGD (--readout-solver lab)",
@@ -310,7 +317,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
     group.add_argument(
         "--null-samples",
         type=positive_int,
-        default=null_samples,
+        default=HeadsSettings.null_samples,
         metavar="N",
         help="label shuffles of the head null model",
     )
@@ -318,6 +325,7 @@ def add_snp_options(parser, readout_epochs=200, null_samples=100):
         "--no-ablation",
         dest="ablation",
         action="store_false",
+        default=HeadsSettings.ablation,
         help="skip the head-silencing causal check",
     )
 
@@ -328,7 +336,7 @@ def add_quiet_option(parser):
         dest="verbose",
         action="store_const",
         const=0,
-        default=1,
+        default=RunConfig.verbose,
         help="print only warnings, errors and the results",
     )
 

@@ -7,6 +7,8 @@ from keras_snp.utils import UsageError
 
 
 def add_model_options(parser):
+    from keras_snp.pruning.scopes import METHODS
+
     group = parser.add_argument_group(
         "a saved model instead of a run folder (RUN_DIR is then a .keras)"
     )
@@ -17,10 +19,9 @@ def add_model_options(parser):
     )
     group.add_argument(
         "--methods",
-        default="andc,random,magnitude",
+        default=",".join(METHODS),
         metavar="M1,M2",
-        help="ANDC and the controls at its sparsity (default: "
-        "andc,random,magnitude)",
+        help="ANDC and the controls at its sparsity",
     )
 
 

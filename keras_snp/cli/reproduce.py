@@ -21,9 +21,7 @@ from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import start
 from keras_snp.reproduce.runner import CNN_VARIANT
 from keras_snp.reproduce.runner import DEFAULT_EPOCHS
-from keras_snp.reproduce.runner import DEFAULT_NULL_SAMPLES
 from keras_snp.reproduce.runner import DEFAULT_RECIPE
-from keras_snp.reproduce.runner import DEFAULT_SNP_EPOCHS
 from keras_snp.reproduce.runner import DEFAULT_VARIANT
 from keras_snp.run.summary import print_summary
 from keras_snp.utils import UsageError
@@ -97,11 +95,7 @@ def reproduce_parser():
         metavar="N",
         help="linear warm-up epochs (default: per dataset)",
     )
-    add_snp_options(
-        parser,
-        readout_epochs=DEFAULT_SNP_EPOCHS,
-        null_samples=DEFAULT_NULL_SAMPLES,
-    )
+    add_snp_options(parser)
     add_fine_tune_option(parser)
     add_analyse_anyway_option(parser)
     parser.add_argument(

@@ -20,6 +20,7 @@ from keras_snp.cli.common import start
 from keras_snp.run.config import STAGES
 from keras_snp.run.config import RunConfig
 from keras_snp.run.summary import print_summary
+from keras_snp.settings import PruneSettings
 from keras_snp.utils import UsageError
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device", "data_parallel")
@@ -80,7 +81,7 @@ def train_parser():
     )
     parser.add_argument(
         "--strategy",
-        default="auto",
+        default=RunConfig.strategy,
         choices=STRATEGIES,
         help="auto: MirroredStrategy over all GPUs (TF) or DataParallel (JAX)",
     )
@@ -92,7 +93,7 @@ def train_parser():
     )
     parser.add_argument(
         "--precision",
-        default="auto",
+        default=RunConfig.precision,
         choices=PRECISIONS,
         help="auto: mixed_float16 on GPU, float32 on CPU",
     )
@@ -122,14 +123,14 @@ def train_parser():
     )
     parser.add_argument(
         "--positional-embedding",
-        default="learnable",
+        default=RunConfig.positional_embedding,
         choices=("learnable", "sine", "none"),
         help="the CCT's token position embedding",
     )
     parser.add_argument(
         "--stages",
         nargs="+",
-        default=list(STAGES),
+        default=list(RunConfig.stages),
         choices=STAGES,
         metavar="STAGE",
         help="stages to run, in order: " + ", ".join(STAGES),
@@ -150,7 +151,7 @@ def train_parser():
     )
     parser.add_argument(
         "--scope",
-        default="all",
+        default=PruneSettings.scope,
         type=scope,
         dest="prune_scope",
         metavar="SCOPE",

@@ -14,6 +14,7 @@ import numpy as np
 from keras_snp.heads import ablation as ablation_lib
 from keras_snp.heads import experts
 from keras_snp.heads.schema import SCHEMA_VERSION
+from keras_snp.settings import HeadsSettings
 from keras_snp.snp import clusters
 
 logger = logging.getLogger(__name__)
@@ -219,11 +220,11 @@ def analyze_heads(
     test_data=None,
     *,
     theta=None,
-    null_samples=100,
+    null_samples=HeadsSettings.null_samples,
     seed=0,
-    ablation=True,
+    ablation=HeadsSettings.ablation,
     label_names=None,
-    p_threshold=0.05,
+    p_threshold=HeadsSettings.p_threshold,
 ):
     """Which labels each attention head is expert in (METHOD.md section 3).
 

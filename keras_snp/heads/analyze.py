@@ -6,6 +6,7 @@ import os
 
 from keras_snp.heads.analysis import analyze_heads
 from keras_snp.heads.report import write_heads_report
+from keras_snp.settings import HeadsSettings
 from keras_snp.snp.engine import compute_snp
 
 
@@ -37,8 +38,8 @@ def analyze(
     taps=None,
     label_names=None,
     heads=True,
-    null_samples=100,
-    ablation=True,
+    null_samples=HeadsSettings.null_samples,
+    ablation=HeadsSettings.ablation,
     seed=0,
     verbose=0,
     **readout_settings,

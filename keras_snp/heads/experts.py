@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_snp.settings import HeadsSettings
 from keras_snp.snp import clusters
 
 # Direction in which a metric signals specialisation ("lower": smaller
@@ -245,7 +246,11 @@ def null_samples_of(V, D, head, num_heads, theta, samples, seed, chunk=16):
 
 
 def analyze_encoder(
-    tap, theta=None, null_samples=100, seed=0, p_threshold=0.05
+    tap,
+    theta=None,
+    null_samples=HeadsSettings.null_samples,
+    seed=0,
+    p_threshold=HeadsSettings.p_threshold,
 ):
     """`EncoderExperts` of one MHA `TapResult` (see METHOD.md section 3)."""
     theta = clusters.check_theta(

@@ -12,9 +12,10 @@ import math
 
 import keras
 
+from keras_snp.settings import FineTune  # noqa: F401 (re-export)
+from keras_snp.settings import default_fine_tune_epochs  # noqa: F401
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.training.augmented import fit_batches
-from keras_snp.utils import check_at_least
 
 #: The recipe's schedule is asked for this many slices of the fine-tune, so
 #: its "warm-up of a tenth of a short run" rule gives a warm-up over the
@@ -22,51 +23,17 @@ from keras_snp.utils import check_at_least
 SCHEDULE_SLICES = 10
 
 
-def default_fine_tune_epochs(train_epochs):
-    """About a tenth of the training epochs, at least 1.
-
-    Example:
-    >>> default_fine_tune_epochs(10), default_fine_tune_epochs(300)
-    (1, 30)
-    """
-    return max(1, round(int(train_epochs) / 10))
-
-
-@dataclasses.dataclass(frozen=True)
-class FineTune:
-    """Settings of the fine-tune every compared row goes through.
-
-    Attributes:
-        epochs: passes over the training split (0: no fine-tune).
-        recipe: recipe name (`"official"`, `"light"`, `"none"`), as in
-            training; the data side (augmentation) is the training split's.
-        learning_rate: peak rate (None: the recipe's).
-        weight_decay: AdamW decay (None: the recipe's).
-        warmup_epochs: the recipe's warm-up setting (None: its default).
-        steps_per_epoch: batches per epoch (None: the whole split); a
-            smaller number is a reduced budget, reported as such.
-        seed: seed set before each fine-tune (same data order for all).
-    """
-
-    epochs: int = 1
-    recipe: str = "official"
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    warmup_epochs: int | None = None
-    steps_per_epoch: int | None = None
-    seed: int = 0
-
-    def __post_init__(self):
-        check_at_least("epochs", self.epochs, 0)
-        check_at_least("steps_per_epoch", self.steps_per_epoch, 1, none_ok=True)
-
-    def make_recipe(self):
-        overrides = {}
-        if self.warmup_epochs is not None:
-            overrides["warmup_epochs"] = self.warmup_epochs
-        return recipe_lib.make_recipe(
-            self.recipe, self.learning_rate, self.weight_decay, **overrides
-        )
+def make_recipe(settings):
+    """The training recipe of a `FineTune`, its warm-up included."""
+    overrides = {}
+    if settings.warmup_epochs is not None:
+        overrides["warmup_epochs"] = settings.warmup_epochs
+    return recipe_lib.make_recipe(
+        settings.recipe,
+        settings.learning_rate,
+        settings.weight_decay,
+        **overrides,
+    )
 
 
 def _steps(data, settings):
@@ -112,7 +79,7 @@ def fine_tune(model, train_data, settings, verbose=0):
     steps = _steps(train_data, settings)
     total = max(1, settings.epochs * steps)
     slice_steps = max(1, math.ceil(total / SCHEDULE_SLICES))
-    recipe = settings.make_recipe()
+    recipe = make_recipe(settings)
     keras.utils.set_random_seed(settings.seed)
     # As training does (`run.fit`): the official recipe trains an
     # `AugmentedModel` (augmentation and label smoothing on the device)

@@ -19,18 +19,14 @@ the run folder, calls these, and writes what they return):
    is `pruning.json`'s dictionary (before the run adds file sizes).
 """
 
-import dataclasses
-
 import keras
 import numpy as np
 
-from keras_snp.constants import DEFAULT_THETA
 from keras_snp.models.flops import count_flops
 from keras_snp.pruning import sweep as sweep_lib
 from keras_snp.pruning.andc import connection_masks
 from keras_snp.pruning.andc import prune
 from keras_snp.pruning.andc import pruning_taps
-from keras_snp.pruning.fine_tuning import FineTune
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.result import Evaluation
 from keras_snp.pruning.result import PruningResult
@@ -38,6 +34,7 @@ from keras_snp.pruning.scoring import correctness
 from keras_snp.pruning.shrinking import shrink
 from keras_snp.pruning.structured import structured_masks
 from keras_snp.pruning.structured import structured_taps
+from keras_snp.settings import PruneSettings
 
 __all__ = [
     "Evaluation",
@@ -49,35 +46,6 @@ __all__ = [
     "evaluation_steps",
     "prune_and_evaluate",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class PruneSettings:
-    """Settings of one pruning stage.
-
-    Attributes:
-        scope: layer scope (`keras_snp.pruning.andc.parse_scope`).
-        theta: SNP threshold of the masks.
-        fine_tune: the `FineTune` of every fine-tuned row.
-        readout: the pruning SNP's readout settings (`compute_snp`
-            keywords; default: `ReadoutConfig()`'s).
-        structured_fraction: share of FF units and heads the structured
-            variant removes per encoder; None: no structured row.
-        seed: seed of the random control (and of the readouts).
-        compress: write the pruned `.keras` deflated.
-
-    Example:
-    >>> PruneSettings(scope="readout+ff").theta == DEFAULT_THETA
-    True
-    """
-
-    scope: str = "all"
-    theta: float = DEFAULT_THETA
-    fine_tune: FineTune = FineTune()
-    readout: dict = dataclasses.field(default_factory=dict)
-    structured_fraction: float | None = None
-    seed: int = 0
-    compress: bool = True
 
 
 def choose_masks(

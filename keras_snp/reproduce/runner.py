@@ -14,8 +14,6 @@ import os
 # (docs/results and REPORT.md give the measured timings).
 DEFAULT_VARIANT = "cct_4_3x2"
 DEFAULT_EPOCHS = 10
-DEFAULT_SNP_EPOCHS = 200  # --readout-solver lab only
-DEFAULT_NULL_SAMPLES = 100
 DEFAULT_RECIPE = "light"
 CNN_VARIANT = "cnn_4block"
 

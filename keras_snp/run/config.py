@@ -1,12 +1,40 @@
-"""The settings of one run, as a frozen dataclass (saved in run.json)."""
+"""The settings of one run, as a frozen dataclass (saved in run.json).
+
+`RunConfig` is flat, one field per flag, and `run.json` stores it as one
+flat dictionary. The stages' settings are not defined here: each field in
+`STAGE_FIELDS` takes its default from the stage's dataclass in
+`keras_snp.settings` (`readout_views` from `ReadoutConfig.views`, ...), and
+`readout_settings()` and `heads_settings()` give the stages their settings
+back from the run's values (the prune stage's `PruneSettings`:
+`keras_snp.run.prune_stage.settings_from_config`).
+"""
 
 import dataclasses
 import os
 import time
 
 from keras_snp.constants import DEFAULT_THETA
+from keras_snp.settings import HeadsSettings
+from keras_snp.settings import PruneSettings
+from keras_snp.settings import ReadoutConfig
 
 STAGES = ("train", "export", "snp", "heads", "prune")
+
+#: RunConfig field -> (the stage dataclass, its field): the one default of
+#: each is the stage's, and the run's value goes back into it.
+STAGE_FIELDS = {
+    "readout": (ReadoutConfig, "readout"),
+    "readout_solver": (ReadoutConfig, "solver"),
+    "readout_views": (ReadoutConfig, "views"),
+    "readout_tolerance": (ReadoutConfig, "tolerance"),
+    "readout_max_passes": (ReadoutConfig, "max_passes"),
+    "snp_epochs": (ReadoutConfig, "epochs"),
+    "null_samples": (HeadsSettings, "null_samples"),
+    "ablation": (HeadsSettings, "ablation"),
+    "prune_scope": (PruneSettings, "scope"),
+}
+# Fields whose run.json value is a list and whose RunConfig value a tuple.
+_TUPLES = ("stages", "taps", "mean", "std")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,19 +72,19 @@ class RunConfig:
     steps_per_epoch: int | None = None
     stages: tuple = STAGES
     theta: float = DEFAULT_THETA
-    readout: str = "flatten"
-    readout_solver: str = "lbfgs"
-    readout_views: int = 2
-    readout_tolerance: float = 1e-4
-    readout_max_passes: int = 1000
-    snp_epochs: int = 200  # the lab solver's epochs
+    readout: str = ReadoutConfig.readout
+    readout_solver: str = ReadoutConfig.solver
+    readout_views: int = ReadoutConfig.views
+    readout_tolerance: float = ReadoutConfig.tolerance
+    readout_max_passes: int = ReadoutConfig.max_passes
+    snp_epochs: int = ReadoutConfig.epochs  # the lab solver's epochs
     snp_every: int | None = None
     taps: tuple | None = None
     save_readouts: bool = False
-    null_samples: int = 100
-    ablation: bool = True
+    null_samples: int = HeadsSettings.null_samples
+    ablation: bool = HeadsSettings.ablation
     analyse_anyway: bool = False  # analyse a model that did not learn
-    prune_scope: str = "all"
+    prune_scope: str = PruneSettings.scope
     fine_tune_epochs: int | None = None  # None: a tenth of epochs, >= 1
     verbose: int = 1
 
@@ -68,22 +96,50 @@ class RunConfig:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return f"{dataset}-{self.variant or 'default'}-{stamp}"
 
-    def readout_settings(self):
-        """The `compute_snp` readout settings of this run."""
+    def _stage_values(self, stage):
         return {
-            "readout": self.readout,
-            "solver": self.readout_solver,
-            "views": self.readout_views,
-            "tolerance": self.readout_tolerance,
-            "max_passes": self.readout_max_passes,
-            "epochs": self.snp_epochs,
+            name: getattr(self, field)
+            for field, (owner, name) in STAGE_FIELDS.items()
+            if owner is stage
         }
 
+    def readout_settings(self):
+        """The `compute_snp` readout settings of this run (a dictionary of
+        `ReadoutConfig` fields)."""
+        return self._stage_values(ReadoutConfig)
+
+    def heads_settings(self):
+        """The `HeadsSettings` of this run's heads stage."""
+        return HeadsSettings(**self._stage_values(HeadsSettings))
+
     def to_dict(self):
+        """The flat dictionary saved as run.json's `config`."""
         config = dataclasses.asdict(self)
-        config["stages"] = list(self.stages)
-        config["taps"] = list(self.taps) if self.taps else None
+        for name in _TUPLES:  # as JSON reads them back
+            if config[name] is not None:
+                config[name] = list(config[name])
+        config["taps"] = config["taps"] or None
         return config
+
+    @classmethod
+    def from_dict(cls, config):
+        """The `RunConfig` of a run.json `config` (`to_dict`'s inverse).
+
+        Keys it does not know (written by another version) are ignored, and
+        fields the dictionary lacks take their defaults, so the run.json of
+        an older or newer run still reads.
+
+        Example:
+        >>> config = RunConfig(taps=("encoder_1_mha",), readout_views=4)
+        >>> RunConfig.from_dict(config.to_dict()) == config
+        True
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in config.items() if k in fields}
+        for name in _TUPLES:
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        return cls(**values)
 
     # Settings that must match for `--resume` to continue a run.
     IDENTITY = (

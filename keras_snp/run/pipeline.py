@@ -6,6 +6,7 @@ Each stage reads what the previous ones left in the run folder, so a later
 stage can run alone (`scripts/analyze.py`, `scripts/prune.py`).
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -31,8 +32,6 @@ from keras_snp.utils import write_text
 logger = logging.getLogger(__name__)
 
 SNP_BATCH_SIZE = 100
-#: The `RunConfig` fields that are `analyze_heads` settings of the same name.
-HEADS_SETTINGS = ("null_samples", "seed", "ablation")
 
 
 class Context:
@@ -309,7 +308,8 @@ def measure_heads(
         model,
         test,
         label_names=label_names,
-        **{name: getattr(config, name) for name in HEADS_SETTINGS},
+        seed=config.seed,
+        **dataclasses.asdict(config.heads_settings()),
     )
     if writer:
         paths = write_heads_report(report, out_dir)

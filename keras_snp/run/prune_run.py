@@ -29,9 +29,7 @@ def load_context(run_dir, unsafe=False, **overrides):
     lock_run(run_dir)
     state = read_json(run_json)
     fields = RunConfig.__dataclass_fields__
-    config = RunConfig(
-        **{k: v for k, v in state["config"].items() if k in fields}
-    )
+    config = RunConfig.from_dict(state["config"])
     config = dataclasses.replace(
         config,
         **{k: v for k, v in overrides.items() if v is not None and k in fields},

@@ -5,144 +5,17 @@ in inference mode; one forward pass per batch feeds every tap's readout.
 Backend-agnostic: Keras layers and `keras.ops`, augmentation in numpy.
 """
 
-import dataclasses
 import logging
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.settings import ReadoutConfig  # noqa: F401 (re-export)
 from keras_snp.snp.fields import readout_input
 from keras_snp.snp.optimizer import CoupledSGD
-from keras_snp.utils import check_at_least
-from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
-READOUTS = ("flatten", "pooled")
-WEIGHT_DECAY_MODES = ("coupled", "decoupled")
-
-
-SOLVERS = ("lbfgs", "stream", "lab")
-CACHE_DTYPES = ("float16", "float32")
-DEFAULT_VIEWS = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadoutConfig:
-    """How the readouts are trained (METHOD.md section 2).
-
-    Attributes:
-        readout: `"flatten"` (tokens x nodes -> K) or `"pooled"` (mean over
-            tokens, nodes -> K).
-        solver: `"lbfgs"` (default): the frozen model runs forward once per
-            augmented view, the features are cached and each readout is
-            solved to its optimum by whitened L-BFGS
-            (`keras_snp.snp.solver`), with its convergence measured.
-            `"stream"`: the expectation over the augmentation, by
-            warm-started L-BFGS steps on fresh views with averaging,
-            converged on a held-out view (`keras_snp.snp.stream`).
-            `"lab"`: the lab's protocol, streaming Nesterov SGD for
-            `epochs` epochs with fresh augmentation every epoch.
-        views: augmented views of the training split cached for `"lbfgs"`.
-        stream_views: most fresh views `"stream"` takes per readout.
-        stream_passes: L-BFGS passes per fresh view (`"stream"`).
-        stream_tolerance: `"stream"` is converged when the held-out
-            objective of the averaged readout changed by at most this
-            fraction over its last 5 views.
-        tolerance: `"lbfgs"` is converged when the whitened gradient norm
-            is at most this fraction of its value at zero weights.
-        max_passes: objective evaluations allowed per readout (`"lbfgs"`);
-            a readout that needs more is reported as not converged.
-        cache_dtype: `"float16"` (default) or `"float32"` feature cache.
-        cache_memory_gb: cache held in memory up to this size, then spilled
-            to files (removed afterwards); also the most a tap's solve
-            holds as float32 (beyond it, float16 blocks cast per pass).
-        epochs: passes over the training split (`"lab"`).
-        learning_rate: initial SGD learning rate (`"lab"`).
-        lr_decay: learning-rate factor applied after every epoch (`"lab"`).
-        momentum: SGD momentum (Nesterov, `"lab"`).
-        weight_decay: the L2 strength: the objective's `weight_decay / 2 *
-            ||W||^2` for `"lbfgs"`; for `"lab"` applied as
-            `weight_decay_mode` says.
-        weight_decay_mode: `"coupled"` (default, the lab's: PyTorch SGD's
-            L2, `weight_decay * w` added to the gradient before Nesterov
-            momentum, `CoupledSGD`) or `"decoupled"` (Keras `SGD`'s
-            `weight_decay`; about `1 / (1 - momentum)` times weaker).
-        batch_size: images per frozen forward and per SGD step (input
-            batches are re-cut to this size; None keeps them as given).
-        flip: random horizontal flips of the training images.
-        shift: random shifts of up to this many pixels (zero padding).
-        scale: `"lab"` only: `"rms"` multiplies each node's activations by
-            1 / (its RMS over `scale_batches` training batches) before the
-            readout, which changes the L2 optimum (METHOD.md); None (the
-            lab's): no scaling.
-        scale_batches: batches used to measure the scale.
-        seed: seed of the augmentation.
-    """
-
-    readout: str = "flatten"
-    solver: str = "lbfgs"
-    views: int = DEFAULT_VIEWS
-    stream_views: int = 60
-    stream_passes: int = 2
-    stream_tolerance: float = 1e-3
-    tolerance: float = 1e-4
-    max_passes: int = 1000
-    cache_dtype: str = "float16"
-    cache_memory_gb: float = 3.0
-    epochs: int = 200
-    learning_rate: float = 0.01
-    lr_decay: float = 0.975
-    momentum: float = 0.975
-    weight_decay: float = 1e-3
-    weight_decay_mode: str = "coupled"
-    batch_size: int | None = 100
-    flip: bool = True
-    shift: int = 4
-    scale: str | None = None
-    scale_batches: int = 10
-    seed: int = 0
-
-    def validate(self):
-        check_one_of("readout", self.readout, READOUTS)
-        check_one_of("solver", self.solver, SOLVERS)
-        check_at_least("views", self.views, 1)
-        check_at_least("stream_views", self.stream_views, 1)
-        check_at_least("stream_passes", self.stream_passes, 1)
-        check_at_least("stream_tolerance", self.stream_tolerance, 0)
-        check_at_least("tolerance", self.tolerance, 0)
-        check_at_least("max_passes", self.max_passes, 1)
-        check_one_of("cache_dtype", self.cache_dtype, CACHE_DTYPES)
-        check_at_least("cache_memory_gb", self.cache_memory_gb, 0)
-        check_at_least("epochs", self.epochs, 0)
-        check_at_least("batch_size", self.batch_size, 1, none_ok=True)
-        check_one_of(
-            "weight_decay_mode", self.weight_decay_mode, WEIGHT_DECAY_MODES
-        )
-        check_at_least("weight_decay", self.weight_decay, 0)
-        check_one_of("scale", self.scale, ("rms", None))
-        if self.scale is not None and self.solver != "lab":
-            raise ValueError(
-                "`scale` applies to solver='lab' only: the L-BFGS solver "
-                "solves the unscaled problem (its whitening is the "
-                f"preconditioner). Received: scale={self.scale!r}, "
-                f"solver={self.solver!r}"
-            )
-        check_at_least("shift", self.shift, 0)
-        check_at_least("scale_batches", self.scale_batches, 1)
-        return self
-
-    def solver_config(self):
-        """The `SolverConfig` of the `"lbfgs"` solver."""
-        from keras_snp.snp.solver import SolverConfig
-
-        return SolverConfig(
-            tolerance=self.tolerance, max_passes=self.max_passes
-        )
-
-    @property
-    def cache_bytes(self):
-        return int(self.cache_memory_gb * (1 << 30))
 
 
 def node_factors(layer, name, nodes):

@@ -34,48 +34,9 @@ import scipy.linalg
 import scipy.optimize
 from keras import ops
 
-from keras_snp.utils import check_at_least
+from keras_snp.settings import SolverConfig  # noqa: F401 (re-export)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class SolverConfig:
-    """Settings of the converged readout solver.
-
-    Attributes:
-        tolerance: converged when the whitened gradient norm is at most
-            this fraction of its value at W = 0.
-        refine_below: below this relative gradient the products switch
-            from float32 to float64 (float32's rounding puts a floor near
-            1e-4 under the relative gradient; float64 costs about 2x).
-        max_passes: objective evaluations allowed (each one pass over the
-            cached rows); the readout is flagged not converged beyond it.
-        memory: L-BFGS history pairs.
-        damping: `delta` as a multiple of the mean eigenvalue of G.
-        gram_rows: rows sampled for G (None: all cached rows).
-        max_gram_features: widest tap whitened by the full G; wider taps
-            use its diagonal.
-        block_rows: rows per block of the objective's matrix products.
-    """
-
-    tolerance: float = 1e-4
-    max_passes: int = 1000
-    refine_below: float = 1e-3
-    memory: int = 20
-    damping: float = 1.0
-    gram_rows: int | None = 16384
-    max_gram_features: int = 16384
-    block_rows: int = 4096
-
-    def validate(self):
-        check_at_least("tolerance", self.tolerance, 0)
-        check_at_least("max_passes", self.max_passes, 1)
-        check_at_least("memory", self.memory, 1)
-        check_at_least("damping", self.damping, 0)
-        check_at_least("gram_rows", self.gram_rows, 1, none_ok=True)
-        check_at_least("block_rows", self.block_rows, 1)
-        return self
 
 
 @dataclasses.dataclass
