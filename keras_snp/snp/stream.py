@@ -127,10 +127,12 @@ def _problem(cache, index, num_classes, config, block_rows):
     )
 
 
-def solve_stream(engine, train_data, directory=None, verbose=1):
+def solve_stream(engine, train_data, directory=None, verbose=1, on_view=None):
     """Solves every readout of `engine` by fresh views until its held-out
     objective is still (or `stream_views` views are spent); sets the
-    readouts' kernels and returns their `Convergence`s."""
+    readouts' kernels and returns their `Convergence`s. `on_view(views,
+    states)`, if given, is called after every view with the
+    `StreamState`s (for convergence studies)."""
     cfg = engine.config
     solver = cfg.solver_config()
     count = len(engine.specs)
@@ -167,6 +169,8 @@ def solve_stream(engine, train_data, directory=None, verbose=1):
                     states[i].check(cfg.stream_tolerance)
             finally:
                 cache.close()
+            if on_view is not None:
+                on_view(view + 1, states)
             if verbose:
                 logger.info(
                     "readout view %d: held-out objectives %s",

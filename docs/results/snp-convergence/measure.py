@@ -343,8 +343,13 @@ def part_streaming(bench):
                 state["v"],
                 jac=True,
                 method="L-BFGS-B",
-                options={"maxcor": config.memory, "maxfun": passes,
-                         "maxiter": passes, "ftol": 0.0, "gtol": 0.0},
+                options={
+                    "maxcor": config.memory,
+                    "maxfun": passes,
+                    "maxiter": passes,
+                    "ftol": 0.0,
+                    "gtol": 0.0,
+                },
             ).x
             if epoch > epochs // 4:
                 state["sum"] += state["v"]
@@ -364,10 +369,68 @@ def part_streaming(bench):
                         **stats,
                     }
                 out["taps"][spec.name].append(row)
-                print(spec.name, epoch, {k: v["objective_eval"] for k, v in row.items() if isinstance(v, dict)}, flush=True)
+                print(
+                    spec.name,
+                    epoch,
+                    {
+                        k: v["objective_eval"]
+                        for k, v in row.items()
+                        if isinstance(v, dict)
+                    },
+                    flush=True,
+                )
                 save(bench.args.out, "streaming", out)
             del problem
         cache.close()
+    return out
+
+
+def part_stream(bench):
+    """The engine's `"stream"` solver (keras_snp/snp/stream.py) run to
+    `--stream-views` fresh views without stopping, with the averaged
+    readout's statistics at the lab's snapshot counts and its diagonal
+    sets against the last view's."""
+    from keras_snp.snp.stream import solve_stream
+
+    views = bench.args.stream_views
+    snapshots = sorted({e for e in LAB_SNAPSHOTS if e <= views} | {views})
+    out = {"views": views, "taps": {s.name: [] for s in bench.specs}}
+    engine = bench.engine(
+        solver="stream",
+        stream_views=views,
+        stream_tolerance=0.0,
+        cache_memory_gb=16,
+    )
+    start = time.perf_counter()
+    kept = {}
+
+    def snapshot(view, states):
+        if view not in snapshots:
+            return
+        for index, spec in enumerate(bench.specs):
+            state = states[index]
+            W = state.weights()
+            stats, V = bench.readout_stats(index, W)
+            kept[(spec.name, view)] = V
+            out["taps"][spec.name].append(
+                {
+                    "views": view,
+                    "seconds": time.perf_counter() - start,
+                    "passes": state.passes,
+                    "objective_eval": bench.objective(index, W),
+                    "objective_held_out": state.history[-1],
+                    **stats,
+                }
+            )
+            print(spec.name, out["taps"][spec.name][-1], flush=True)
+        save(bench.args.out, "stream", out)
+
+    solve_stream(engine, bench.train, verbose=0, on_view=snapshot)
+    for spec in bench.specs:
+        last = kept[(spec.name, views)]
+        for row in out["taps"][spec.name]:
+            diag, clus = agreement(kept[(spec.name, row["views"])], last)
+            row["same_diag_as_last"], row["same_clusters_as_last"] = diag, clus
     return out
 
 
@@ -396,9 +459,10 @@ def main():
     parser.add_argument("--reference", type=float, default=1e-5)
     parser.add_argument("--stream-epochs", type=int, default=30)
     parser.add_argument("--stream-passes", type=int, default=5)
+    parser.add_argument("--stream-views", type=int, default=120)
     parser.add_argument(
         "--part",
-        choices=("damping", "tolerance", "views", "lab", "streaming"),
+        choices=("damping", "tolerance", "views", "lab", "streaming", "stream"),
         required=True,
     )
     args = parser.parse_args()
@@ -409,6 +473,7 @@ def main():
         "views": part_views,
         "lab": part_lab,
         "streaming": part_streaming,
+        "stream": part_stream,
     }
     start = time.perf_counter()
     result = part[args.part](bench)
