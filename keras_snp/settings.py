@@ -201,10 +201,6 @@ class HeadsSettings:
     ablation: bool = True
     p_threshold: float = 0.05
 
-    def validate(self):
-        check_at_least("null_samples", self.null_samples, 1)
-        return self
-
 
 def default_fine_tune_epochs(train_epochs):
     """About a tenth of the training epochs, at least 1.
