@@ -19,9 +19,10 @@ RANKS = {
     "snp": 4,
     "heads": 5,
     "pruning": 6,
-    "run": 7,
-    "reproduce": 8,
-    "cli": 9,
+    "pages": 7,
+    "run": 8,
+    "reproduce": 9,
+    "cli": 10,
 }
 # Sibling packages of one rank that must not know each other.
 STRANGERS = {("models", "data"), ("data", "models")}

@@ -1,0 +1,322 @@
+"""`build_pages`: a run folder's results (and, given them, its model and
+test split) into the static site `RUN_DIR/pages/`."""
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from keras_snp.pages import figures
+from keras_snp.pages import writer
+from keras_snp.pages.collect import node_stats
+from keras_snp.pages.settings import PAGES_DIR
+from keras_snp.pages.settings import PagesSettings
+from keras_snp.utils import read_json
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+INDEX = "index.html"
+
+
+def encoder_key(encoder):
+    """The `encoder.html#KEY` of an encoder (block) index, or of the taps
+    outside any encoder."""
+    return "other" if encoder is None else f"e{encoder}"
+
+
+def _read(path):
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def andc_connections(model, pruned_dir):
+    """`{tap: [connection]}` of the run's ANDC masks, recomputed from
+    `pruned/snp_validation` with the scope and theta of
+    `pruned/pruning.json`: per masked layer, for the tap it reads, the
+    kept outgoing connections of each node, and for the tap it writes the
+    kept incoming ones. Empty without a prune stage output or for a model
+    the CCT's ANDC does not describe."""
+    summary = _read(os.path.join(pruned_dir, "pruning.json"))
+    snp_dir = os.path.join(pruned_dir, "snp_validation")
+    if model is None or summary is None or not os.path.isdir(snp_dir):
+        return {}
+    from keras_snp.pruning.andc import connection_masks
+    from keras_snp.pruning.andc import layer_sides
+    from keras_snp.snp import SNPResult
+
+    try:
+        scope, theta = summary["scope"], summary["theta"]
+        result = SNPResult.load(snp_dir)
+        masks = connection_masks(model, result, theta, scope)
+        sides = layer_sides(model, scope)
+    except (ValueError, KeyError, OSError) as error:
+        logger.warning("pages: no ANDC connections (%s)", error)
+        return {}
+    found = {}
+    for layer, mask in masks.items():
+        tap_in, tap_out = sides[layer]
+        found.setdefault(tap_in, []).append(
+            {
+                "layer": layer,
+                "direction": "out",
+                "other": tap_out or "labels",
+                "total": int(mask.shape[1]),
+                "kept": [np.flatnonzero(row).tolist() for row in mask],
+            }
+        )
+        if tap_out is not None:
+            found.setdefault(tap_out, []).append(
+                {
+                    "layer": layer,
+                    "direction": "in",
+                    "other": tap_in,
+                    "total": int(mask.shape[0]),
+                    "kept": [np.flatnonzero(col).tolist() for col in mask.T],
+                }
+            )
+    return {**found, "_settings": {"scope": scope, "theta": theta}}
+
+
+def _tap_object(tap, stats, nodes, slots, andc, label_count):
+    """The `data/tap_<i>.js` object of one tap."""
+    K = label_count
+    V = np.stack([figures.normalised(v) for v in tap.V]) if tap.nodes else []
+    obj = {
+        "name": tap.name,
+        "num_classes": K,
+        "nodes": tap.nodes,
+        "V": writer.pack(writer.quantize(np.asarray(V))),
+        "V_shape": [tap.nodes, K, K],
+        "V_peak": [float(v.max()) for v in tap.V],
+        "clusters": [[list(c) for c in s.clusters] for s in stats],
+        "andc": andc or [],
+        "top": None,
+        "maps": None,
+        "grid": None,
+        "ablated": {},
+    }
+    if nodes is None:
+        return obj
+    top = [[] for _ in range(tap.nodes)]
+    maps = []
+    for p, (d, c) in enumerate(zip(nodes.pair_node, nodes.pair_label)):
+        entries = []
+        for j in range(nodes.index.shape[1]):
+            i = int(nodes.index[p, j])
+            if i < 0:
+                continue
+            row = -1
+            if nodes.maps is not None:
+                row = len(maps)
+                m = nodes.maps[p, j].astype("float32")
+                peak = float(np.abs(m).max()) or 1.0
+                maps.append(writer.quantize(m / peak))
+            entries.append([slots[i], i, float(nodes.score[p, j]), row])
+        top[int(d)].append([int(c), entries])
+    obj["top"] = top
+    if maps:
+        obj["maps"] = writer.pack(np.stack(maps))
+        obj["grid"] = list(nodes.grid)
+    obj["field"] = nodes.field
+    obj["ablated"] = {
+        str(d): {
+            "alone": a["alone"],
+            "mates": a["mates"],
+            "mate_nodes": a["mate_nodes"],
+        }
+        for d, a in nodes.ablated.items()
+    }
+    return obj
+
+
+def _encoders(snp_result, heads):
+    """`[{key, encoder, taps, heads}]` in depth order."""
+    by_key = {}
+    for name, tap in snp_result.taps.items():
+        entry = by_key.setdefault(
+            encoder_key(tap.encoder),
+            {"key": encoder_key(tap.encoder), "encoder": tap.encoder},
+        )
+        entry.setdefault("taps", []).append(name)
+        entry.setdefault("heads", None)
+    for i, enc in enumerate((heads or {}).get("encoders", [])):
+        tap = snp_result.taps.get(enc["tap"])
+        key = encoder_key(tap.encoder if tap else enc.get("encoder"))
+        if key in by_key:
+            by_key[key]["heads"] = i
+    return sorted(
+        by_key.values(),
+        key=lambda e: (e["encoder"] is None, e["encoder"] or 0),
+    )
+
+
+def build_pages(
+    run_dir,
+    model=None,
+    test=None,
+    *,
+    settings=None,
+    snp_result=None,
+    out_dir=None,
+    verbose=1,
+):
+    """Writes the static site of a run into `RUN_DIR/pages/`.
+
+    Args:
+        run_dir: the run folder (its `snp/`, and where present `heads/`,
+            `pruned/`, `run.json`).
+        model: the trained model; with `test`, the top images, activation
+            maps and node ablations are measured (one forward pass, plus
+            two passes per silenced node). Without them the pages show the
+            SNP and head results only, and say so.
+        test: the test split (batches of images 0..255 and labels).
+        settings: `PagesSettings`.
+        snp_result: the run's `SNPResult` (default: read from `snp/`);
+            with its readout weights `W` the top images rank by the field.
+        out_dir: where to write (default `RUN_DIR/pages`).
+        verbose: log progress.
+
+    Returns:
+        `(info, data)`: `info` is `{"index": path, "bytes": int,
+        "seconds": {...}, "nodes": int, "ablated_nodes": int, "field": str
+        or None}`; `data` the `collect.NodesData` measured (None without
+        a model and test split).
+
+    Example:
+    ```python
+    info, _ = build_pages("saved_models/run", model, splits.test)
+    print(info["index"])  # open it in any browser
+    ```
+    """
+    from keras_snp.snp import SNPResult
+
+    start = time.monotonic()
+    settings = settings or PagesSettings()
+    out_dir = out_dir or os.path.join(run_dir, PAGES_DIR)
+    if snp_result is None:
+        snp_result = SNPResult.load(os.path.join(run_dir, "snp"))
+    heads = _read(os.path.join(run_dir, "heads", "heads.json"))
+    state = _read(os.path.join(run_dir, "run.json")) or {}
+    K = snp_result.num_classes
+    names = list(
+        snp_result.label_names or (heads or {}).get("label_names") or []
+    )
+    names = names if len(names) == K else [str(i) for i in range(K)]
+    theta = snp_result.theta
+    data = None
+    if model is not None and test is not None:
+        from keras_snp.pages.collect import collect_nodes
+
+        data = collect_nodes(model, snp_result, test, settings, verbose=verbose)
+    seconds = dict(data.seconds) if data else {}
+    andc = andc_connections(model, os.path.join(run_dir, "pruned"))
+    andc_settings = andc.pop("_settings", None)
+    used = []
+    if data is not None:
+        used = sorted(
+            {
+                int(i)
+                for t in data.taps.values()
+                for i in t.index.reshape(-1)
+                if i >= 0
+            }
+        )
+    slots, columns = {}, 0
+    if used:
+        slots, columns = writer.write_sprite(
+            os.path.join(out_dir, writer.SPRITE), data.thumbs, used
+        )
+    summary = snp_result.summary()["taps"]
+    tap_entries, tap_objects = [], []
+    for i, (name, tap) in enumerate(snp_result.taps.items()):
+        stats = node_stats(tap, theta)
+        nodes = data.taps.get(name) if data else None
+        tap_objects.append(
+            _tap_object(tap, stats, nodes, slots, andc.get(name), K)
+        )
+        tap_entries.append(
+            {
+                "name": name,
+                "kind": tap.kind,
+                "encoder": tap.encoder,
+                "key": encoder_key(tap.encoder),
+                "nodes": tap.nodes,
+                "tokens": int(tap.tokens),
+                "file": f"data/tap_{i}.js",
+                "stats": summary[name],
+                "head": tap.head.tolist(),
+                "diag": [list(s.diag) for s in stats],
+                "noise": [s.noise for s in stats],
+                "num_clusters": [len(s.clusters) for s in stats],
+                "field": nodes.field if nodes else None,
+                "ablated": sorted(int(d) for d in nodes.ablated)
+                if nodes
+                else [],
+            }
+        )
+    site = {
+        "schema_version": SCHEMA_VERSION,
+        "run": os.path.basename(os.path.normpath(run_dir)),
+        "dataset": (state.get("config") or {}).get("dataset"),
+        "variant": (state.get("model") or {}).get("variant"),
+        "theta": theta,
+        "readout": snp_result.readout,
+        "num_classes": K,
+        "label_names": names,
+        "taps": tap_entries,
+        "encoders": _encoders(snp_result, heads),
+        "heads": heads,
+        "images": {
+            "available": bool(used),
+            "sprite": writer.SPRITE if used else None,
+            "size": settings.thumb_size,
+            "columns": columns,
+            "count": len(used),
+            "top_k": settings.top_k,
+            "test_images": int(len(data.labels)) if data else 0,
+        },
+        "ablation": {
+            "available": data is not None and data.base_per_label is not None,
+            "nodes_per_tap": settings.ablation_nodes,
+            "base_per_label": (
+                data.base_per_label
+                if data is not None and data.base_per_label is not None
+                else None
+            ),
+        },
+        "andc": andc_settings,
+        "not_learned": state.get("not_learned"),
+    }
+    depth = figures.svg(figures.depth_profile_figure(summary))
+    encoder_figures = {}
+    if heads:
+        from keras_snp.heads.report import heatmap_figure
+
+        for entry in site["encoders"]:
+            if entry["heads"] is None:
+                continue
+            enc = heads["encoders"][entry["heads"]]
+            encoder_figures[entry["key"]] = {
+                "expertise": figures.svg(heatmap_figure(enc, names)),
+                "null": figures.svg(figures.null_figure(enc)),
+            }
+    writer.write_site(out_dir, site, tap_objects, depth, encoder_figures)
+    seconds["total"] = time.monotonic() - start
+    info = {
+        "index": os.path.join(out_dir, INDEX),
+        "bytes": writer.site_size(out_dir),
+        "seconds": seconds,
+        "nodes": sum(t.nodes for t in snp_result.taps.values()),
+        "ablated_nodes": sum(len(t["ablated"]) for t in tap_entries),
+        "field": next((t["field"] for t in tap_entries if t["field"]), None),
+    }
+    if verbose:
+        logger.info(
+            "[pages] %s: %d nodes, %.1f MB in %.1f s",
+            info["index"],
+            info["nodes"],
+            info["bytes"] / 1e6,
+            seconds["total"],
+        )
+    return info, data
