@@ -1,4 +1,4 @@
-"""Command line: `keras-snp train|analyze|prune|reproduce` (and
+"""Command line: `keras-snp train|analyze|prune|reproduce|pages` (and
 `scripts/*.py`), one module per command.
 
 Every flag maps to a `RunConfig` field. Bad input ends with one line on
@@ -18,6 +18,7 @@ COMMANDS = {
     "analyze": "SNP and head label-expert reports of a saved .keras model",
     "prune": "ANDC pruning (with controls) of a finished run folder",
     "reproduce": "the whole pipeline, then REPORT.md on the paper's claims",
+    "pages": "browsable pages of what each node, head and encoder learned",
 }
 
 __all__ = ["COMMANDS", "command_main", "guarded", "main", "usage"]

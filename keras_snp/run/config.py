@@ -18,7 +18,7 @@ from keras_snp.settings import HeadsSettings
 from keras_snp.settings import PruneSettings
 from keras_snp.settings import ReadoutConfig
 
-STAGES = ("train", "export", "snp", "heads", "prune")
+STAGES = ("train", "export", "snp", "heads", "prune", "pages")
 
 #: RunConfig field -> (the stage dataclass, its field): the one default of
 #: each is the stage's, and the run's value goes back into it.

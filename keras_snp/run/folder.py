@@ -111,6 +111,7 @@ STAGED_OUTPUTS = {
     "snp": ("snp",),
     "heads": ("heads",),
     "prune": ("pruned",),
+    "pages": ("pages",),
 }
 
 
@@ -368,6 +369,7 @@ STAGE_FILES = {
     "snp": ("snp/summary.json", "snp/snp.npz"),
     "heads": ("heads/heads.json", "heads/heads.md"),
     "prune": ("pruned/model.keras", "pruned/pruning.json"),
+    "pages": ("pages/index.html", "pages/data/site.js"),
 }
 
 

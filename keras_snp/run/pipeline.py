@@ -1,4 +1,4 @@
-"""The whole run: train -> export -> SNP -> heads -> prune.
+"""The whole run: train -> export -> SNP -> heads -> prune -> pages.
 
 `run(config)` validates every input before it creates the run folder, then
 runs the stages in order, skipping those already done on `--resume`.
@@ -50,6 +50,8 @@ class Context:
         self.output_root = None
         # SNP taps: None = every encoder's mha, ff_hidden and out.
         self.taps = list(config.taps) if config.taps else None
+        # the pages stage's `PagesSettings` (None: the defaults)
+        self.pages_settings = None
 
     @property
     def info(self):
@@ -430,12 +432,22 @@ def prune_stage(ctx):
     return metrics
 
 
+def pages_stage(ctx):
+    """The browsable pages of every node, head and encoder
+    (`RUN_DIR/pages/`), and a few of them on TensorBoard; settings from
+    `ctx.pages_settings` (None: `PagesSettings()`)."""
+    from keras_snp.run import pages_stage as pages_lib
+
+    return pages_lib.stage(ctx, _snp_result(ctx), ctx.pages_settings)
+
+
 STAGE_FUNCTIONS = {
     "train": train_stage,
     "export": export_stage,
     "snp": snp_stage,
     "heads": heads_stage,
     "prune": prune_stage,
+    "pages": pages_stage,
 }
 
 
@@ -477,7 +489,7 @@ def run_stages(ctx, stages, redo=()):
     return ctx.folder
 
 
-ANALYSIS_STAGES = ("snp", "heads", "prune")
+ANALYSIS_STAGES = ("snp", "heads", "prune", "pages")
 
 
 class NotLearned(UsageError):
@@ -519,6 +531,7 @@ STAGE_TITLES = {
     "snp": "single-nodal performance of every tap",
     "heads": "head label experts, null model, ablation",
     "prune": "ANDC pruning with controls, fine-tunes, export",
+    "pages": "browsable pages of every node, head and encoder",
 }
 
 

@@ -135,3 +135,19 @@ def test_pages_render_in_headless_chromium(site):
     assert "cluster 1" in node and 'class="thumb"' in node
     assert "cluster-mates" in node or "this node alone" in node
     assert 'class="loading">Loading' not in node
+
+
+def test_tensorboard_gets_the_site_path_and_node_pages(site, tmp_path):
+    from keras_snp.run import tensorboard
+    from keras_snp.run.pages_board import board_nodes
+    from keras_snp.run.pages_board import log_pages
+    from tests.run.scripts import event_tags
+
+    _, info, data, result = site
+    picks = board_nodes(data, 3)
+    assert len(picks) == 3 and len({t for t, _ in picks}) == 3
+    log_pages(info, data, result, str(tmp_path), count=3)
+    tensorboard.close_all()
+    tags = event_tags(str(tmp_path))
+    assert "pages" in tags
+    assert {f"pages/{t}/node_{d}" for t, d in picks} <= tags

@@ -54,10 +54,21 @@ def test_run_folder_layout(run_dir):
         "pruned/model.keras",
         "pruned/saved_model/saved_model.pb",
         "pruned/pruning.json",
+        "pages/index.html",
+        "pages/node.html",
+        "pages/data/site.js",
     ):
         assert (run_dir / path).exists(), path
     state = json.loads((run_dir / "run.json").read_text())
-    assert set(state["stages"]) == {"train", "export", "snp", "heads", "prune"}
+    assert set(state["stages"]) == {
+        "train",
+        "export",
+        "snp",
+        "heads",
+        "prune",
+        "pages",
+    }
+    assert state["stages"]["pages"]["ablated_nodes"] > 0
     assert all(s["status"] == "done" for s in state["stages"].values())
     leftovers = [n for n in os.listdir(run_dir) if n.startswith(".")]
     assert leftovers == []
@@ -82,6 +93,9 @@ def test_tensorboard_stages(run_dir):
     assert "epoch_loss" in event_tags(str(logs / "train"))
     for stage in ("snp", "heads", "pruning"):
         assert event_tags(str(logs / stage)), stage
+    pages = event_tags(str(logs / "pages"))
+    assert "pages" in pages
+    assert any(t.startswith("pages/encoder_") for t in pages), pages
 
 
 def test_pruned_model_loads_safely_and_matches_saved_model(run_dir):
