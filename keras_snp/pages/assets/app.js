@@ -414,7 +414,7 @@
       }));
   }
   function drawHeat(V, clusters, inCluster) {
-    const cell = Math.max(3, Math.min(24, Math.floor(520 / K)));
+    const cell = Math.max(3, Math.min(48, Math.floor(520 / K)));
     const cv = document.getElementById("heat");
     cv.width = cv.height = K * cell;
     const ctx = cv.getContext("2d");
