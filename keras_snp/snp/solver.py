@@ -105,7 +105,9 @@ class ReadoutProblem:
         # The products in `precision` (float32: the cost); the per-row
         # log-sum-exp and residual in float64.
         X = ops.cast(X, precision)
-        logits = ops.cast(ops.matmul(X, W), "float64")
+        # einsum, not matmul: Keras' torch matmul returns float32 for
+        # float64 operands, which floors the refinement near 1e-6.
+        logits = ops.cast(ops.einsum("bd,dk->bk", X, W), "float64")
         lse = ops.logsumexp(logits, axis=-1)
         loss = ops.sum(lse) - ops.sum(logits * Y)
         residual = ops.cast(ops.exp(logits - lse[:, None]) - Y, precision)
@@ -114,7 +116,9 @@ class ReadoutProblem:
     def loss_and_grad(self, W):
         """Mean cross-entropy and its gradient (numpy float64) at `W`."""
         self.passes += 1
-        weights = ops.convert_to_tensor(np.asarray(W, self.precision))
+        weights = ops.convert_to_tensor(
+            np.asarray(W, self.precision), dtype=self.precision
+        )
         loss, grad = 0.0, np.zeros((self.features, self.num_classes))
         for X, Y in zip(self.blocks, self.targets):
             block_loss, block_grad = self._block(X, Y, weights, self.precision)

@@ -59,7 +59,7 @@ def test_nested_cache_is_the_projection_input():
         ops.convert_to_numpy(attended),
         atol=1e-5,
     )
-    hidden = block.mlp_1(x + attended)
+    hidden = block.mlp_1(ops.add(x, attended))
     np.testing.assert_allclose(
         cache["block_1_ff"], ops.convert_to_numpy(hidden), atol=1e-5
     )
