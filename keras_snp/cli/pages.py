@@ -47,7 +47,14 @@ def pages_parser():
         default=PagesSettings.ablation_nodes,
         metavar="N",
         help="nodes per tap silenced one by one (those with the most "
-        "labels; two passes over the test split each); all: every node",
+        "labels; two passes over --ablation-images each); all: every node",
+    )
+    parser.add_argument(
+        "--ablation-images",
+        type=_ablation_images,
+        default=PagesSettings.ablation_images,
+        metavar="N",
+        help="the first N test images measure the ablations; all: every one",
     )
     parser.add_argument(
         "--board-nodes",
@@ -75,6 +82,10 @@ def _ablation_nodes(text):
     return -1 if text == "all" else non_negative_int(text)
 
 
+def _ablation_images(text):
+    return None if text == "all" else positive_int(text)
+
+
 def pages_main(argv=None):
     args = pages_parser().parse_args(argv)
     for needed in ("run.json", os.path.join("snp", "summary.json")):
@@ -87,6 +98,7 @@ def pages_main(argv=None):
     settings = PagesSettings(
         top_k=args.top_k,
         ablation_nodes=args.ablation_nodes,
+        ablation_images=args.ablation_images,
         board_nodes=args.board_nodes,
     )
     start_keras(args.verbose)

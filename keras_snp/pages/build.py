@@ -279,6 +279,7 @@ def build_pages(
         "ablation": {
             "available": data is not None and data.base_per_label is not None,
             "nodes_per_tap": settings.ablation_nodes,
+            "images": data.ablation_images if data is not None else 0,
             "base_per_label": (
                 data.base_per_label
                 if data is not None and data.base_per_label is not None

@@ -80,6 +80,7 @@ class NodesData:
     thumbs: np.ndarray
     base_per_label: np.ndarray | None
     seconds: dict
+    ablation_images: int = 0
 
 
 def node_stats(tap, theta):
@@ -365,6 +366,21 @@ def collect_nodes(
     return data
 
 
+def first_images(data, count):
+    """The first `count` images of `data` as a list of batches (all of
+    them when `count` is None)."""
+    kept, seen = [], 0
+    for images, labels in data:
+        if count is not None and seen >= count:
+            break
+        images, labels = np.asarray(images), np.asarray(labels)
+        if count is not None:
+            images, labels = images[: count - seen], labels[: count - seen]
+        kept.append((images, labels))
+        seen += len(images)
+    return kept
+
+
 def ablate_nodes(model, specs, data, test, settings, snp_result, verbose=1):
     """Fills `data.taps[...].ablated` and `data.base_per_label`: each
     picked node silenced alone, then with its cluster-mates."""
@@ -372,6 +388,8 @@ def ablate_nodes(model, specs, data, test, settings, snp_result, verbose=1):
     from keras_snp.sites import per_label_accuracy
 
     k = snp_result.num_classes
+    test = first_images(test, settings.ablation_images)
+    data.ablation_images = sum(len(images) for images, _ in test)
     sites = tap_sites(model, specs)
     ablation = AblationModel(model, list(sites.values()))
     base = per_label_accuracy(model, test, k)

@@ -24,6 +24,7 @@ class PagesSettings:
 
     top_k: int = 16
     ablation_nodes: int = 2
+    ablation_images: int | None = 1000
     thumb_size: int = 32
     max_grid: int = 16
     board_nodes: int = 4
@@ -36,6 +37,14 @@ class PagesSettings:
                     f"`{name}` must be a whole number >= 1. Received: "
                     f"{name}={value!r}"
                 )
+        if self.ablation_images is not None and (
+            not isinstance(self.ablation_images, int)
+            or self.ablation_images < 1
+        ):
+            raise ValueError(
+                "`ablation_images` must be None or a whole number >= 1. "
+                f"Received: ablation_images={self.ablation_images!r}"
+            )
         if not isinstance(self.ablation_nodes, int) or self.ablation_nodes < -1:
             raise ValueError(
                 "`ablation_nodes` must be -1 (every node), 0 or more. "

@@ -324,7 +324,8 @@
     const rows = [["this node alone", ab.alone]];
     if (ab.mates) rows.push([`its ${ab.mate_nodes.length} cluster-mates ` +
       "together", ab.mates]);
-    h += "<p class=muted>Per-label accuracy change on the test split " +
+    h += `<p class=muted>Per-label accuracy change on the first ` +
+      `${S.ablation.images} test images ` +
       "(silenced minus intact), in points. Cluster-mates: the nodes of this " +
       "tap whose diagonal set holds the node's largest cluster.</p>" +
       "<table class=ablation><tr><th class=l>silenced</th><th>on its labels" +
