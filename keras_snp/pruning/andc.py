@@ -3,23 +3,21 @@
 METHOD.md section 4. A mask is a 0/1 array of a Dense kernel's shape,
 `(inputs, outputs)`; masks travel as `{layer name: bool array}`.
 
-Each masked layer of a CCT built by `build_cct` (`L` encoders, `l` from 1)
-takes its sets from exactly the tensors it reads and writes, each measured
-as an SNP tap (`pruning_taps` lists them; rank-2 taps are one token):
-
-- scope `readout`: `classifier` reads `sequence_pool` (outputs: labels);
-- scope `ff`: `encoder_{l}_ff_hidden` reads `encoder_{l}_norm` and writes
-  `encoder_{l}_ff_hidden`; `encoder_{l}_ff_out` reads
-  `encoder_{l}_ff_hidden` and writes into `encoder_{l}_out`;
-- scope `attn_proj`: `encoder_{l}_attn_proj` reads `encoder_{l}_mha` and
-  writes into `encoder_{l}_attn_add`.
+Each masked layer of a CCT built by `build_cct` takes its sets from exactly
+the tensors it reads and writes, each measured as an SNP tap
+(`pruning_taps` lists them; rank-2 taps are one token). Which layers each
+scope masks, and which taps they read and write, the `cct` adapter says
+(`keras_snp.sites.cct`, `CCT.connection_sides`): scope `readout` is the
+classifier, `ff` the two Dense layers of every encoder's MLP, `attn_proj`
+every encoder's attention output projection.
 
 The classifier keeps weight `(d, c)` iff `c in D_d`; an internal layer keeps
 `(u, v)` iff `D_u` and `D_v` share a label. A scope is one of `readout`,
 `ff`, `attn_proj`, a combination (`"readout+ff"` or `"readout,ff"`), or
 `all` (the three); `internal` is kept as the old name of `ff+attn_proj`.
-`encoder_{l}_qkv` is never masked (queries and keys have no SNP sets).
-Masking `attn_proj` goes beyond the lab's conv analogue (METHOD.md).
+The attention's query-key-value projection is never masked (queries and
+keys have no SNP sets). Masking `attn_proj` goes beyond the lab's conv
+analogue (METHOD.md).
 """
 
 import logging
@@ -27,49 +25,38 @@ import logging
 import keras
 import numpy as np
 
-from keras_snp.models.cct import num_encoders
 from keras_snp.pruning.scopes import LAYER_SCOPES
 from keras_snp.pruning.scopes import SCOPES  # noqa: F401 (re-export)
 from keras_snp.pruning.scopes import parse_scope
 from keras_snp.pruning.scopes import scope_name
 from keras_snp.pruning.wrapper import ANDCPrune
+from keras_snp.sites.cct import CCT
 
 logger = logging.getLogger(__name__)
 
 
 def layer_scope(name):
-    """The scope of a prunable layer name (`classifier` is `readout`)."""
-    if name == "classifier":
-        return "readout"
-    if name.endswith("_attn_proj"):
-        return "attn_proj"
-    return "ff"
+    """The scope of a prunable layer name (the classifier's is `readout`),
+    as the `cct` adapter says (`CCT.scope_of`)."""
+    return CCT.scope_of(name)
 
 
 def layer_sides(model, scope="all"):
     """`{layer: (input tap, output tap or None)}` for the layers of `scope`.
 
     Names only (no SNP needed): the tensors each layer reads and writes,
-    as in the module docstring. The output tap is None for the classifier
-    (its outputs are the labels).
+    from the `cct` adapter (`CCT.connection_sides`). The output tap is
+    None for the classifier (its outputs are the labels).
 
     Example:
     >>> model = keras_snp.build_cct("cct_2_3x2", num_classes=10)
-    >>> layer_sides(model, "ff")["encoder_1_ff_hidden"]
-    ('encoder_1_norm', 'encoder_1_ff_hidden')
+    >>> len(layer_sides(model, "ff")), len(layer_sides(model, "all"))
+    (4, 7)
+    >>> layer_sides(model, "readout") == CCT.connection_sides(
+    ...     model, ("readout",))
+    True
     """
-    parts = parse_scope(scope)
-    sides = {}
-    if "readout" in parts:
-        sides["classifier"] = ("sequence_pool", None)
-    for l in range(1, num_encoders(model) + 1):
-        p = f"encoder_{l}_"
-        if "attn_proj" in parts:
-            sides[p + "attn_proj"] = (p + "mha", p + "attn_add")
-        if "ff" in parts:
-            sides[p + "ff_hidden"] = (p + "norm", p + "ff_hidden")
-            sides[p + "ff_out"] = (p + "ff_hidden", p + "out")
-    return sides
+    return CCT.connection_sides(model, parse_scope(scope))
 
 
 def pruning_taps(model, scope="all"):
@@ -79,8 +66,8 @@ def pruning_taps(model, scope="all"):
 
     Example:
     >>> model = keras_snp.build_cct("cct_2_3x2", num_classes=10)
-    >>> pruning_taps(model, "readout")
-    ['sequence_pool']
+    >>> len(pruning_taps(model, "ff")), len(pruning_taps(model, "all"))
+    (6, 11)
     """
     needed = set()
     for tap_in, tap_out in layer_sides(model, scope).values():
@@ -106,7 +93,7 @@ def connection_masks(model, snp_result, theta=None, scope="all"):
     result = compute_snp(model, train, validation,
                          taps=pruning_taps(model, "readout"))
     masks = connection_masks(model, result, scope="readout")
-    masks["classifier"].sum(axis=1)  # |D_d| per node
+    masks[model.layers[-1].name].sum(axis=1)  # |D_d| per node
     ```
     """
     theta = snp_result.theta if theta is None else theta
@@ -273,7 +260,7 @@ def prune(model, snp_result=None, theta=None, scope="all", masks=None):
     Example:
     ```python
     pruned = prune(model, snp_result, scope="all")
-    pruned.get_layer("classifier").sparsity
+    pruned.layers[-1].sparsity  # the classifier's
     ```
     """
     if masks is None:

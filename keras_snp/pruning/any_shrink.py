@@ -501,9 +501,9 @@ def shrink_any(model, return_report=False):
     `shrink_any(pruned.model)`.
     """
     from keras_snp.pruning.wrapper import ANDCPrune
-    from keras_snp.sites.adapters import CCTAdapter
+    from keras_snp.sites.cct import CCT
 
-    if CCTAdapter().matches(model) or any(
+    if CCT.matches(model) or any(
         isinstance(layer, ANDCPrune) for layer in model.layers
     ):
         from keras_snp.pruning.shrinking import shrink

@@ -4,20 +4,23 @@ After the masks are baked in (`andc.strip`), a unit whose every outgoing
 weight is zero never reaches the output, and a unit whose every incoming
 weight is zero holds the constant `act(bias)`. Both can be removed
 exactly; the constant's contribution is folded into the next layer's bias
-first. What `shrink` removes in each encoder `l`:
+first. What `shrink` removes in each encoder (its layers named by the
+`cct` adapter, `keras_snp.sites.cct`, `CCT.encoders`):
 
-- FF hidden units of `encoder_{l}_ff_hidden` (rows of `encoder_{l}_ff_out`);
-- value nodes of `encoder_{l}_mha` (their `encoder_{l}_qkv` value columns and
-  `encoder_{l}_attn_proj` rows; a value node without input is the constant
-  value bias, since attention weights sum to one), through
-  `PerHeadAttention.value_dims`;
+- FF hidden units of its MLP's hidden Dense (rows of the MLP's output
+  Dense);
+- value nodes of its attention (their value columns of the
+  query-key-value Dense and rows of the attention projection; a value node
+  without input is the constant value bias, since attention weights sum
+  to one), through `PerHeadAttention.value_dims`;
 - whole heads whose every value node is gone: `num_heads` drops and the
-  head's query and key columns of `encoder_{l}_qkv` go too.
+  head's query and key columns of the query-key-value Dense go too.
 
-Residual-stream units (inputs of `ff_hidden`, `qkv`, the classifier, and
-outputs of `attn_proj`, `ff_out`) are never removed: the residual additions
-and the LayerNorms couple every unit of the stream, so a zero column there
-does not make a unit removable. Labels are never removed either.
+Residual-stream units (inputs of the MLP, of the query-key-value Dense
+and of the classifier; outputs of the attention projection and of the
+MLP) are never removed: the residual additions and the LayerNorms couple
+every unit of the stream, so a zero column there does not make a unit
+removable. Labels are never removed either.
 
 `count_flops` is `keras_snp.models.flops.count_flops`, re-exported here
 for the callers that import it from the pruning package.
@@ -27,10 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_snp.models.cct import num_encoders
 from keras_snp.models.flops import count_flops
 from keras_snp.pruning.andc import strip
 from keras_snp.pruning.wrapper import ANDCPrune
+from keras_snp.sites.cct import CCT
 
 __all__ = ["count_flops", "shrink"]
 
@@ -59,9 +62,9 @@ def _units_to_keep(w_in, const, w_next, b_next):
     return keep, w_next, b_next
 
 
-def _shrink_ff(model, p):
-    hidden = model.get_layer(p + "ff_hidden")
-    out = model.get_layer(p + "ff_out")
+def _shrink_ff(model, encoder):
+    hidden = model.get_layer(encoder.ff_hidden)
+    out = model.get_layer(encoder.ff_out)
     w1 = ops.convert_to_numpy(hidden.kernel)
     b1 = (
         ops.convert_to_numpy(hidden.bias)
@@ -82,15 +85,15 @@ def _shrink_ff(model, p):
     out_weights = [w2[keep]] + ([b2] if b2 is not None else [])
     config = {**hidden.get_config(), "units": int(keep.sum())}
     return {
-        p + "ff_hidden": (config, hidden_weights),
-        p + "ff_out": (None, out_weights),
+        encoder.ff_hidden: (config, hidden_weights),
+        encoder.ff_out: (None, out_weights),
     }
 
 
-def _shrink_attention(model, p):
-    qkv = model.get_layer(p + "qkv")
-    mha = model.get_layer(p + "mha")
-    proj = model.get_layer(p + "attn_proj")
+def _shrink_attention(model, encoder):
+    qkv = model.get_layer(encoder.qkv)
+    mha = model.get_layer(encoder.mha)
+    proj = model.get_layer(encoder.attn_proj)
     heads, key_dim = mha.num_heads, mha.key_dim
     qk = heads * key_dim
     w = ops.convert_to_numpy(qkv.kernel)
@@ -118,9 +121,12 @@ def _shrink_attention(model, p):
         "value_dims": [value_dims[h] for h in kept_heads],
     }
     return {
-        p + "qkv": ({**qkv.get_config(), "units": len(columns)}, qkv_weights),
-        p + "mha": (mha_config, []),
-        p + "attn_proj": (None, proj_weights),
+        encoder.qkv: (
+            {**qkv.get_config(), "units": len(columns)},
+            qkv_weights,
+        ),
+        encoder.mha: (mha_config, []),
+        encoder.attn_proj: (None, proj_weights),
     }, heads - len(kept_heads)
 
 
@@ -130,7 +136,9 @@ def shrink(model, return_report=False):
     Args:
         model: a CCT from `build_cct`, masked (`ANDCPrune` layers, stripped
             first) or already stripped.
-        return_report: also return `{layer: removed count}`.
+        return_report: also return `{name: removed count}`: units per FF
+            hidden layer, value nodes per attention layer, and whole heads
+            per encoder (under `{encoder name}_heads`).
 
     Returns:
         A smaller functional model with the same layer names and the same
@@ -146,20 +154,19 @@ def shrink(model, return_report=False):
     if any(isinstance(layer, ANDCPrune) for layer in model.layers):
         model = strip(model)
     plan, report = {}, {}
-    for l in range(1, num_encoders(model) + 1):
-        p = f"encoder_{l}_"
-        ff_plan = _shrink_ff(model, p)
-        att_plan, removed_heads = _shrink_attention(model, p)
+    for encoder in CCT.encoders(model):
+        ff_plan = _shrink_ff(model, encoder)
+        att_plan, removed_heads = _shrink_attention(model, encoder)
         plan.update(ff_plan)
         plan.update(att_plan)
-        report[p + "ff_hidden"] = (
-            model.get_layer(p + "ff_hidden").units
-            - plan[p + "ff_hidden"][0]["units"]
+        hidden, mha = encoder.ff_hidden, encoder.mha
+        report[hidden] = (
+            model.get_layer(hidden).units - plan[hidden][0]["units"]
         )
-        report[p + "mha"] = sum(model.get_layer(p + "mha").value_dims) - sum(
-            plan[p + "mha"][0]["value_dims"]
+        report[mha] = sum(model.get_layer(mha).value_dims) - sum(
+            plan[mha][0]["value_dims"]
         )
-        report[p + "heads"] = removed_heads
+        report[f"{encoder.name}_heads"] = removed_heads
 
     def clone(layer):
         config = plan.get(layer.name, (None, None))[0]

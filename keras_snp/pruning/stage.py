@@ -64,7 +64,7 @@ def choose_masks(
     ```python
     result, masks = choose_masks(model, snp.train, snp.validation,
                                  PruneSettings(scope="readout"))
-    list(masks)  # ["classifier"]
+    list(masks)  # the classifier's name only
     ```
     """
     from keras_snp.snp import compute_snp

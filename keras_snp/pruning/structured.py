@@ -7,25 +7,35 @@ diagonal labels `|D_d|` (an empty `D_d` first), ties broken by the smaller
 sum of the node's positive diagonal fields. For a head the matrix is
 `V_h = sum of V_d` over its value nodes (METHOD.md step 10). The chosen
 `fraction` of each encoder's units (and of its heads, at least one head
-kept) loses every outgoing connection: the rows of `encoder_{l}_ff_out`
-and of `encoder_{l}_attn_proj`. `shrink` then removes them physically
-(a head whose value nodes are all gone is removed with its query and key
-columns), so the masked and the shrunk model compute the same outputs.
+kept) loses every outgoing connection: its rows of the MLP's output
+Dense and of the attention projection (the layers of each encoder as the
+`cct` adapter names them, `CCT.encoders`). `shrink` then removes them
+physically (a head whose value nodes are all gone is removed with its
+query and key columns), so the masked and the shrunk model compute the
+same outputs.
 """
 
 import numpy as np
 
-from keras_snp.models.cct import num_encoders
+from keras_snp.sites.cct import CCT
 from keras_snp.snp import clusters
 
 PARTS = ("ff", "heads")
 
 
 def structured_taps(model):
-    """The SNP taps the structured variant ranks by (`mha`, `ff_hidden`)."""
+    """The SNP taps the structured variant ranks by: per encoder its
+    attention output (heads) and its MLP's hidden layer (FF units)."""
+    return _taps(model, PARTS)
+
+
+def _taps(model, parts):
     names = []
-    for l in range(1, num_encoders(model) + 1):
-        names += [f"encoder_{l}_mha", f"encoder_{l}_ff_hidden"]
+    for encoder in CCT.encoders(model):
+        if "heads" in parts:
+            names.append(encoder.mha)
+        if "ff" in parts:
+            names.append(encoder.ff_hidden)
     return names
 
 
@@ -41,16 +51,17 @@ def structured_masks(model, snp_result, fraction, theta=None, parts=PARTS):
 
     Args:
         model: a CCT from `build_cct`.
-        snp_result: an `SNPResult` holding `encoder_{l}_ff_hidden` (for
-            `"ff"`) and `encoder_{l}_mha` (for `"heads"`).
+        snp_result: an `SNPResult` holding every encoder's MLP hidden
+            layer (for `"ff"`) and attention output (for `"heads"`), the
+            taps of `structured_taps`.
         fraction: share of each encoder's FF units and heads to remove,
             in [0, 1).
         theta: SNP threshold (default: the result's).
         parts: any of `"ff"`, `"heads"`.
 
     Returns:
-        `{layer: bool mask}` for `encoder_{l}_ff_out` and/or
-        `encoder_{l}_attn_proj`, with whole rows cut.
+        `{layer: bool mask}` for every encoder's MLP output Dense and/or
+        attention projection, with whole rows cut.
 
     Example:
     ```python
@@ -69,30 +80,23 @@ def structured_masks(model, snp_result, fraction, theta=None, parts=PARTS):
             f"parts={parts}"
         )
     theta = snp_result.theta if theta is None else theta
-    needed = [
-        t
-        for t in structured_taps(model)
-        if ("ff" in parts and t.endswith("ff_hidden"))
-        or ("heads" in parts and t.endswith("mha"))
-    ]
-    missing = [t for t in needed if t not in snp_result.taps]
+    missing = [t for t in _taps(model, parts) if t not in snp_result.taps]
     if missing:
         raise ValueError(
             f"The SNP result lacks the taps {missing}: measure them with "
             "`compute_snp(..., taps=structured_taps(model))`."
         )
     masks = {}
-    for l in range(1, num_encoders(model) + 1):
-        p = f"encoder_{l}_"
+    for encoder in CCT.encoders(model):
         if "ff" in parts:
-            tap = snp_result.taps[p + "ff_hidden"]
+            tap = snp_result.taps[encoder.ff_hidden]
             cut = _weakest_first(tap.V, theta)[: int(fraction * tap.nodes)]
-            kernel = model.get_layer(p + "ff_out")
+            kernel = model.get_layer(encoder.ff_out)
             mask = np.ones(_kernel_shape(kernel), bool)
             mask[cut] = False
-            masks[p + "ff_out"] = mask
+            masks[encoder.ff_out] = mask
         if "heads" in parts:
-            tap = snp_result.taps[p + "mha"]
+            tap = snp_result.taps[encoder.mha]
             heads = int(tap.head.max()) + 1
             V_h = np.stack(
                 [tap.V[tap.head == h].sum(axis=0) for h in range(heads)]
@@ -100,10 +104,10 @@ def structured_masks(model, snp_result, fraction, theta=None, parts=PARTS):
             count = min(int(fraction * heads), heads - 1)
             cut = _weakest_first(V_h, theta)[:count]
             mask = np.ones(
-                _kernel_shape(model.get_layer(p + "attn_proj")), bool
+                _kernel_shape(model.get_layer(encoder.attn_proj)), bool
             )
             mask[np.isin(tap.head, cut)] = False
-            masks[p + "attn_proj"] = mask
+            masks[encoder.attn_proj] = mask
     return masks
 
 

@@ -6,8 +6,8 @@ first) and `find_sites` returns the first match's sites. A model no
 adapter reads gets one error that says what was looked for and how to
 name sites by hand (`sites_of_layers`).
 
-- `CCTAdapter`: keras_snp's CCT, by its layer names (`encoder_{l}_mha`,
-  `encoder_{l}_ff_hidden`, `encoder_{l}_out`); the one home of those names.
+- `CCTAdapter` (`cct.py`): keras_snp's CCT, by its layer names; the one
+  home of those names, asked by the SNP taps and the pruning of a CCT.
 - `AttentionAdapter`: any model with `keras.layers.MultiHeadAttention`,
   top-level or nested in a block layer (keras-hub's `ViTEncoderBlock`,
   itself inside the backbone): per block the per-head attention output
@@ -24,15 +24,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.sites.cct import CCT
 from keras_snp.sites.hooks import hooked
 from keras_snp.sites.hooks import layer_at
 from keras_snp.sites.site import heads_site
 from keras_snp.sites.site import input_site
 from keras_snp.sites.site import output_site
 
-CCT_SUFFIX = {"mha": "mha", "ff": "ff_hidden", "res": "out"}
-CCT_NAME = re.compile(r"^encoder_(\d+)_(mha|ff_hidden|out)$")
-CCT_KIND = {suffix: kind for kind, suffix in CCT_SUFFIX.items()}
 _BLOCK_PREFIX = re.compile(r"^block(\d+)_")
 
 
@@ -73,37 +71,6 @@ def _shapes(model, proto):
     with hooked(model, proto, store=store):
         model(_probe_input(model), training=False)
     return {name: tuple(ops.shape(t)[1:]) for name, t in store.items()}
-
-
-class CCTAdapter:
-    """keras_snp's CCT (`keras_snp.build_cct`)."""
-
-    name = "cct"
-
-    def matches(self, model):
-        names = {layer.name for layer in model.layers}
-        return "encoder_1_out" in names and "encoder_1_mha" in names
-
-    def sites(self, model, kinds=("mha", "ff", "res")):
-        names = {layer.name for layer in model.layers}
-        sites, block = [], 1
-        while f"encoder_{block}_out" in names:
-            for kind in kinds:
-                name = f"encoder_{block}_{CCT_SUFFIX[kind]}"
-                layer = model.get_layer(name)
-                head = getattr(layer, "head_of_node", None)
-                sites.append(
-                    output_site(
-                        name,
-                        (name,),
-                        layer.output.shape[1:],
-                        kind=kind,
-                        block=block,
-                        head=None if head is None else np.asarray(head),
-                    )
-                )
-            block += 1
-        return sites
 
 
 class _ByLayerClass:
@@ -196,7 +163,7 @@ class ConvAdapter(_ByLayerClass):
         return measured(model, proto)
 
 
-ADAPTERS = [CCTAdapter(), AttentionAdapter(), ConvAdapter()]
+ADAPTERS = [CCT, AttentionAdapter(), ConvAdapter()]
 
 
 def register_adapter(adapter, first=True):

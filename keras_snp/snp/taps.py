@@ -12,11 +12,11 @@ import dataclasses
 
 import numpy as np
 
-from keras_snp.sites.adapters import CCT_KIND as _KIND_OF_SUFFIX
-from keras_snp.sites.adapters import CCT_NAME as _NAME
-from keras_snp.sites.adapters import CCT_SUFFIX as _SUFFIX
-from keras_snp.sites.adapters import CCTAdapter
 from keras_snp.sites.adapters import find_sites
+from keras_snp.sites.cct import CCT
+from keras_snp.sites.cct import CCT_KIND as _KIND_OF_SUFFIX
+from keras_snp.sites.cct import CCT_NAME as _NAME
+from keras_snp.sites.cct import CCT_SUFFIX as _SUFFIX
 
 DEFAULT_KINDS = ("mha", "ff", "res")
 
@@ -124,7 +124,7 @@ def resolve_taps(model, names):
     36
     """
     if names is None or (isinstance(names, str) and names == "all"):
-        if CCTAdapter().matches(model):
+        if CCT.matches(model):
             return taps(model)
         return from_sites(find_sites(model))
     if isinstance(names, str):
