@@ -362,7 +362,8 @@ class NoTensorFlowTest(unittest.TestCase):
         r = report()["script"]
         self.assertEqual(r["status"], 0)
         self.assertEqual(
-            r["stages"], ["export", "heads", "prune", "snp", "train"]
+            r["stages"],
+            ["export", "heads", "pages", "prune", "snp", "train"],
         )
         for path in (
             "model.keras",
@@ -370,6 +371,7 @@ class NoTensorFlowTest(unittest.TestCase):
             "heads/heads.json",
             "pruned/model.keras",
             "pruned/pruning.json",
+            "pages/index.html",
         ):
             self.assertIn(path, r["files"])
         self.assertFalse(any(p.startswith("saved_model") for p in r["files"]))
