@@ -37,6 +37,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_snp.pruning.shrink_plan import Plan
+from keras_snp.pruning.shrink_plan import rebuilt
+from keras_snp.pruning.shrink_vit import shrink_vit
+from keras_snp.pruning.shrink_vit import vit_encoders
+
 _ELEMENTWISE = (
     keras.layers.Activation,
     keras.layers.ReLU,
@@ -78,21 +83,6 @@ class _Route:
     consumer: object
     rows: np.ndarray
     shape: tuple
-
-
-class _Plan:
-    """New weight values (by variable) and new configs (by layer name)."""
-
-    def __init__(self):
-        self.values, self.configs, self.report = {}, {}, {}
-
-    def get(self, variable):
-        if id(variable) in self.values:
-            return self.values[id(variable)][1]
-        return ops.convert_to_numpy(variable)
-
-    def set(self, variable, value):
-        self.values[id(variable)] = (variable, np.asarray(value))
 
 
 class _Graph:
@@ -331,30 +321,9 @@ def _shrink_heads(plan, attention, name):
     plan.report[name] = int(keep.size - keep.sum())
 
 
-def _rebuilt(model, plan, build):
-    """`build()`'s model with the plan's weights (variables matched by
-    their order, which a rebuild from config keeps)."""
-    small = build()
-    old, new = model.weights, small.weights
-    if len(old) != len(new):
-        raise ValueError(
-            f"The rebuilt `{model.name}` has {len(new)} weights, the model "
-            f"{len(old)}: its layers are not rebuilt the same way."
-        )
-    for before, after in zip(old, new):
-        value = plan.get(before)
-        if tuple(after.shape) != value.shape:
-            raise ValueError(
-                f"The rebuilt `{after.path}` has shape {tuple(after.shape)}, "
-                f"the plan {value.shape}."
-            )
-        after.assign(value)
-    return small
-
-
 def _shrink_graph(model):
     graph = _Graph(model)
-    plan = _Plan()
+    plan = Plan()
     for layer in graph.layers:
         if isinstance(layer, keras.layers.MultiHeadAttention):
             _shrink_heads(plan, layer, layer.name)
@@ -365,108 +334,12 @@ def _shrink_graph(model):
         config = plan.configs.get(layer.name) or layer.get_config()
         return layer.__class__.from_config(config)
 
-    small = _rebuilt(
+    small = rebuilt(
         model,
         plan,
         lambda: keras.models.clone_model(model, clone_function=clone),
     )
     return small, plan.report
-
-
-def _vit_encoders(model):
-    from keras_snp.sites.adapters import walk
-
-    return [
-        (path, layer)
-        for path, layer in walk(model)
-        if type(layer).__name__ == "ViTEncoder"
-        and hasattr(layer, "encoder_layers")
-    ]
-
-
-def _mlp_units(plan, dense_1, dense_2):
-    """Which hidden units of a two-Dense MLP stay (constants folded)."""
-    w1 = plan.get(dense_1.kernel)
-    w2 = plan.get(dense_2.kernel)
-    b1 = plan.get(dense_1.bias) if dense_1.use_bias else np.zeros(w1.shape[1])
-    const = ops.convert_to_numpy(
-        dense_1.activation(ops.convert_to_tensor(b1, "float32"))
-    )
-    no_out, no_in = ~w2.any(axis=1), ~w1.any(axis=0)
-    zero = const == 0
-    remove = no_out | (no_in & (zero | dense_2.use_bias))
-    folded = remove & ~no_out & ~zero
-    if folded.any():
-        plan.set(
-            dense_2.bias, plan.get(dense_2.bias) + const[folded] @ w2[folded]
-        )
-    return ~remove
-
-
-def _silence(plan, dense_1, dense_2, units):
-    """Zeroes the weights of hidden `units` (a padded unit is `gelu(0)`)."""
-    w1 = plan.get(dense_1.kernel).copy()
-    w1[:, units] = 0.0
-    plan.set(dense_1.kernel, w1)
-    if dense_1.use_bias:
-        b1 = plan.get(dense_1.bias).copy()
-        b1[units] = 0.0
-        plan.set(dense_1.bias, b1)
-    w2 = plan.get(dense_2.kernel).copy()
-    w2[units] = 0.0
-    plan.set(dense_2.kernel, w2)
-
-
-def _set_mlp_dim(config, mlp_dim):
-    """Sets `mlp_dim` in the (nested) backbone config; True when found."""
-    if isinstance(config, list):
-        return any([_set_mlp_dim(v, mlp_dim) for v in config])
-    if not isinstance(config, dict):
-        return False
-    if "mlp_dim" in config and "num_heads" in config:
-        config["mlp_dim"] = mlp_dim
-        return True
-    return any([_set_mlp_dim(v, mlp_dim) for v in config.values()])
-
-
-def _shrink_vit(model, encoders):
-    plan = _Plan()
-    mlps, keeps = [], []
-    for path, encoder in encoders:
-        for block in encoder.encoder_layers:
-            dense_1, dense_2 = block.mlp.dense_1, block.mlp.dense_2
-            name = "/".join((*path, block.name, "mlp"))
-            at_zero = dense_1.activation(ops.zeros((1,)))
-            if ops.convert_to_numpy(at_zero).any():
-                return None  # padded units would not be silent
-            mlps.append((name, dense_1, dense_2))
-            keeps.append(_mlp_units(plan, dense_1, dense_2))
-    if len({k.size for k in keeps}) != 1:
-        return None  # one `mlp_dim` cannot hold two widths
-    width = max(1, *(int(k.sum()) for k in keeps))
-    if width == keeps[0].size:
-        return None
-    for (name, dense_1, dense_2), keep in zip(mlps, keeps):
-        plan.report[name] = int(keep.size - width)
-        padding = np.flatnonzero(~keep)[: width - int(keep.sum())]
-        if padding.size:
-            _silence(plan, dense_1, dense_2, padding)
-            keep = keep.copy()
-            keep[padding] = True
-        plan.set(dense_1.kernel, plan.get(dense_1.kernel)[:, keep])
-        if dense_1.use_bias:
-            plan.set(dense_1.bias, plan.get(dense_1.bias)[keep])
-        plan.set(dense_2.kernel, plan.get(dense_2.kernel)[keep])
-    config = model.get_config()
-    if not _set_mlp_dim(config, width):
-        return None
-
-    def build():
-        small = model.__class__.from_config(config)
-        small(np.zeros((1, *model.inputs[0].shape[1:]), "float32"))
-        return small
-
-    return _rebuilt(model, plan, build), plan.report
 
 
 def shrink_any(model, return_report=False):
@@ -510,9 +383,9 @@ def shrink_any(model, return_report=False):
 
         return shrink(model, return_report=return_report)
     small, report = model, {}
-    encoders = _vit_encoders(model)
+    encoders = vit_encoders(model)
     if encoders:
-        done = _shrink_vit(model, encoders)
+        done = shrink_vit(model, encoders)
         if done is not None:
             small, report = done
     if _is_graph(small):
