@@ -63,6 +63,9 @@ def test_sigterm_and_sigint_say_resume_continues(sig, status, line):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as the command line does (keras_snp_entry.py): Keras, and
+        # TensorFlow's start-up lines on stderr, only once a command runs
+        env={**os.environ, "KERAS_SNP_DEFER_REGISTRATION": "1"},
     )
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(sig)
