@@ -16,7 +16,7 @@ def analyze_parser():
     parser = Parser(
         "analyze",
         description="SNP and per-head label-expert reports of a saved "
-        "model: writes OUT/snp/ and OUT/heads/.",
+        "model: writes OUT/snp/, OUT/heads/ and the browsable OUT/pages/.",
     )
     parser.add_argument(
         "model",
@@ -37,6 +37,12 @@ def analyze_parser():
         "model's adapter finds: a CCT's mha, ff_hidden and out per "
         "encoder; the heads, MLP and output of each attention block; "
         "every Conv2D of a CNN)",
+    )
+    parser.add_argument(
+        "--no-pages",
+        action="store_true",
+        help="do not write OUT/pages/ (a page per node, head and encoder; "
+        "one extra pass over the test split plus two per silenced node)",
     )
     parser.add_argument(
         "--unsafe",
@@ -137,5 +143,22 @@ def analyze_main(argv=None):
             os.path.join(out, "heads"),
             os.path.join(out, "logs", "heads"),
         )
+    if not args.no_pages:
+        from keras_snp.pages import build_pages
+
+        info, _ = build_pages(
+            out,
+            model,
+            splits.test,
+            snp_result=result,
+            run_state={
+                "run_name": os.path.basename(args.model),
+                "config": {"dataset": args.dataset},
+                "model": {"variant": model.name},
+            },
+            verbose=args.verbose,
+        )
     print_summary(out)
+    if not args.no_pages:
+        print(f"pages: {os.path.abspath(info['index'])}")
     return 0

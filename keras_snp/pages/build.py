@@ -10,6 +10,9 @@ import numpy as np
 from keras_snp.pages import figures
 from keras_snp.pages import writer
 from keras_snp.pages.collect import node_stats
+from keras_snp.pages.pruned_view import PRUNED_VIEW
+from keras_snp.pages.pruned_view import andc_connections
+from keras_snp.pages.pruned_view import node_twins
 from keras_snp.pages.settings import PAGES_DIR
 from keras_snp.pages.settings import PagesSettings
 from keras_snp.utils import read_json
@@ -28,54 +31,6 @@ def encoder_key(encoder):
 
 def _read(path):
     return read_json(path) if os.path.isfile(path) else None
-
-
-def andc_connections(model, pruned_dir):
-    """`{tap: [connection]}` of the run's ANDC masks, recomputed from
-    `pruned/snp_validation` with the scope and theta of
-    `pruned/pruning.json`: per masked layer, for the tap it reads, the
-    kept outgoing connections of each node, and for the tap it writes the
-    kept incoming ones. Empty without a prune stage output or for a model
-    the CCT's ANDC does not describe."""
-    summary = _read(os.path.join(pruned_dir, "pruning.json"))
-    snp_dir = os.path.join(pruned_dir, "snp_validation")
-    if model is None or summary is None or not os.path.isdir(snp_dir):
-        return {}
-    from keras_snp.pruning.andc import connection_masks
-    from keras_snp.pruning.andc import layer_sides
-    from keras_snp.snp import SNPResult
-
-    try:
-        scope, theta = summary["scope"], summary["theta"]
-        result = SNPResult.load(snp_dir)
-        masks = connection_masks(model, result, theta, scope)
-        sides = layer_sides(model, scope)
-    except (ValueError, KeyError, OSError) as error:
-        logger.warning("pages: no ANDC connections (%s)", error)
-        return {}
-    found = {}
-    for layer, mask in masks.items():
-        tap_in, tap_out = sides[layer]
-        found.setdefault(tap_in, []).append(
-            {
-                "layer": layer,
-                "direction": "out",
-                "other": tap_out or "labels",
-                "total": int(mask.shape[1]),
-                "kept": [np.flatnonzero(row).tolist() for row in mask],
-            }
-        )
-        if tap_out is not None:
-            found.setdefault(tap_out, []).append(
-                {
-                    "layer": layer,
-                    "direction": "in",
-                    "other": tap_in,
-                    "total": int(mask.shape[0]),
-                    "kept": [np.flatnonzero(col).tolist() for col in mask.T],
-                }
-            )
-    return {**found, "_settings": {"scope": scope, "theta": theta}}
 
 
 def _tap_object(tap, stats, nodes, slots, andc, label_count):
@@ -159,9 +114,14 @@ def build_pages(
     settings=None,
     snp_result=None,
     out_dir=None,
+    pruned=True,
+    run_state=None,
     verbose=1,
 ):
-    """Writes the static site of a run into `RUN_DIR/pages/`.
+    """Writes the static site of a run into `RUN_DIR/pages/`, and, when
+    the run has a pruned model with its SNP (`pruned/snp/`), the same
+    pages of the pruned model into `RUN_DIR/pages/pruned/`, each page with
+    a toggle to its twin in the other model.
 
     Args:
         run_dir: the run folder (its `snp/`, and where present `heads/`,
@@ -175,13 +135,19 @@ def build_pages(
         snp_result: the run's `SNPResult` (default: read from `snp/`);
             with its readout weights `W` the top images rank by the field.
         out_dir: where to write (default `RUN_DIR/pages`).
+        pruned: also write the pruned model's pages where the run has
+            them (`pruned/snp/`; its model `pruned/model.keras` is loaded
+            when `model` is given).
+        run_state: what the header names (`run_name`, `config.dataset`,
+            `model.variant`), default `RUN_DIR/run.json`.
         verbose: log progress.
 
     Returns:
         `(info, data)`: `info` is `{"index": path, "bytes": int,
         "seconds": {...}, "nodes": int, "ablated_nodes": int, "field": str
-        or None}`; `data` the `collect.NodesData` measured (None without
-        a model and test split).
+        or None, "pruned": info of the pruned pages or None}` (`bytes` and
+        `seconds["total"]` count both); `data` the `collect.NodesData`
+        measured (None without a model and test split).
 
     Example:
     ```python
@@ -196,8 +162,87 @@ def build_pages(
     out_dir = out_dir or os.path.join(run_dir, PAGES_DIR)
     if snp_result is None:
         snp_result = SNPResult.load(os.path.join(run_dir, "snp"))
+    state = run_state or _read(os.path.join(run_dir, "run.json")) or {}
+    state = dict(state)
+    state.setdefault("run_name", os.path.basename(os.path.normpath(run_dir)))
+    pruned_dir = os.path.join(run_dir, "pruned")
+    pruned_result = None
+    pruned_snp = os.path.join(pruned_dir, "snp")
+    if pruned and os.path.isfile(os.path.join(pruned_snp, "summary.json")):
+        pruned_result = SNPResult.load(pruned_snp)
+    twins = (
+        node_twins(run_dir, snp_result, pruned_result)
+        if pruned_result is not None
+        else ({}, {})
+    )
+    view = {
+        "name": "unpruned",
+        "other": PRUNED_VIEW + "/" if pruned_result is not None else None,
+    }
+    info, data = _build_view(
+        run_dir,
+        snp_result,
+        model,
+        test,
+        settings,
+        out_dir,
+        state,
+        view,
+        twins[0],
+        andc=andc_connections(model, pruned_dir),
+        verbose=verbose,
+    )
+    info["pruned"] = None
+    if pruned_result is not None:
+        pruned_model = None
+        if model is not None:
+            from keras_snp.run.export import load_model
+
+            pruned_model = load_model(os.path.join(pruned_dir, "model.keras"))
+        pruned_info, _ = _build_view(
+            pruned_dir,
+            pruned_result,
+            pruned_model,
+            test,
+            settings,
+            os.path.join(out_dir, PRUNED_VIEW),
+            state,
+            {"name": "pruned", "other": "../"},
+            twins[1],
+            andc={},
+            verbose=verbose,
+        )
+        info["pruned"] = pruned_info
+        info["bytes"] = writer.site_size(out_dir)
+    info["seconds"]["total"] = time.monotonic() - start
+    if verbose:
+        logger.info(
+            "[pages] %s: %d nodes%s, %.1f MB in %.1f s",
+            info["index"],
+            info["nodes"],
+            " (and the pruned model's)" if info["pruned"] else "",
+            info["bytes"] / 1e6,
+            info["seconds"]["total"],
+        )
+    return info, data
+
+
+def _build_view(
+    run_dir,
+    snp_result,
+    model,
+    test,
+    settings,
+    out_dir,
+    state,
+    view,
+    twins,
+    andc,
+    verbose,
+):
+    """One model's site (`build_pages`'s unpruned or pruned view)."""
+    start = time.monotonic()
     heads = _read(os.path.join(run_dir, "heads", "heads.json"))
-    state = _read(os.path.join(run_dir, "run.json")) or {}
     K = snp_result.num_classes
     names = list(
         snp_result.label_names or (heads or {}).get("label_names") or []
@@ -210,7 +255,7 @@ def build_pages(
 
         data = collect_nodes(model, snp_result, test, settings, verbose=verbose)
     seconds = dict(data.seconds) if data else {}
-    andc = andc_connections(model, os.path.join(run_dir, "pruned"))
+    andc = dict(andc)
     andc_settings = andc.pop("_settings", None)
     used = []
     if data is not None:
@@ -253,11 +298,13 @@ def build_pages(
                 "ablated": sorted(int(d) for d in nodes.ablated)
                 if nodes
                 else [],
+                "twin": twins.get(name),
             }
         )
     site = {
         "schema_version": SCHEMA_VERSION,
-        "run": os.path.basename(os.path.normpath(run_dir)),
+        "run": state.get("run_name") or os.path.basename(run_dir),
+        "view": view,
         "dataset": (state.get("config") or {}).get("dataset"),
         "variant": (state.get("model") or {}).get("variant"),
         "theta": theta,
@@ -312,12 +359,4 @@ def build_pages(
         "ablated_nodes": sum(len(t["ablated"]) for t in tap_entries),
         "field": next((t["field"] for t in tap_entries if t["field"]), None),
     }
-    if verbose:
-        logger.info(
-            "[pages] %s: %d nodes, %.1f MB in %.1f s",
-            info["index"],
-            info["nodes"],
-            info["bytes"] / 1e6,
-            seconds["total"],
-        )
     return info, data

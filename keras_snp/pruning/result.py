@@ -78,6 +78,9 @@ class PruningResult:
         shrink: `removed` (per layer) and `max_abs_difference` of the
             shrunken model against the masked one.
         pruned: the shrunken ANDC model.
+        kept_nodes: `{tap: [index]}`: which nodes of each shrunk layer
+            stay (`shrinking.kept_nodes`), so node `i` of the pruned model
+            is node `kept_nodes[tap][i]` of the unpruned one.
         structured: the structured variant's `fraction`, `removed`,
             `params_after`, `flops_after`, `max_abs_difference`; or None.
         structured_pruned: its shrunken model, or None.
@@ -96,6 +99,7 @@ class PruningResult:
     flops: dict
     shrink: dict
     pruned: object
+    kept_nodes: dict = dataclasses.field(default_factory=dict)
     structured: dict | None = None
     structured_pruned: object = None
 
@@ -163,6 +167,7 @@ class PruningResult:
             "params": self.params,
             "flops": self.flops,
             "shrink": self.shrink,
+            "kept_nodes": self.kept_nodes,
         }
         if self.structured is not None:
             summary["structured"] = self.structured

@@ -35,7 +35,7 @@ from keras_snp.pruning.andc import strip
 from keras_snp.pruning.wrapper import ANDCPrune
 from keras_snp.sites.cct import CCT
 
-__all__ = ["count_flops", "shrink"]
+__all__ = ["count_flops", "kept_nodes", "shrink"]
 
 
 def _units_to_keep(w_in, const, w_next, b_next):
@@ -87,7 +87,7 @@ def _shrink_ff(model, encoder):
     return {
         encoder.ff_hidden: (config, hidden_weights),
         encoder.ff_out: (None, out_weights),
-    }
+    }, keep
 
 
 def _shrink_attention(model, encoder):
@@ -120,14 +120,52 @@ def _shrink_attention(model, encoder):
         "num_heads": len(kept_heads),
         "value_dims": [value_dims[h] for h in kept_heads],
     }
-    return {
-        encoder.qkv: (
-            {**qkv.get_config(), "units": len(columns)},
-            qkv_weights,
-        ),
-        encoder.mha: (mha_config, []),
-        encoder.attn_proj: (None, proj_weights),
-    }, heads - len(kept_heads)
+    return (
+        {
+            encoder.qkv: (
+                {**qkv.get_config(), "units": len(columns)},
+                qkv_weights,
+            ),
+            encoder.mha: (mha_config, []),
+            encoder.attn_proj: (None, proj_weights),
+        },
+        heads - len(kept_heads),
+        keep,
+    )
+
+
+def _plan(model):
+    """`(plan, report, kept)`: per layer its new config and weights, the
+    removed counts `shrink` reports, and per FF hidden and attention layer
+    the indices of the units that stay."""
+    plan, report, kept = {}, {}, {}
+    for encoder in CCT.encoders(model):
+        ff_plan, ff_keep = _shrink_ff(model, encoder)
+        att_plan, removed_heads, att_keep = _shrink_attention(model, encoder)
+        plan.update(ff_plan)
+        plan.update(att_plan)
+        hidden, mha = encoder.ff_hidden, encoder.mha
+        report[hidden] = (
+            model.get_layer(hidden).units - plan[hidden][0]["units"]
+        )
+        report[mha] = sum(model.get_layer(mha).value_dims) - sum(
+            plan[mha][0]["value_dims"]
+        )
+        report[f"{encoder.name}_heads"] = removed_heads
+        kept[hidden] = np.flatnonzero(ff_keep).tolist()
+        kept[mha] = np.flatnonzero(att_keep).tolist()
+    return plan, report, kept
+
+
+def kept_nodes(model):
+    """`{layer name: [index]}`: for each FF hidden layer and attention
+    layer of a pruned CCT, which of its units `shrink` keeps, in order;
+    node `i` of the shrunken layer is node `kept[i]` of the original (the
+    pages use it to pair the pruned model's nodes with the unpruned
+    ones)."""
+    if any(isinstance(layer, ANDCPrune) for layer in model.layers):
+        model = strip(model)
+    return _plan(model)[2]
 
 
 def shrink(model, return_report=False):
@@ -153,20 +191,7 @@ def shrink(model, return_report=False):
     """
     if any(isinstance(layer, ANDCPrune) for layer in model.layers):
         model = strip(model)
-    plan, report = {}, {}
-    for encoder in CCT.encoders(model):
-        ff_plan = _shrink_ff(model, encoder)
-        att_plan, removed_heads = _shrink_attention(model, encoder)
-        plan.update(ff_plan)
-        plan.update(att_plan)
-        hidden, mha = encoder.ff_hidden, encoder.mha
-        report[hidden] = (
-            model.get_layer(hidden).units - plan[hidden][0]["units"]
-        )
-        report[mha] = sum(model.get_layer(mha).value_dims) - sum(
-            plan[mha][0]["value_dims"]
-        )
-        report[f"{encoder.name}_heads"] = removed_heads
+    plan, report, _ = _plan(model)
 
     def clone(layer):
         config = plan.get(layer.name, (None, None))[0]

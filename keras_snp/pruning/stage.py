@@ -31,6 +31,7 @@ from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.result import Evaluation
 from keras_snp.pruning.result import PruningResult
 from keras_snp.pruning.scoring import correctness
+from keras_snp.pruning.shrinking import kept_nodes
 from keras_snp.pruning.shrinking import shrink
 from keras_snp.pruning.structured import structured_masks
 from keras_snp.pruning.structured import structured_taps
@@ -275,6 +276,7 @@ def prune_and_evaluate(
             "max_abs_difference": _max_difference(andc, small, images),
         },
         pruned=small,
+        kept_nodes=kept_nodes(andc),
     )
     if "structured" in evaluation.models:
         masked = evaluation.models["structured"]

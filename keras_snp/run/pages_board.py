@@ -50,6 +50,13 @@ def log_pages(info, data, snp_result, log_dir, count=4):
         f"one; {info['bytes'] / 1e6:.1f} MB, written in "
         f"{info['seconds'].get('total', 0):.1f} s.",
     ]
+    if info.get("pruned"):
+        pruned = os.path.abspath(info["pruned"]["index"])
+        lines += [
+            "",
+            "The pruned model's pages (each page toggles to its twin): "
+            f"[{pruned}](file://{pruned})",
+        ]
     tensorboard.write_text(log_dir, "pages", "\n".join(lines))
     if data is None:
         return

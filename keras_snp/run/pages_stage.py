@@ -48,6 +48,7 @@ def stage(ctx, snp_result, settings=None):
         "nodes": info["nodes"],
         "ablated_nodes": info["ablated_nodes"],
         "field": info["field"],
+        "pruned_nodes": info["pruned"]["nodes"] if info["pruned"] else None,
         "settings": {
             "top_k": settings.top_k,
             "ablation_nodes": settings.ablation_nodes,

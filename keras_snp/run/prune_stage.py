@@ -49,7 +49,8 @@ DETAIL_NOTES = {
     "sparsity": "in accuracy_table: the dilution of that row's masks (0 "
     "for the unpruned rows)",
     "pruning_detail.json": "per masked layer: kept connections (per input "
-    "node), the controls' counts and overlap, parameters before / after",
+    "node), the controls' counts and overlap, parameters before / after; "
+    "kept_nodes: per shrunk tap, the unpruned index of each pruned node",
 }
 # the sweep's per-image test hits, keyed by `pruning.scopes.point_key`
 SWEEP_PREDICTIONS = "sweep_predictions.npz"
@@ -127,12 +128,13 @@ def write(
             ratio[key] = sizes["pruned"][key] / sizes["unpruned"][key]
     sizes["pruned_over_unpruned"] = ratio
     summary["sizes"] = sizes
-    head = {k: v for k, v in summary.items() if k != "layers"}
+    detail = ("layers", "kept_nodes")
+    head = {k: v for k, v in summary.items() if k not in detail}
     head["notes"] = DETAIL_NOTES
     write_json(os.path.join(out_dir, "pruning.json"), head)
     write_json(
         os.path.join(out_dir, "pruning_detail.json"),
-        {"layers": summary["layers"]},
+        {k: summary[k] for k in detail if k in summary},
     )
     # Per-example correctness of every row, for bootstrap CIs over images.
     with atomic_path(os.path.join(out_dir, "predictions.npz")) as tmp:

@@ -6,6 +6,7 @@ import numpy as np
 import keras_snp  # noqa: F401  (registers the layers)
 from keras_snp.models.attention import PerHeadAttention
 from keras_snp.pruning import count_flops
+from keras_snp.pruning.shrinking import kept_nodes
 from keras_snp.pruning import prune
 from keras_snp.pruning import shrink
 from keras_snp.pruning import strip
@@ -69,6 +70,24 @@ class ShrinkTest(TestCase):
         self.assertLess(np.abs(expected - got).max(), 1e-5)
         self.assertLess(small.count_params(), self.model.count_params())
         self.assertLess(count_flops(small), count_flops(self.model))
+
+    def test_kept_nodes_pair_pruned_with_unpruned_nodes(self):
+        small = shrink(self.pruned)
+        kept = kept_nodes(self.pruned)
+        self.assertEqual(
+            kept["encoder_1_ff_hidden"], list(range(10, 32))
+        )  # units 0-9 removed above
+        self.assertEqual(kept["encoder_1_mha"], list(range(8)))
+        self.assertEqual(
+            kept["encoder_2_mha"],
+            [i for i in range(16) if i not in (1, 2, 12)],
+        )
+        plain = strip(self.pruned)
+        for name in ("encoder_1_ff_hidden", "encoder_2_ff_hidden"):
+            self.assertAllClose(
+                small.get_layer(name).kernel,
+                keras.ops.take(plain.get_layer(name).kernel, kept[name], 1),
+            )
 
     def test_folding_is_needed(self):
         """Dropping the input-less units without folding their bias breaks."""

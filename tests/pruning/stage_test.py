@@ -106,8 +106,16 @@ class StageTest(TestCase):
                 "params",
                 "flops",
                 "shrink",
+                "kept_nodes",
             ],
         )
+        for name, kept_nodes in summary["kept_nodes"].items():
+            self.assertEqual(
+                len(kept_nodes),
+                sum(result.pruned.get_layer(name).value_dims)
+                if name.endswith("_mha")
+                else result.pruned.get_layer(name).units,
+            )
         self.assertEqual(
             [r["name"] for r in summary["accuracy_table"]], [*ROWS]
         )

@@ -57,6 +57,8 @@ def test_run_folder_layout(run_dir):
         "pages/index.html",
         "pages/node.html",
         "pages/data/site.js",
+        "pages/pruned/index.html",
+        "pages/pruned/data/site.js",
     ):
         assert (run_dir / path).exists(), path
     state = json.loads((run_dir / "run.json").read_text())
@@ -69,6 +71,7 @@ def test_run_folder_layout(run_dir):
         "pages",
     }
     assert state["stages"]["pages"]["ablated_nodes"] > 0
+    assert state["stages"]["pages"]["pruned_nodes"] > 0
     assert all(s["status"] == "done" for s in state["stages"].values())
     leftovers = [n for n in os.listdir(run_dir) if n.startswith(".")]
     assert leftovers == []

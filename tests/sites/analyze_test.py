@@ -102,6 +102,13 @@ def test_analyze_reads_a_saved_model_of_each_adapter(build, tmp_path, capsys):
         assert len(drops) == 2 and all(len(d) == 4 for d in drops)
     else:
         assert not heads.exists()
+    from keras_snp.pages import read_page_data
+
+    site = read_page_data(tmp_path / "pages" / "data" / "site.js")
+    assert [t["name"] for t in site["taps"]] == list(summary["taps"])
+    assert site["run"] == path.name and site["variant"] == model.name
+    assert site["images"]["available"] and site["ablation"]["available"]
+    assert (site["heads"] is not None) == (model.name == "vit")
 
 
 def test_analyze_names_sites_for_taps(tmp_path, capsys):

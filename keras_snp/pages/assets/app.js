@@ -69,13 +69,47 @@
       : [Math.round(255 * (1 - a)), Math.round(255 * (1 - a)), 255];
   }
   function header(sub) {
-    const bits = [S.dataset, S.variant, "theta " + S.theta,
+    const bits = [S.view && S.view.name === "pruned" ? "the ANDC-pruned " +
+      "model (pruned/model.keras)" : null, S.dataset, S.variant,
+      "theta " + S.theta,
       S.readout + " readout"].filter(Boolean).map(esc).join(" · ");
     let h = `<div class=crumbs><a href="index.html">${esc(S.run)}</a>` +
-      (sub ? " › " + sub : "") + "</div>";
+      (sub ? " › " + sub : "") + toggle() + "</div>";
     if (S.not_learned) h += `<p class=warn>Analysed anyway, although the ` +
       `model did not learn: ${esc(S.not_learned)}.</p>`;
     return h + `<p class=muted>${bits}</p>`;
+  }
+  // The same page in the other model's site (unpruned <-> pruned/).
+  function twinHref() {
+    const other = S.view.other;
+    if (page !== "node") return other + page + ".html" + location.hash;
+    const [tapName, nodeText] = decodeURIComponent(location.hash.slice(1))
+      .split("/");
+    const t = tapBy[tapName];
+    const d = parseInt(nodeText || "0", 10) || 0;
+    if (t && t.twin && t.twin[d] >= 0) {
+      return other + "node.html#" + encodeURIComponent(t.name) + "/" +
+        t.twin[d];
+    }
+    return null;
+  }
+  function toggle() {
+    if (!S.view || !S.view.other) return "";
+    const pruned = S.view.name === "pruned";
+    const here = `<b>${pruned ? "pruned" : "unpruned"}</b>`;
+    const href = twinHref();
+    const t = tapBy[decodeURIComponent(location.hash.slice(1)).split("/")[0]];
+    let there = pruned ? "unpruned" : "pruned";
+    if (href) {
+      there = `<a id=twin href="${href}">${there}</a>`;
+    } else {
+      const why = t && t.twin ? (pruned ? "" : "node removed by the shrink")
+        : "nodes not paired";
+      there = `<a id=twin href="${S.view.other}encoder.html#${t ? t.key : ""}"` +
+        ` title="${why}">${there}</a> <span class=muted>(${why})</span>`;
+    }
+    return `<span class=toggle>model: ${pruned ? there + " | " + here :
+      here + " | " + there}</span>`;
   }
   function figure(id) {
     const t = document.getElementById(id);
