@@ -67,7 +67,8 @@ def _tap_object(tap, stats, nodes, slots, andc, label_count):
                 m = nodes.maps[p, j].astype("float32")
                 peak = float(np.abs(m).max()) or 1.0
                 maps.append(writer.quantize(m / peak))
-            entries.append([slots[i], i, float(nodes.score[p, j]), row])
+            score = float(f"{nodes.score[p, j]:.4g}")
+            entries.append([slots[i], i, score, row])
         top[int(d)].append([int(c), entries])
     obj["top"] = top
     if maps:

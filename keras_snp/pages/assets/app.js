@@ -405,7 +405,7 @@
         "silenced)" : "test images of that label with the largest mean " +
         "activation (the run kept no readout weights: --save-readouts " +
         "ranks by the field)") +
-      (T.maps ? "; the node's activation per token overlaid (toggle)" : "") +
+      (T.maps ? "; the node's activation per token overlaid, from its lowest (clear) to its highest (red) on that image (toggle)" : "") +
       ".</p>";
     if (T.maps) h += "<label><input type=checkbox id=overlay checked> " +
       "activation map</label>";
@@ -435,8 +435,15 @@
       cv.width = gw; cv.height = gh;
       const ctx = cv.getContext("2d");
       const img = ctx.createImageData(gw, gh);
+      // each map over its own range: where in this image the node fires
+      // most (a token map of a residual node is positive nearly everywhere)
+      let lo = Infinity, hi = -Infinity;
       for (let i = 0; i < n; i++) {
-        const v = Math.max(0, deq(maps[row * n + i]));
+        const x = deq(maps[row * n + i]); lo = Math.min(lo, x); hi = Math.max(hi, x);
+      }
+      const span = hi - lo || 1;
+      for (let i = 0; i < n; i++) {
+        const v = (deq(maps[row * n + i]) - lo) / span;
         img.data[4 * i] = 255; img.data[4 * i + 1] = Math.round(220 * (1 - v));
         img.data[4 * i + 2] = 0; img.data[4 * i + 3] = Math.round(170 * v);
       }
