@@ -45,12 +45,23 @@ def png(fig):
 
 
 def depth_position(taps):
-    """`{tap: x}`: the encoder (block) of each tap, or its order among the
-    taps where it has none."""
-    return {
-        name: (t["encoder"] if t.get("encoder") is not None else i + 1)
-        for i, (name, t) in enumerate(taps.items())
-    }
+    """`({tap: x}, x label)`: the encoder (block) of each tap when every
+    tap kind has one tap per encoder; otherwise (a CNN's several convs per
+    block, taps outside any block) each tap's order among the taps of its
+    kind, so no two points of one line share an x."""
+    seen, by_block = set(), True
+    for t in taps.values():
+        key = (t["kind"], t.get("encoder"))
+        by_block = by_block and t.get("encoder") is not None
+        by_block = by_block and key not in seen
+        seen.add(key)
+    if by_block:
+        return {n: t["encoder"] for n, t in taps.items()}, "encoder / block"
+    order, x_of = {}, {}
+    for name, t in taps.items():
+        order[t["kind"]] = order.get(t["kind"], 0) + 1
+        x_of[name] = order[t["kind"]]
+    return x_of, "layer of its kind, input to output"
 
 
 def depth_profile_figure(summary_taps):
@@ -60,7 +71,7 @@ def depth_profile_figure(summary_taps):
     Args:
         summary_taps: `snp/summary.json`'s `taps`.
     """
-    x_of = depth_position(summary_taps)
+    x_of, x_label = depth_position(summary_taps)
     kinds = sorted({t["kind"] for t in summary_taps.values()})
     fig = _figure(3.0 * len(PROFILE), 2.9)
     axes = fig.subplots(1, len(PROFILE))
@@ -80,7 +91,7 @@ def depth_profile_figure(summary_taps):
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, marker="o", label=kind)
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("encoder / block", fontsize=8)
+        ax.set_xlabel(x_label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)

@@ -151,3 +151,24 @@ def test_tensorboard_gets_the_site_path_and_node_pages(site, tmp_path):
     tags = event_tags(str(tmp_path))
     assert "pages" in tags
     assert {f"pages/{t}/node_{d}" for t, d in picks} <= tags
+
+
+def test_depth_position_by_block_or_by_order():
+    from keras_snp.pages.figures import depth_position
+
+    cct = {
+        "encoder_1_mha": {"kind": "mha", "encoder": 1},
+        "encoder_1_out": {"kind": "res", "encoder": 1},
+        "encoder_2_mha": {"kind": "mha", "encoder": 2},
+    }
+    assert depth_position(cct) == (
+        {"encoder_1_mha": 1, "encoder_1_out": 1, "encoder_2_mha": 2},
+        "encoder / block",
+    )
+    vgg = {
+        "block1_conv1": {"kind": "conv", "encoder": 1},
+        "block1_conv2": {"kind": "conv", "encoder": 1},
+        "block2_conv1": {"kind": "conv", "encoder": 2},
+    }
+    x_of, label = depth_position(vgg)
+    assert list(x_of.values()) == [1, 2, 3] and label.startswith("layer")
