@@ -33,7 +33,7 @@ def _read(path):
     return read_json(path) if os.path.isfile(path) else None
 
 
-def _tap_object(tap, stats, nodes, slots, andc, label_count):
+def _tap_object(tap, stats, nodes, andc, label_count):
     """The `data/tap_<i>.js` object of one tap."""
     K = label_count
     V = np.stack([figures.normalised(v) for v in tap.V]) if tap.nodes else []
@@ -47,33 +47,14 @@ def _tap_object(tap, stats, nodes, slots, andc, label_count):
         "clusters": [[list(c) for c in s.clusters] for s in stats],
         "andc": andc or [],
         "top": None,
+        "top_pairs": None,
         "maps": None,
         "grid": None,
         "ablated": {},
     }
     if nodes is None:
         return obj
-    top = [[] for _ in range(tap.nodes)]
-    maps = []
-    for p, (d, c) in enumerate(zip(nodes.pair_node, nodes.pair_label)):
-        entries = []
-        for j in range(nodes.index.shape[1]):
-            i = int(nodes.index[p, j])
-            if i < 0:
-                continue
-            row = -1
-            if nodes.maps is not None:
-                row = len(maps)
-                m = nodes.maps[p, j].astype("float32")
-                peak = float(np.abs(m).max()) or 1.0
-                maps.append(writer.quantize(m / peak))
-            score = float(f"{nodes.score[p, j]:.4g}")
-            entries.append([slots[i], i, score, row])
-        top[int(d)].append([int(c), entries])
-    obj["top"] = top
-    if maps:
-        obj["maps"] = writer.pack(np.stack(maps))
-        obj["grid"] = list(nodes.grid)
+    obj.update(writer.pack_top(nodes))
     obj["field"] = nodes.field
     obj["ablated"] = {
         str(d): {
@@ -268,9 +249,9 @@ def _build_view(
                 if i >= 0
             }
         )
-    slots, columns = {}, 0
+    columns = 0
     if used:
-        slots, columns = writer.write_sprite(
+        _, columns = writer.write_sprite(
             os.path.join(out_dir, writer.SPRITE), data.thumbs, used
         )
     summary = snp_result.summary()["taps"]
@@ -278,9 +259,7 @@ def _build_view(
     for i, (name, tap) in enumerate(snp_result.taps.items()):
         stats = node_stats(tap, theta)
         nodes = data.taps.get(name) if data else None
-        tap_objects.append(
-            _tap_object(tap, stats, nodes, slots, andc.get(name), K)
-        )
+        tap_objects.append(_tap_object(tap, stats, nodes, andc.get(name), K))
         tap_entries.append(
             {
                 "name": name,
@@ -321,6 +300,7 @@ def _build_view(
             "size": settings.thumb_size,
             "columns": columns,
             "count": len(used),
+            "used": used,
             "top_k": settings.top_k,
             "test_images": int(len(data.labels)) if data else 0,
         },

@@ -51,6 +51,66 @@ def unpack(text, shape=None):
     return array if shape is None else array.reshape(shape)
 
 
+def pack_array(array):
+    """base64 of zlib-compressed little-endian bytes of an int32 or
+    float32 array (`Int32Array` / `Float32Array` in the page)."""
+    array = np.ascontiguousarray(array)
+    array = array.astype(array.dtype.newbyteorder("<"))
+    return base64.b64encode(zlib.compress(array.tobytes(), 9)).decode("ascii")
+
+
+def unpack_array(text, dtype):
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype)
+
+
+MAP_LEVELS = 15
+
+
+def pack_top(nodes):
+    """The top images of a tap (`collect.TapNodes`) as packed arrays:
+    `top_pairs` int32 `(P, 3)` = node, label, images kept; `top_index`
+    int32 test indices and `top_score` float32 scores, best first, pair
+    after pair; `maps` one token map per kept image, each over its own
+    range in `MAP_LEVELS + 1` levels (uint8), `grid` its shape. The sprite
+    slot of test image `i` is its position in `site.images.used`."""
+    keep = nodes.index >= 0
+    counts = keep.sum(axis=1)
+    pairs = np.stack([nodes.pair_node, nodes.pair_label, counts], axis=1)
+    out = {
+        "top_pairs": pack_array(pairs.astype("int32")),
+        "top_index": pack_array(nodes.index[keep].astype("int32")),
+        "top_score": pack_array(nodes.score[keep].astype("float32")),
+        "top": True,
+    }
+    if nodes.maps is not None and keep.any():
+        maps = nodes.maps[keep].astype("float32")
+        low = maps.min(axis=1, keepdims=True)
+        span = maps.max(axis=1, keepdims=True) - low
+        span[span == 0] = 1.0
+        levels = np.round((maps - low) / span * MAP_LEVELS).astype("uint8")
+        out["maps"] = pack(levels)
+        out["map_levels"] = MAP_LEVELS
+        out["grid"] = list(nodes.grid)
+    return out
+
+
+def unpack_top(T):
+    """`pack_top`'s inverse, for readers of `data/tap_<i>.js`: per node a
+    list of `(label, test indices, scores)`, in the page's order (None when
+    the pages have no top images)."""
+    if not T.get("top_pairs"):
+        return None
+    pairs = unpack_array(T["top_pairs"], "<i4").reshape(-1, 3)
+    index = unpack_array(T["top_index"], "<i4")
+    score = unpack_array(T["top_score"], "<f4")
+    top, at = [[] for _ in range(T["nodes"])], 0
+    for node, label, count in pairs:
+        rows = slice(at, at + count)
+        top[node].append((int(label), index[rows].tolist(), score[rows]))
+        at += count
+    return top
+
+
 def quantize(values):
     """-1..1 floats as uint8 0..254 (`q / 127 - 1` decodes them)."""
     return np.round((np.clip(values, -1, 1) + 1) * 127).astype("uint8")
@@ -181,6 +241,8 @@ def site_size(out_dir):
 
 __all__ = [
     "dequantize",
+    "pack_top",
+    "unpack_top",
     "figures",
     "pack",
     "quantize",

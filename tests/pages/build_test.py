@@ -14,6 +14,7 @@ from keras_snp.pages.settings import PagesSettings
 from keras_snp.pages.writer import dequantize
 from keras_snp.pages.writer import read_page_data
 from keras_snp.pages.writer import unpack
+from keras_snp.pages.writer import unpack_top
 from keras_snp.snp import clusters
 from keras_snp.utils import read_json
 from tests.pages import fixtures
@@ -71,13 +72,20 @@ def test_site_data_are_the_runs_numbers(site):
         )
         assert T["clusters"] == [[list(c) for c in s.clusters] for s in stats]
         nodes = data.taps[name]
-        for d, labels in enumerate(T["top"]):
+        for d, labels in enumerate(unpack_top(T)):
             rows = nodes.pairs_of(d)
-            assert [c for c, _ in labels] == nodes.pair_label[rows].tolist()
-            for (c, entries), row in zip(labels, rows):
-                assert [e[1] for e in entries] == [
-                    int(i) for i in nodes.index[row] if i >= 0
-                ]
+            assert [c for c, _, _ in labels] == nodes.pair_label[rows].tolist()
+            for (c, indices, scores), row in zip(labels, rows):
+                kept = nodes.index[row] >= 0
+                assert indices == nodes.index[row][kept].tolist()
+                np.testing.assert_array_equal(scores, nodes.score[row][kept])
+                assert set(indices) <= set(S["images"]["used"])
+        if nodes.maps is not None:
+            levels = unpack(T["maps"]).reshape(-1, np.prod(T["grid"]))
+            first = nodes.maps[nodes.index >= 0][0].astype("float32")
+            span = first.max() - first.min()
+            expected = (first - first.min()) / (span or 1) * T["map_levels"]
+            np.testing.assert_array_equal(levels[0], np.round(expected))
         for d, entry_ab in T["ablated"].items():
             np.testing.assert_allclose(
                 entry_ab["alone"], nodes.ablated[int(d)]["alone"]
@@ -95,7 +103,7 @@ def test_without_model_the_pages_say_what_is_missing(site, tmp_path):
     S = read_page_data(copy / "pages" / "data" / "site.js")
     assert S["heads"] is None and not S["images"]["available"]
     T = read_page_data(copy / "pages" / S["taps"][0]["file"])
-    assert T["top"] is None
+    assert T["top"] is None and unpack_top(T) is None
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -63,6 +63,25 @@
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
   const deq = (q) => q / 127 - 1;
+  const slotOf = new Map((S.images.used || []).map((i, s) => [i, s]));
+  // data/tap_<i>.js's packed top images -> per node [[label, [[sprite
+  // slot, test index, score, map row]]]] (writer.pack_top)
+  async function unpackTop(T, nodes) {
+    const pairs = new Int32Array((await unpack(T.top_pairs)).buffer);
+    const index = new Int32Array((await unpack(T.top_index)).buffer);
+    const score = new Float32Array((await unpack(T.top_score)).buffer);
+    const top = Array.from({ length: nodes }, () => []);
+    let at = 0;
+    for (let p = 0; p < pairs.length; p += 3) {
+      const entries = [];
+      for (let j = 0; j < pairs[p + 2]; j++, at++) {
+        entries.push([slotOf.get(index[at]), index[at], score[at],
+          T.maps ? at : -1]);
+      }
+      top[pairs[p]].push([pairs[p + 1], entries]);
+    }
+    return top;
+  }
   function rdbu(v) { // -1..1 -> red (positive) / blue (negative)
     const a = Math.min(1, Math.abs(v));
     return v >= 0 ? [255, Math.round(255 * (1 - a)), Math.round(255 * (1 - a))]
@@ -308,6 +327,7 @@
       "</p>";
     app.innerHTML = h + "<p class=loading>Loading the tap's data…</p>";
     const T = await loadTap(t.name);
+    if (T.top_pairs && T.top === true) T.top = await unpackTop(T, t.nodes);
     const clusters = T.clusters[d];
     const inCluster = {};
     clusters.forEach((cl, i) => cl.forEach((c) => { inCluster[c] = i + 1; }));
@@ -365,12 +385,13 @@
       "<table class=ablation><tr><th class=l>silenced</th><th>on its labels" +
       "</th><th>on the others</th><th class=l>largest drops</th></tr>";
     rows.forEach(([what, delta]) => {
-      const worst = delta.map((v, c) => [v, c]).filter((x) => x[0] !== null)
+      const worst = delta.map((v, c) => [v, c])
+        .filter((x) => x[0] !== null && x[0] < 0)
         .sort((a, b) => a[0] - b[0]).slice(0, 5)
         .map(([v, c]) => `${esc(names[c])} ${(100 * v).toFixed(0)}`);
       h += `<tr><td class=l>${what}</td><td>${fmt(100 * mean(delta, own), 2)}` +
         `</td><td>${fmt(100 * mean(delta, (c) => !own(c)), 2)}</td>` +
-        `<td class=l>${worst.join(", ")}</td></tr>`;
+        `<td class=l>${worst.join(", ") || "no label drops"}</td></tr>`;
     });
     h += "</table>";
     if (ab.mates) h += `<p class=muted>cluster-mates: ${ab.mate_nodes
@@ -435,15 +456,10 @@
       cv.width = gw; cv.height = gh;
       const ctx = cv.getContext("2d");
       const img = ctx.createImageData(gw, gh);
-      // each map over its own range: where in this image the node fires
-      // most (a token map of a residual node is positive nearly everywhere)
-      let lo = Infinity, hi = -Infinity;
+      // each map over its own range (writer.pack_top): where in this image
+      // the node fires most
       for (let i = 0; i < n; i++) {
-        const x = deq(maps[row * n + i]); lo = Math.min(lo, x); hi = Math.max(hi, x);
-      }
-      const span = hi - lo || 1;
-      for (let i = 0; i < n; i++) {
-        const v = (deq(maps[row * n + i]) - lo) / span;
+        const v = maps[row * n + i] / T.map_levels;
         img.data[4 * i] = 255; img.data[4 * i + 1] = Math.round(220 * (1 - v));
         img.data[4 * i + 2] = 0; img.data[4 * i + 3] = Math.round(170 * v);
       }
