@@ -161,40 +161,51 @@ def build_pages(
         "name": "unpruned",
         "other": PRUNED_VIEW + "/" if pruned_result is not None else None,
     }
-    info, data = _build_view(
+    data = _collect(model, snp_result, test, settings, verbose)
+    pruned_data = None
+    if pruned_result is not None and data is not None:
+        from keras_snp.run.export import load_model
+
+        pruned_model = load_model(os.path.join(pruned_dir, "model.keras"))
+        pruned_data = _collect(
+            pruned_model, pruned_result, test, settings, verbose
+        )
+    # one sprite for both models: their top images are of one test split
+    used = sorted(_used(data) | _used(pruned_data))
+    images = {"used": used, "columns": 0, "sprite": None}
+    if used:
+        _, images["columns"] = writer.write_sprite(
+            os.path.join(out_dir, writer.SPRITE), data.thumbs, used
+        )
+        images["sprite"] = writer.SPRITE
+    info = _build_view(
         run_dir,
         snp_result,
-        model,
-        test,
+        data,
+        images,
         settings,
         out_dir,
         state,
         view,
         twins[0],
         andc=andc_connections(model, pruned_dir),
-        verbose=verbose,
     )
     info["pruned"] = None
     if pruned_result is not None:
-        pruned_model = None
-        if model is not None:
-            from keras_snp.run.export import load_model
-
-            pruned_model = load_model(os.path.join(pruned_dir, "model.keras"))
-        pruned_info, _ = _build_view(
+        info["pruned"] = _build_view(
             pruned_dir,
             pruned_result,
-            pruned_model,
-            test,
+            pruned_data,
+            {**images, "sprite": images["sprite"] and "../" + writer.SPRITE},
             settings,
             os.path.join(out_dir, PRUNED_VIEW),
             state,
             {"name": "pruned", "other": "../"},
             twins[1],
             andc={},
-            verbose=verbose,
         )
-        info["pruned"] = pruned_info
+        for part, seconds in info["pruned"]["seconds"].items():
+            info["seconds"]["pruned_" + part] = seconds
         info["bytes"] = writer.site_size(out_dir)
     info["seconds"]["total"] = time.monotonic() - start
     if verbose:
@@ -209,20 +220,43 @@ def build_pages(
     return info, data
 
 
+def _collect(model, snp_result, test, settings, verbose):
+    """`collect.NodesData` of `model`, or None without a model or test
+    split."""
+    if model is None or test is None:
+        return None
+    from keras_snp.pages.collect import collect_nodes
+
+    return collect_nodes(model, snp_result, test, settings, verbose=verbose)
+
+
+def _used(data):
+    """The test indices among `data`'s top images."""
+    if data is None:
+        return set()
+    return {
+        int(i)
+        for t in data.taps.values()
+        for i in t.index.reshape(-1)
+        if i >= 0
+    }
+
+
 def _build_view(
     run_dir,
     snp_result,
-    model,
-    test,
+    data,
+    images,
     settings,
     out_dir,
     state,
     view,
     twins,
     andc,
-    verbose,
 ):
-    """One model's site (`build_pages`'s unpruned or pruned view)."""
+    """One model's site (`build_pages`'s unpruned or pruned view) from its
+    measured `data` (or None); `images`: the shared sprite's `used`
+    indices, `columns` and path from `out_dir`."""
     start = time.monotonic()
     heads = _read(os.path.join(run_dir, "heads", "heads.json"))
     K = snp_result.num_classes
@@ -231,29 +265,10 @@ def _build_view(
     )
     names = names if len(names) == K else [str(i) for i in range(K)]
     theta = snp_result.theta
-    data = None
-    if model is not None and test is not None:
-        from keras_snp.pages.collect import collect_nodes
-
-        data = collect_nodes(model, snp_result, test, settings, verbose=verbose)
     seconds = dict(data.seconds) if data else {}
     andc = dict(andc)
     andc_settings = andc.pop("_settings", None)
-    used = []
-    if data is not None:
-        used = sorted(
-            {
-                int(i)
-                for t in data.taps.values()
-                for i in t.index.reshape(-1)
-                if i >= 0
-            }
-        )
-    columns = 0
-    if used:
-        _, columns = writer.write_sprite(
-            os.path.join(out_dir, writer.SPRITE), data.thumbs, used
-        )
+    available = data is not None and bool(images["used"])
     summary = snp_result.summary()["taps"]
     tap_entries, tap_objects = [], []
     for i, (name, tap) in enumerate(snp_result.taps.items()):
@@ -295,12 +310,12 @@ def _build_view(
         "encoders": _encoders(snp_result, heads),
         "heads": heads,
         "images": {
-            "available": bool(used),
-            "sprite": writer.SPRITE if used else None,
+            "available": available,
+            "sprite": images["sprite"] if available else None,
             "size": settings.thumb_size,
-            "columns": columns,
-            "count": len(used),
-            "used": used,
+            "columns": images["columns"],
+            "count": len(images["used"]) if available else 0,
+            "used": images["used"] if available else [],
             "top_k": settings.top_k,
             "test_images": int(len(data.labels)) if data else 0,
         },
@@ -331,8 +346,8 @@ def _build_view(
                 "null": figures.svg(figures.null_figure(enc)),
             }
     writer.write_site(out_dir, site, tap_objects, depth, encoder_figures)
-    seconds["total"] = time.monotonic() - start
-    info = {
+    seconds["write"] = time.monotonic() - start
+    return {
         "index": os.path.join(out_dir, INDEX),
         "bytes": writer.site_size(out_dir),
         "seconds": seconds,
@@ -340,4 +355,3 @@ def _build_view(
         "ablated_nodes": sum(len(t["ablated"]) for t in tap_entries),
         "field": next((t["field"] for t in tap_entries if t["field"]), None),
     }
-    return info, data

@@ -63,7 +63,7 @@ def unpack_array(text, dtype):
     return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype)
 
 
-MAP_LEVELS = 15
+MAP_LEVELS = 7
 
 
 def pack_top(nodes):
@@ -172,7 +172,7 @@ def write_sprite(path, thumbs, indices):
         ]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp:
-        Image.fromarray(sheet).save(tmp, format="JPEG", quality=90)
+        Image.fromarray(sheet).save(tmp, format="JPEG", quality=85)
     return {int(i): s for s, i in enumerate(indices)}, cols
 
 

@@ -10,6 +10,7 @@ import pytest
 from keras_snp.pages.build import build_pages
 from keras_snp.pages.settings import PagesSettings
 from keras_snp.pages.writer import read_page_data
+from keras_snp.pages.writer import unpack_top
 from keras_snp.pruning import prune
 from keras_snp.pruning import shrink
 from keras_snp.pruning.shrinking import kept_nodes
@@ -68,6 +69,16 @@ def test_pruned_pages_hold_the_pruned_snp_and_pair_the_nodes(site):
     assert S["view"] == {"name": "unpruned", "other": "pruned/"}
     assert P["view"] == {"name": "pruned", "other": "../"}
     assert info["pruned"]["index"] == str(pages / "pruned" / "index.html")
+    # one sprite of the test thumbnails serves both models
+    assert P["images"]["sprite"] == "../images/thumbs.jpg"
+    assert P["images"]["used"] == S["images"]["used"]
+    assert not (pages / "pruned" / "images").exists()
+    for view, site in (("", S), ("pruned", P)):
+        for entry in site["taps"]:
+            T = read_page_data(pages / view / entry["file"])
+            for labels in unpack_top(T):
+                for _, indices, _ in labels:
+                    assert set(indices) <= set(S["images"]["used"])
     summary = read_json(run / "pruned" / "snp" / "summary.json")
     assert P["heads"] == read_json(run / "pruned" / "heads" / "heads.json")
     for entry in P["taps"]:
@@ -104,3 +115,4 @@ def test_node_page_toggle_leads_to_the_same_node(site):
     )
     assert 'href="../node.html#encoder_1_ff_hidden/7"' in back
     assert "ANDC-pruned model" in back
+    assert 'class="thumb"' in back and "../images/thumbs.jpg" in back
