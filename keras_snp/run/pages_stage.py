@@ -45,6 +45,11 @@ def stage(ctx, snp_result, settings=None):
     return {
         "bytes": info["bytes"],
         "seconds": round(info["seconds"].get("total", 0.0), 1),
+        "seconds_by_part": {
+            part: round(seconds, 1)
+            for part, seconds in info["seconds"].items()
+            if part != "total"
+        },
         "nodes": info["nodes"],
         "ablated_nodes": info["ablated_nodes"],
         "field": info["field"],
