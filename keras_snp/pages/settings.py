@@ -18,7 +18,8 @@ class PagesSettings:
             costs two passes over the test split. 0: none; -1: every node.
         thumb_size: side of a thumbnail in the sprite, in pixels.
         max_grid: token maps are average-pooled to at most this many
-            tokens per side.
+            tokens per side (8: a 64 px CCT's 16 x 16 grid in 2 x 2 blocks,
+            enough over a 32 px thumbnail).
         board_nodes: node pages written to TensorBoard as images.
     """
 
@@ -26,7 +27,7 @@ class PagesSettings:
     ablation_nodes: int = 2
     ablation_images: int | None = 1000
     thumb_size: int = 32
-    max_grid: int = 16
+    max_grid: int = 8
     board_nodes: int = 4
 
     def __post_init__(self):

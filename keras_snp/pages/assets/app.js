@@ -399,6 +399,11 @@
     return h;
   }
   function andcHtml(T, d) {
+    if (S.view && S.view.name === "pruned") return "<h2>ANDC connections" +
+      "</h2><p class=muted>This is the pruned model: the connections ANDC " +
+      "removed are zeros of its kernels (and nodes left with none are " +
+      "gone). The unpruned model's page of this node lists what was kept " +
+      "and removed (the toggle at the top).</p>";
     if (!T.andc || !T.andc.length) return S.andc ? "" :
       "<h2>ANDC connections</h2><p class=muted>No prune stage output.</p>";
     let h = `<h2>ANDC connections</h2><p class=muted>Scope ` +
