@@ -6,10 +6,10 @@ import numpy as np
 import keras_snp  # noqa: F401  (registers the layers)
 from keras_snp.models.attention import PerHeadAttention
 from keras_snp.pruning import count_flops
-from keras_snp.pruning.shrinking import kept_nodes
 from keras_snp.pruning import prune
 from keras_snp.pruning import shrink
 from keras_snp.pruning import strip
+from keras_snp.pruning.shrinking import kept_nodes
 from keras_snp.pruning.wrapper import ANDCPrune
 from tests.helpers import TestCase
 from tests.helpers import tiny_cct

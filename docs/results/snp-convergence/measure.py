@@ -22,7 +22,6 @@ the expected objective under the lab's augmentation, the same for all.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
