@@ -97,6 +97,7 @@ def build_pages(
     snp_result=None,
     out_dir=None,
     pruned=True,
+    pruned_model=None,
     run_state=None,
     verbose=1,
 ):
@@ -118,8 +119,9 @@ def build_pages(
             with its readout weights `W` the top images rank by the field.
         out_dir: where to write (default `RUN_DIR/pages`).
         pruned: also write the pruned model's pages where the run has
-            them (`pruned/snp/`; its model `pruned/model.keras` is loaded
-            when `model` is given).
+            them (`pruned/snp/`).
+        pruned_model: the pruned model, when `model` is given (default:
+            `pruned/model.keras`, loaded with `keras.models.load_model`).
         run_state: what the header names (`run_name`, `config.dataset`,
             `model.variant`), default `RUN_DIR/run.json`.
         verbose: log progress.
@@ -164,9 +166,15 @@ def build_pages(
     data = _collect(model, snp_result, test, settings, verbose)
     pruned_data = None
     if pruned_result is not None and data is not None:
-        from keras_snp.run.export import load_model
+        if pruned_model is None:
+            import keras
 
-        pruned_model = load_model(os.path.join(pruned_dir, "model.keras"))
+            import keras_snp
+
+            keras_snp.register_serializables()
+            pruned_model = keras.models.load_model(
+                os.path.join(pruned_dir, "model.keras")
+            )
         pruned_data = _collect(
             pruned_model, pruned_result, test, settings, verbose
         )

@@ -8,6 +8,7 @@ from keras_snp.pages.build import INDEX
 from keras_snp.pages.build import build_pages
 from keras_snp.pages.settings import PAGES_DIR
 from keras_snp.pages.settings import PagesSettings
+from keras_snp.run import export as export_lib
 from keras_snp.run import fit as fit_lib
 from keras_snp.run.pages_board import log_pages
 
@@ -23,6 +24,11 @@ def stage(ctx, snp_result, settings=None):
         settings: `PagesSettings` (default: its defaults).
     """
     settings = settings or PagesSettings()
+    pruned_path = os.path.join(ctx.folder.path, "pruned", "model.keras")
+    pruned_model = None
+    if ctx.model is not None and os.path.isfile(pruned_path):
+        # a corrupt file is refused in one line (export.load_model)
+        pruned_model = export_lib.load_model(pruned_path)
     info, data = build_pages(
         ctx.folder.path,
         ctx.model,
@@ -30,6 +36,7 @@ def stage(ctx, snp_result, settings=None):
         settings=settings,
         snp_result=snp_result,
         out_dir=ctx.out("pages"),
+        pruned_model=pruned_model,
         verbose=ctx.config.verbose,
     )
     # where the site lands once the staging folder is swapped in
