@@ -97,7 +97,7 @@ def build_pages(
     snp_result=None,
     out_dir=None,
     pruned=True,
-    pruned_model=None,
+    load_model=None,
     run_state=None,
     verbose=1,
 ):
@@ -120,8 +120,9 @@ def build_pages(
         out_dir: where to write (default `RUN_DIR/pages`).
         pruned: also write the pruned model's pages where the run has
             them (`pruned/snp/`).
-        pruned_model: the pruned model, when `model` is given (default:
-            `pruned/model.keras`, loaded with `keras.models.load_model`).
+        load_model: how `pruned/model.keras` is loaded, when `model` is
+            given and the run has pruned pages to write (default:
+            `keras.models.load_model` with keras_snp's layers registered).
         run_state: what the header names (`run_name`, `config.dataset`,
             `model.variant`), default `RUN_DIR/run.json`.
         verbose: log progress.
@@ -166,15 +167,8 @@ def build_pages(
     data = _collect(model, snp_result, test, settings, verbose)
     pruned_data = None
     if pruned_result is not None and data is not None:
-        if pruned_model is None:
-            import keras
-
-            import keras_snp
-
-            keras_snp.register_serializables()
-            pruned_model = keras.models.load_model(
-                os.path.join(pruned_dir, "model.keras")
-            )
+        load = load_model or _load_model
+        pruned_model = load(os.path.join(pruned_dir, "model.keras"))
         pruned_data = _collect(
             pruned_model, pruned_result, test, settings, verbose
         )
@@ -226,6 +220,15 @@ def build_pages(
             info["seconds"]["total"],
         )
     return info, data
+
+
+def _load_model(path):
+    import keras
+
+    import keras_snp
+
+    keras_snp.register_serializables()
+    return keras.models.load_model(path)
 
 
 def _collect(model, snp_result, test, settings, verbose):

@@ -24,11 +24,6 @@ def stage(ctx, snp_result, settings=None):
         settings: `PagesSettings` (default: its defaults).
     """
     settings = settings or PagesSettings()
-    pruned_path = os.path.join(ctx.folder.path, "pruned", "model.keras")
-    pruned_model = None
-    if ctx.model is not None and os.path.isfile(pruned_path):
-        # a corrupt file is refused in one line (export.load_model)
-        pruned_model = export_lib.load_model(pruned_path)
     info, data = build_pages(
         ctx.folder.path,
         ctx.model,
@@ -36,7 +31,8 @@ def stage(ctx, snp_result, settings=None):
         settings=settings,
         snp_result=snp_result,
         out_dir=ctx.out("pages"),
-        pruned_model=pruned_model,
+        # a corrupt pruned model is refused in one line
+        load_model=export_lib.load_model,
         verbose=ctx.config.verbose,
     )
     # where the site lands once the staging folder is swapped in
