@@ -200,6 +200,14 @@ def add_data_options(parser, dataset_default=RunConfig.dataset):
         help="accept classes with no training image",
     )
     group.add_argument(
+        "--test-split",
+        choices=("train", "validation"),
+        help="a folder without test/: score on a seeded 10%% of train "
+        "held out as test (train), or on the validation split, which "
+        "then also chooses the pruning masks (validation); refused "
+        "otherwise",
+    )
+    group.add_argument(
         "--seed",
         type=int,
         default=RunConfig.seed,

@@ -49,9 +49,10 @@ def train_parser():
         "--epochs",
         type=positive_int,
         metavar="N",
-        help="training epochs (default: per dataset, 300 "
-        "for cifar100 / flowers102 as the official "
-        "recipe)",
+        help="epochs of the cosine schedule (default: per dataset, 300 "
+        "for cifar100 / flowers102 as the official recipe, which then "
+        "trains 10 cool-down epochs at the floor learning rate: 310; "
+        "a run shorter than 300 cools down for a thirtieth of it)",
     )
     parser.add_argument(
         "--batch-size",

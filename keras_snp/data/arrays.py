@@ -15,6 +15,7 @@ import numpy as np
 from keras_snp.data.info import DatasetInfo
 from keras_snp.data.info import DataSplits
 from keras_snp.utils import UsageError
+from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +305,36 @@ def load_npz(path, image_size):
     return arrays, npz_label_names(data)
 
 
+TEST_SPLITS = ("validation", "train")
+TEST_FRACTION = 0.1
+
+
+def _held_out_test(source, arrays, x, y, test_split, notes, seed):
+    """What a source without a test split scores on; returns the train
+    rows that stay train."""
+    if test_split is None:
+        raise UsageError(
+            f"{source} has no test split: add test/<class>/ images, or "
+            "pass test_split='train' (a seeded held-out share of train) or "
+            "test_split='validation' (scores on the split that chooses "
+            "the masks)."
+        )
+    check_one_of("test_split", test_split, TEST_SPLITS)
+    if test_split == "validation":
+        arrays["test"] = None
+        notes.append("no test split: test = validation (test_split)")
+        logger.warning(
+            "%s has no test split: test metrics are computed on the "
+            "validation split, which also chooses the pruning masks.",
+            source,
+        )
+        return x, y
+    kept, held = split_off(y, TEST_FRACTION, seed + 1)
+    arrays["test"] = (x[held], y[held])
+    notes.append(f"test = a seeded {TEST_FRACTION:.0%} of train (test_split)")
+    return x[kept], y[kept]
+
+
 def array_splits(
     arrays,
     *,
@@ -324,6 +355,7 @@ def array_splits(
     corrupt_files=(),
     notes=(),
     allow_empty_classes=False,
+    test_split=None,
 ):
     """Checks labels and builds the three splits from numpy arrays.
 
@@ -331,7 +363,10 @@ def array_splits(
         arrays: `{"train": (x, y), "test": (x, y)[, "validation": ...]}`,
             images uint8 (N, S, S, 3), labels int (N,). A missing
             validation split is split off train (`validation_fraction`,
-            seeded); a missing test split becomes the validation split.
+            seeded). A missing test split is refused unless `test_split`
+            says what to score on: `"validation"` (the validation split,
+            which also chooses the pruning masks) or `"train"` (a seeded
+            10 % of train, held out before validation is).
         allow_empty_classes: accept classes with no training image (see
             `check_split_labels`).
     """
@@ -350,6 +385,12 @@ def array_splits(
     if examples_per_class:
         rows = limit_per_class(y, examples_per_class)
         x, y = x[rows], y[rows]
+    if "test" in arrays and test_split is not None:
+        raise UsageError(
+            f"{source} has its own test split; drop test_split={test_split!r}."
+        )
+    if "test" not in arrays:
+        x, y = _held_out_test(source, arrays, x, y, test_split, notes, seed)
     if "validation" not in arrays and validation_fraction > 0:
         kept, held = split_off(y, validation_fraction, seed)
         arrays["validation"] = (x[held], y[held])
@@ -358,14 +399,8 @@ def array_splits(
             f"validation = a seeded {validation_fraction:.0%} of train"
         )
     arrays["train"] = (x, y)
-    if "test" not in arrays:
+    if arrays["test"] is None:
         arrays["test"] = arrays.get("validation")
-        notes.append("no test split: test = validation")
-        logger.warning(
-            "%s has no test split: test metrics are computed on "
-            "the validation split.",
-            source,
-        )
     if len(arrays["train"][1]) == 0:
         raise UsageError(f"{source}: the train split is empty; add images.")
 

@@ -16,6 +16,7 @@ from keras_snp.data import synthetic
 from keras_snp.data.info import DATASET_DEFAULTS
 from keras_snp.data.info import GENERIC_DEFAULTS
 from keras_snp.utils import UsageError
+from keras_snp.utils import check_one_of
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ def load(
     backend_format="auto",
     label_names=None,
     allow_empty_classes=False,
+    test_split=None,
 ):
     """Loads a dataset as train / validation / test splits of batches.
 
@@ -218,8 +220,9 @@ def load(
             (offline, deterministic by `seed`), a folder (`train/`, optional
             `val/` or `validation/` and `test/`, one sub-folder per class,
             classes in natural order; no `val/`: a seeded fraction of train;
-            no `test/`: test = validation), or an `.npz` file (`x_train
-            y_train x_test y_test`, optional `x_val y_val label_names`).
+            no `test/`: refused unless `test_split` is given), or an
+            `.npz` file (`x_train y_train x_test y_test`, optional `x_val
+            y_val label_names`).
         image_size: side of the square images, >= 1.
         batch_size: examples per batch, >= 1.
         recipe: training augmentation, one of `RECIPES`.
@@ -245,6 +248,11 @@ def load(
         allow_empty_classes: accept classes with no training image (an
             empty class folder, or a label of an `.npz` that no training
             image has); refused otherwise. tfds sources ignore it.
+        test_split: only for a folder without `test/`: what to score on,
+            `"train"` (a seeded 10 % of train held out as test) or
+            `"validation"` (the validation split, which then also chooses
+            the pruning masks). A source with its own test split refuses
+            it.
 
     Returns:
         A `DataSplits(train, validation, test, info)`.
@@ -278,6 +286,13 @@ def load(
     if examples_per_class is not None:
         _check_int("examples_per_class", examples_per_class, 1)
     kind = check_source(source, label_names, data_dir, download)
+    if test_split is not None:
+        check_one_of("test_split", test_split, arrays_lib.TEST_SPLITS)
+        if kind != "folder":
+            raise UsageError(
+                f"{source} has its own test split; drop test_split="
+                f"{test_split!r}."
+            )
     use_tf = _use_tf(backend_format)
     common = {
         "image_size": image_size,
@@ -336,7 +351,11 @@ def load(
                 f"{num_classes}; drop num_classes or fix the folders."
             )
         name = os.path.basename(os.path.normpath(os.fspath(source)))
-        extra = {"skipped_files": skipped, "corrupt_files": corrupt}
+        extra = {
+            "skipped_files": skipped,
+            "corrupt_files": corrupt,
+            "test_split": test_split,
+        }
         names = label_names or names
     return arrays_lib.array_splits(
         data,

@@ -69,6 +69,7 @@ class RunConfig:
     num_classes: int | None = None
     examples_per_class: int | None = None
     allow_empty_classes: bool = False  # classes with no training image
+    test_split: str | None = None  # a folder without test/: what to score
     steps_per_epoch: int | None = None
     stages: tuple = STAGES
     theta: float = DEFAULT_THETA

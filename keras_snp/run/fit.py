@@ -273,7 +273,7 @@ def fit(
     trained.fit(
         fit_batches(splits.train, trained is not model, config.steps_per_epoch),
         validation_data=splits.validation,
-        epochs=config.epochs,
+        epochs=recipe_lib.total_epochs(recipe, config.epochs),
         initial_epoch=backup.resume_epoch(),
         steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,

@@ -96,6 +96,8 @@ def source_kwargs(config):
         kwargs["examples_per_class"] = config.examples_per_class
     if config.allow_empty_classes:
         kwargs["allow_empty_classes"] = True
+    if getattr(config, "test_split", None) is not None:
+        kwargs["test_split"] = config.test_split
     return kwargs
 
 

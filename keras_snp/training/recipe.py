@@ -28,6 +28,16 @@ class Recipe:
             run when the run is shorter than that).
         label_smoothing: for the cross-entropy.
         min_learning_rate: floor of the cosine schedule.
+        cooldown_epochs: epochs trained after the cosine schedule, at
+            `min_learning_rate` (timm's `--cooldown-epochs`; the official
+            recipe's 10 after 300). Shortened to a thirtieth of the run
+            when the run is shorter than that.
+        epsilon: AdamW's epsilon (timm's and PyTorch's 1e-8 for the
+            official recipe; Keras' 1e-7 otherwise).
+        no_decay_names: variables whose name holds one of these are not
+            weight-decayed. timm decays every parameter of two or more
+            dimensions, the positional embedding included, and none of
+            the biases and normalisation scales.
     """
 
     name: str = "official"
@@ -36,6 +46,9 @@ class Recipe:
     warmup_epochs: int = 10
     label_smoothing: float = 0.1
     min_learning_rate: float = 1e-5
+    cooldown_epochs: int = 0
+    epsilon: float = 1e-7
+    no_decay_names: tuple = ("bias", "gamma", "beta")
 
     def __post_init__(self):
         check_one_of("recipe", self.name, RECIPE_NAMES)
@@ -47,9 +60,15 @@ class Recipe:
 
 
 def make_recipe(name, learning_rate=None, weight_decay=None, **overrides):
-    """A `Recipe` by name; light and none use no label smoothing."""
-    smoothing = 0.1 if name == "official" else 0.0
-    settings = {"name": name, "label_smoothing": smoothing}
+    """A `Recipe` by name; light and none use no label smoothing, no
+    cool-down and Keras' AdamW epsilon."""
+    official = name == "official"
+    settings = {
+        "name": name,
+        "label_smoothing": 0.1 if official else 0.0,
+        "cooldown_epochs": 10 if official else 0,
+        "epsilon": 1e-8 if official else 1e-7,
+    }
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
     if weight_decay is not None:
@@ -72,15 +91,27 @@ def learning_rate_schedule(recipe, epochs, steps_per_epoch):
     )
 
 
+def cooldown_epochs(recipe, epochs):
+    """Epochs at the floor learning rate after a cosine of `epochs`."""
+    return min(recipe.cooldown_epochs, max(0, epochs // 30))
+
+
+def total_epochs(recipe, epochs):
+    """Epochs `fit` runs: the cosine's `epochs` plus the cool-down."""
+    return epochs + cooldown_epochs(recipe, epochs)
+
+
 def make_optimizer(recipe, epochs, steps_per_epoch):
-    """AdamW on the recipe's schedule; biases and norms not decayed."""
+    """AdamW on the recipe's schedule; biases and norms not decayed.
+
+    The cosine runs over `epochs`; Keras' `CosineDecay` stays at its floor
+    after that, which is the cool-down's learning rate."""
     optimizer = keras.optimizers.AdamW(
         learning_rate=learning_rate_schedule(recipe, epochs, steps_per_epoch),
         weight_decay=recipe.weight_decay,
+        epsilon=recipe.epsilon,
     )
-    optimizer.exclude_from_weight_decay(
-        var_names=["bias", "gamma", "beta", "embedding"]
-    )
+    optimizer.exclude_from_weight_decay(var_names=list(recipe.no_decay_names))
     return optimizer
 
 

@@ -142,6 +142,7 @@ def test_label_names_and_limit_on_a_folder(tmp_path):
         examples_per_class=2,
         validation_fraction=0.0,
         backend_format="numpy",
+        test_split="validation",
     )
     assert splits.info.label_names == ["first", "second"]
     assert splits.info.split_sizes["train"] == 4

@@ -48,6 +48,7 @@ def test_folder_grey_and_rgba_become_rgb(make_folder):
         recipe="none",
         validation_fraction=0.0,
         backend_format="numpy",
+        test_split="validation",
     )
     assert splits.validation is None and splits.test is None
     images, labels = splits.train[0]
@@ -96,3 +97,32 @@ def test_folder_num_classes_mismatch(make_folder):
     path, _ = make_folder(extras=False)
     with pytest.raises(UsageError, match="3 class folders, not num_classes=5"):
         data.load(str(path), 8, 2, num_classes=5, backend_format="numpy")
+
+
+def test_folder_without_test_is_refused_unless_told(make_folder):
+    path, _ = make_folder(splits=("train",), per_class=10, extras=False)
+
+    def load(**kwargs):
+        return data.load(
+            str(path), 8, 64, recipe="none", backend_format="numpy", **kwargs
+        )
+
+    with pytest.raises(UsageError, match="has no test split.*test_split="):
+        load()
+    held = load(test_split="train").info.split_sizes
+    assert held == {"train": 24, "validation": 3, "test": 3}
+    splits = load(test_split="validation", seed=3)
+    test = np.concatenate([b[0] for b in data.as_numpy(splits.test)])
+    validation = np.concatenate(
+        [b[0] for b in data.as_numpy(splits.validation)]
+    )
+    np.testing.assert_array_equal(test, validation)
+    assert splits.info.split_sizes["train"] == 27
+
+
+def test_test_split_is_refused_where_a_test_split_exists(make_folder):
+    path, _ = make_folder(extras=False)
+    with pytest.raises(UsageError, match="its own test split"):
+        data.load(str(path), 8, 4, backend_format="numpy", test_split="train")
+    with pytest.raises(UsageError, match="its own test split"):
+        data.load("synthetic", 8, 4, test_split="validation")

@@ -136,7 +136,9 @@ def test_empty_class_folder_needs_the_opt_in(tmp_path):
     _refused(
         str(tmp_path), "train/c has no images", "`allow_empty_classes=True`"
     )
-    splits = _load(str(tmp_path), allow_empty_classes=True)
+    splits = _load(
+        str(tmp_path), allow_empty_classes=True, test_split="validation"
+    )
     assert splits.info.num_classes == 3
 
 

@@ -64,3 +64,41 @@ class OpsOnJaxTest(TestCase):
             "as r; print('RESULT', json.dumps(r.all_errors()))"
         )
         _assert_errors(self, run_on_jax(self, code))
+
+
+class OrderTest(TestCase):
+    def test_erasing_follows_mixing_as_in_the_official_loader(self):
+        import numpy as np
+        from keras import ops
+
+        from keras_snp.training.augment import official
+
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (2, 6, 8, 3)).astype("uint8")
+        labels = np.eye(2, dtype="float32")
+        boxes = {
+            "top": np.array([1.0, 0.0], "float32"),
+            "left": np.array([2.0, 0.0], "float32"),
+            "height": np.array([3.0, 0.0], "float32"),
+            "width": np.array([4.0, 0.0], "float32"),
+            "erase": np.array([True, False]),
+        }
+        noise = rng.normal(size=(1, 12, 3)).astype("float32")
+        zero = np.float32(0.0)
+        params = {
+            "cutmix": np.array(False),
+            "lam": np.float32(0.5),
+            **{k: zero for k in ("top", "bottom", "left", "right")},
+        }
+        mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+        x, y = official.mix_and_erase(
+            images, labels, boxes, noise, params, (mean, std, 0.0)
+        )
+        x = ops.convert_to_numpy(x)
+        mixed = np.round(0.5 * images + 0.5 * images[::-1].astype("float32"))
+        expected = mixed.copy()
+        box = noise[0].reshape(3, 4, 3)
+        expected[0, 1:4, 2:6] = 255 * np.array(mean) + 255 * np.array(std) * box
+        # The box holds the noise alone: it was erased after the mix.
+        np.testing.assert_allclose(x, expected, atol=1e-3)
+        np.testing.assert_allclose(ops.convert_to_numpy(y), 0.5)

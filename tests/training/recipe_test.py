@@ -42,7 +42,7 @@ def test_warmup_then_cosine_matches_the_closed_form():
         ), step
 
 
-def test_adamw_decays_kernels_only():
+def test_adamw_decays_what_timm_decays():
     model = tiny_cct()
     recipe = recipe_lib.make_recipe(
         "official", learning_rate=0.1, weight_decay=0.5, warmup_epochs=0
@@ -60,10 +60,35 @@ def test_adamw_decays_kernels_only():
                 new, old * (1 - 0.1 * 0.5), rtol=1e-5, atol=1e-7
             )
             decayed.add(v.path)
-    kernels = {v.path for v in variables if v.path.endswith("kernel")}
-    assert decayed == kernels
+    # timm's rule: every parameter of two or more dimensions, the
+    # positional embedding included; no bias or normalisation scale.
+    matrices = {v.path for v in variables if len(v.shape) >= 2}
+    assert decayed == matrices
+    assert any("position_embedding" in path for path in decayed)
     names = {v.path.split("/")[-1] for v in variables} - {"kernel"}
     assert {"bias", "gamma", "beta"} <= names  # really excluded, not absent
+
+
+@pytest.mark.parametrize(
+    "epochs,total", [(300, 310), (60, 62), (29, 29), (2, 2)]
+)
+def test_official_cool_down_follows_the_cosine(epochs, total):
+    recipe = recipe_lib.make_recipe("official")
+    assert recipe_lib.total_epochs(recipe, epochs) == total
+    assert recipe_lib.total_epochs(recipe_lib.make_recipe("light"), 300) == 300
+    schedule = recipe_lib.learning_rate_schedule(recipe, epochs, 4)
+    floor = recipe.min_learning_rate
+    for epoch in range(epochs, total):
+        assert _lr(schedule, 4 * epoch + 2) == pytest.approx(floor, rel=1e-4)
+    assert _lr(schedule, 4 * epochs - 8) > floor * 1.0001
+
+
+def test_adamw_epsilon_per_recipe():
+    official = recipe_lib.make_optimizer(
+        recipe_lib.make_recipe("official"), 10, 1
+    )
+    light = recipe_lib.make_optimizer(recipe_lib.make_recipe("light"), 10, 1)
+    assert (official.epsilon, light.epsilon) == (1e-8, 1e-7)
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def sample_noise(batch_size, height, width, seed, channels=3, prob=ERASE_PROB):
     return keras.random.normal(shape, seed=seed)
 
 
-def erase_patches(images, boxes, noise, mean, std, mirrored=False):
+def erase_patches(images, boxes, noise, mean, std):
     """timm's pixel-mode erasing with the noise of `sample_noise`.
 
     The `k`-th erased image of the batch fills its `h x w` box, row by
@@ -134,9 +134,6 @@ def erase_patches(images, boxes, noise, mean, std, mirrored=False):
         boxes: `sample_erasing`'s dict.
         noise: float32 `(rows, patch, C)` standard normal noise.
         mean, std: the model's normalisation constants (0..1 scale).
-        mirrored: return the erased batch in reverse order (the partner
-            images of MixUp / CutMix), computed from `images` directly
-            so that XLA fuses it into the mixing pass.
 
     Returns:
         float32 `(B, H, W, C)`.
@@ -145,9 +142,6 @@ def erase_patches(images, boxes, noise, mean, std, mirrored=False):
     rows, patch = noise.shape[0], noise.shape[1]
     rank = ops.cumsum(ops.cast(boxes["erase"], "int32")) - 1
     row = ops.mod(ops.maximum(rank, 0), rows)
-    if mirrored:
-        images, row = ops.flip(images, axis=0), ops.flip(row, axis=0)
-        boxes = {k: ops.flip(v, axis=0) for k, v in boxes.items()}
     erased = boxes["erase"]
     row = ops.reshape(row, (-1, 1, 1))
     mask = box_mask(boxes, height, width) & ops.reshape(erased, (-1, 1, 1))

@@ -34,7 +34,7 @@ def augment(images, labels, draws, constants):
     images = rand_augment.apply_rand_augment(
         images, draws["crop"], draws["policy"], fill
     )
-    finish = subset.compiled(_erase_and_mix)
+    finish = subset.compiled(mix_and_erase)
     return finish(
         images,
         labels,
@@ -45,16 +45,18 @@ def augment(images, labels, draws, constants):
     )
 
 
-def _erase_and_mix(images, labels, boxes, noise, params, constants):
-    # One pass from the uint8 batch to the float32 one: each image and its
-    # MixUp / CutMix partner are erased as they are read.
+def mix_and_erase(images, labels, boxes, noise, params, constants):
+    """MixUp / CutMix, then random erasing, in the official loader's order:
+    timm's `FastCollateMixup` mixes the uint8 batch (rounding the mix back
+    to integers) and its prefetcher erases the mixed batch afterwards, so
+    an erased box holds noise alone, never half a partner's pixels."""
     mean, std, smoothing = constants
-    erased = erasing.erase_patches(images, boxes, noise, mean, std)
-    partners = erasing.erase_patches(
-        images, boxes, noise, mean, std, mirrored=True
-    )
     labels = mixing.smooth_labels(labels, smoothing)
-    return mixing.apply_mixing(erased, labels, params, flipped=partners)
+    mixed, labels = mixing.apply_mixing(
+        ops.cast(images, "float32"), labels, params
+    )
+    mixed = ops.round(mixed)
+    return erasing.erase_patches(mixed, boxes, noise, mean, std), labels
 
 
 @keras.saving.register_keras_serializable(package="keras_snp")
@@ -62,10 +64,11 @@ class OfficialAugment(keras.layers.Layer):
     """The SHI-Labs CCT recipe (timm's transforms), batched on the device.
 
     Per image: random-resized crop (scale 0.8-1, ratio 3/4-4/3, back to the
-    input size) and horizontal flip, RandAugment `rand-m9-mstd0.5-inc1`,
-    random erasing (p 0.25, pixel mode); then per batch MixUp (Beta(0.8,
-    0.8)) or CutMix (Beta(1, 1)), one of the two with probability 0.5, with
-    labels smoothed by 0.1 and mixed the same way. Images stay in 0..255:
+    input size) and horizontal flip, RandAugment `rand-m9-mstd0.5-inc1`;
+    then per batch MixUp (Beta(0.8, 0.8)) or CutMix (Beta(1, 1)), one of
+    the two with probability 0.5, with labels smoothed by 0.1 and mixed the
+    same way; then random erasing of the mixed images (p 0.25, pixel
+    mode), the official loader's order. Images stay in 0..255:
     the layer runs before the model's own `ImageNormalization`, so `mean`
     and `std` (the model's) set RandAugment's fill colour and the erasing
     noise. Interpolation is bilinear throughout (timm draws bilinear or
