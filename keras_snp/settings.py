@@ -186,18 +186,20 @@ class HeadsSettings:
     """Settings of the heads stage (METHOD.md section 3).
 
     Attributes:
-        null_samples: label shuffles of each head's null model.
+        null_samples: shuffles of each encoder's null model (1,000: the
+            smallest p is 1 / 1,001, so a Holm correction over a dozen
+            encoders can still pass at 0.05).
         ablation: silence each head in the model and measure the
             per-label accuracy drop (the causal check).
-        p_threshold: a head is expert in a label when its null-model
-            p-value is below this.
+        p_threshold: symmetry breaking is claimed when the null-model
+            p-values, Holm-adjusted over the encoders, are below this.
 
     Example:
     >>> HeadsSettings().null_samples, HeadsSettings(ablation=False).ablation
-    (100, False)
+    (1000, False)
     """
 
-    null_samples: int = 100
+    null_samples: int = 1000
     ablation: bool = True
     p_threshold: float = 0.05
 

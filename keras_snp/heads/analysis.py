@@ -170,7 +170,14 @@ class HeadsReport:
                     **s.to_dict(),
                     **{
                         f: _float(getattr(s, f))
-                        for f in ("observed", "null_mean", "null_std", "z", "p")
+                        for f in (
+                            "observed",
+                            "null_mean",
+                            "null_std",
+                            "z",
+                            "p",
+                            "p_holm",
+                        )
                     },
                 }
                 for k, s in enc.null.items()
@@ -246,7 +253,8 @@ def analyze_heads(
         ablation: run the causal check when a model and data are given.
         label_names: K names (default: the SNP result's, else indices).
         p_threshold: symmetry breaking is claimed where the metrics of
-            `experts.CLAIM_METRICS` all have p below it.
+            `experts.CLAIM_METRICS` all have p below it, each p
+            Holm-adjusted over the model's encoders.
 
     Returns:
         A `HeadsReport`.
@@ -279,6 +287,7 @@ def analyze_heads(
         experts.analyze_encoder(t, theta, null_samples, seed + i, p_threshold)
         for i, t in enumerate(taps)
     ]
+    experts.correct_across_encoders(encoders, p_threshold)
     report = HeadsReport(
         encoders, names, theta, null_samples, seed, p_threshold
     )

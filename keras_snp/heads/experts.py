@@ -153,9 +153,14 @@ class NullStat:
     p: float
     direction: str
     samples: int
+    # Holm-adjusted p over the family it is tested in (the encoders of
+    # one model); NaN until `correct_across_encoders` sets it.
+    p_holm: float = float("nan")
 
     def beats(self, p_threshold):
-        return bool(np.isfinite(self.p) and self.p < p_threshold)
+        """`p` below the threshold; the Holm-adjusted `p` once set."""
+        p = self.p_holm if np.isfinite(self.p_holm) else self.p
+        return bool(np.isfinite(p) and p < p_threshold)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -195,6 +200,39 @@ def null_stat(observed, samples, direction):
         count = int((samples >= observed).sum())
     p = (1 + count) / (1 + samples.size)
     return NullStat(observed, mean, std, z, p, direction, int(samples.size))
+
+
+def holm_adjusted(pvalues):
+    """Holm's step-down adjusted p-values, in the input order; NaN entries
+    stay NaN and are not counted in the family.
+
+    Example:
+    >>> holm_adjusted([0.01, 0.04, 0.03, float("nan")]).round(3).tolist()
+    [0.03, 0.06, 0.06, nan]
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def correct_across_encoders(encoders, p_threshold):
+    """Holm over the encoders of one model, per claim metric: sets each
+    `NullStat.p_holm` and each encoder's `symmetry_breaking` (every claim
+    metric's adjusted p below `p_threshold`)."""
+    for metric in METRIC_DIRECTIONS:
+        stats = [e.null[metric] for e in encoders if metric in e.null]
+        for stat, p in zip(stats, holm_adjusted([s.p for s in stats])):
+            stat.p_holm = float(p)
+    for e in encoders:
+        e.symmetry_breaking = bool(e.null) and all(
+            e.null[k].beats(p_threshold) for k in CLAIM_METRICS
+        )
 
 
 @dataclasses.dataclass

@@ -41,9 +41,11 @@ def _null_text(encoder, key, label):
     if not stat:
         return f"{label} {value}"
     z = "" if stat["z"] is None else f", z = {_fmt(stat['z'], 2)}"
+    holm = stat.get("p_holm")  # absent from reports written before Holm
+    holm = "" if holm is None else f", Holm {_fmt(holm)}"
     return (
         f"{label} {value} (null {_fmt(stat['null_mean'])} ± "
-        f"{_fmt(stat['null_std'])}{z}, p = {_fmt(stat['p'])})"
+        f"{_fmt(stat['null_std'])}{z}, p = {_fmt(stat['p'])}{holm})"
     )
 
 
@@ -87,14 +89,15 @@ def verdict(encoder, report):
         parts.append(
             f"Symmetry breaking: **yes**: the heads are more "
             f"specialised than random groupings of their nodes "
-            f"(p < {threshold} on entropy and on overlap)."
+            f"(p < {threshold} on entropy and on overlap, Holm-adjusted "
+            "over the encoders)."
         )
     else:
         parts.append(
             f"Symmetry breaking: **no**: the heads are not more "
             f"specialised than random groupings of their nodes "
-            f"(p < {threshold} is not reached on both entropy and "
-            "overlap)."
+            f"(p < {threshold}, Holm-adjusted over the encoders, is not "
+            "reached on both entropy and overlap)."
         )
     ablation = encoder["ablation"]
     if ablation:

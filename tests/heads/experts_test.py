@@ -165,3 +165,46 @@ class NullModelTest(TestCase):
         )
         result = experts.analyze_encoder(tap, 0.3, null_samples=100)
         self.assertEqual(result.null["coverage"].samples, 100)
+
+
+def slow_holm(p):
+    """Holm by its definition: the adjusted p of test i is the largest,
+    over the tests j ranked at or before it, of (m - rank_j) p_j."""
+    m = len(p)
+    ranked = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for position, i in enumerate(ranked):
+        out[i] = min(
+            1.0,
+            max((m - r) * p[ranked[r]] for r in range(position + 1)),
+        )
+    return out
+
+
+class HolmTest(TestCase):
+    def test_holm_matches_its_definition(self):
+        rng = np.random.default_rng(0)
+        for m in (1, 2, 5, 12):
+            p = rng.uniform(0, 0.2, m)
+            self.assertAllClose(experts.holm_adjusted(p), slow_holm(list(p)))
+
+    def test_planted_experts_survive_holm_over_eight_encoders(self):
+        # Eight encoders: one planted with experts, seven with mixed heads.
+        def encoders(samples):
+            taps = [planted_tap(mixed=False, seed=1)]
+            taps += [planted_tap(mixed=True, seed=s) for s in range(2, 9)]
+            found = [
+                experts.analyze_encoder(t, 0.3, null_samples=samples, seed=i)
+                for i, t in enumerate(taps)
+            ]
+            experts.correct_across_encoders(found, 0.05)
+            return found
+
+        found = encoders(1000)
+        planted = found[0].null["mean_entropy"]
+        self.assertAllClose(planted.p, 1 / 1001)
+        self.assertLessEqual(planted.p_holm, 8 / 1001 + 1e-12)
+        self.assertTrue(found[0].symmetry_breaking)
+        self.assertFalse(any(e.symmetry_breaking for e in found[1:]))
+        # With 100 shuffles the smallest p, 1/101, cannot pass Holm over 8.
+        self.assertFalse(encoders(100)[0].symmetry_breaking)

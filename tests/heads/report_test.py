@@ -53,7 +53,7 @@ def read_events(log_dir):
 class AnalyzeHeadsTest(TestCase):
     def test_end_to_end_files_and_tensorboard(self):
         model, snp, batches = tiny_setup()
-        report = analyze_heads(snp, model, batches, null_samples=20)
+        report = analyze_heads(snp, model, batches, null_samples=200)
         data = report.to_dict()
         validate_heads_json(data)
         self.assertTrue(data["head_only_available"])
