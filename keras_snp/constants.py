@@ -19,3 +19,10 @@ SYNTHETIC_STD = (0.25, 0.25, 0.25)
 # The SNP threshold on the normalised matrix (METHOD.md section 2): the one
 # default of the library, the command line and the run settings.
 DEFAULT_THETA = 0.3
+
+# torchvision / timm `RandomResizedCrop` of the official recipe: area
+# fraction, aspect range and attempts (the device crop and the host crop
+# from the whole image share them).
+CROP_SCALE = (0.8, 1.0)
+CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+CROP_ATTEMPTS = 10

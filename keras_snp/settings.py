@@ -228,6 +228,9 @@ class FineTune:
         steps_per_epoch: batches per epoch (None: the whole split); a
             smaller number is a reduced budget, reported as such.
         seed: seed set before each fine-tune (same data order for all).
+        device_crop: the official recipe's crop is drawn on the device;
+            False where the training split already holds it (drawn on the
+            host from the whole image, `DatasetInfo.whole_image_crop`).
     """
 
     epochs: int = 1
@@ -237,6 +240,7 @@ class FineTune:
     warmup_epochs: int | None = None
     steps_per_epoch: int | None = None
     seed: int = 0
+    device_crop: bool = True
 
     def __post_init__(self):
         check_at_least("epochs", self.epochs, 0)

@@ -36,8 +36,8 @@ EMPTY_SPLIT_FIXES = {
 }
 
 
-def resize_pil(image, image_size):
-    """Shorter side to `image_size`, then centre crop; RGB PIL image out."""
+def to_rgb_pil(image):
+    """An RGB PIL image; transparency composited over white."""
     from PIL import Image
 
     if image.mode in ("RGBA", "LA") or (
@@ -46,7 +46,14 @@ def resize_pil(image, image_size):
         rgba = image.convert("RGBA")
         image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image.alpha_composite(rgba)
-    image = image.convert("RGB")
+    return image.convert("RGB")
+
+
+def resize_pil(image, image_size):
+    """Shorter side to `image_size`, then centre crop; RGB PIL image out."""
+    from PIL import Image
+
+    image = to_rgb_pil(image)
     width, height = image.size
     if (width, height) != (image_size, image_size):
         scale = image_size / min(width, height)
@@ -309,9 +316,11 @@ TEST_SPLITS = ("validation", "train")
 TEST_FRACTION = 0.1
 
 
-def _held_out_test(source, arrays, x, y, test_split, notes, seed):
+def _held_out_test(
+    source, arrays, y, rows, eval_images, test_split, notes, seed
+):
     """What a source without a test split scores on; returns the train
-    rows that stay train."""
+    `rows` that stay train."""
     if test_split is None:
         raise UsageError(
             f"{source} has no test split: add test/<class>/ images, or "
@@ -328,11 +337,11 @@ def _held_out_test(source, arrays, x, y, test_split, notes, seed):
             "validation split, which also chooses the pruning masks.",
             source,
         )
-        return x, y
-    kept, held = split_off(y, TEST_FRACTION, seed + 1)
-    arrays["test"] = (x[held], y[held])
+        return rows
+    kept, held = split_off(y[rows], TEST_FRACTION, seed + 1)
+    arrays["test"] = (eval_images(rows[held]), y[rows[held]])
     notes.append(f"test = a seeded {TEST_FRACTION:.0%} of train (test_split)")
-    return x[kept], y[kept]
+    return rows[kept]
 
 
 def array_splits(
@@ -356,6 +365,7 @@ def array_splits(
     notes=(),
     allow_empty_classes=False,
     test_split=None,
+    train_sizes=None,
 ):
     """Checks labels and builds the three splits from numpy arrays.
 
@@ -369,6 +379,11 @@ def array_splits(
             10 % of train, held out before validation is).
         allow_empty_classes: accept classes with no training image (see
             `check_split_labels`).
+        train_sizes: int `(N, 2)` heights and widths when the train images
+            are whole-image canvases (`keras_snp.data.whole`, official
+            recipe): the train split then draws its crops from them, and
+            the images split off for validation or test become centre
+            squares.
     """
     arrays = dict(arrays)
     num_classes = check_split_labels(
@@ -382,23 +397,41 @@ def array_splits(
         label_names = [str(c) for c in range(num_classes)]
     notes = list(notes)
     x, y = arrays["train"]
+    rows = np.arange(len(y))
+
+    def eval_images(held):  # evaluation images are centre squares
+        if train_sizes is None:
+            return x[held]
+        from keras_snp.data.whole import centre_squares
+
+        return centre_squares(x[held], train_sizes[held], image_size)
+
     if examples_per_class:
-        rows = limit_per_class(y, examples_per_class)
-        x, y = x[rows], y[rows]
+        rows = rows[limit_per_class(y, examples_per_class)]
     if "test" in arrays and test_split is not None:
         raise UsageError(
             f"{source} has its own test split; drop test_split={test_split!r}."
         )
     if "test" not in arrays:
-        x, y = _held_out_test(source, arrays, x, y, test_split, notes, seed)
+        rows = _held_out_test(
+            source, arrays, y, rows, eval_images, test_split, notes, seed
+        )
     if "validation" not in arrays and validation_fraction > 0:
-        kept, held = split_off(y, validation_fraction, seed)
-        arrays["validation"] = (x[held], y[held])
-        x, y = x[kept], y[kept]
+        kept, held = split_off(y[rows], validation_fraction, seed)
+        arrays["validation"] = (eval_images(rows[held]), y[rows[held]])
+        rows = rows[kept]
         notes.append(
             f"validation = a seeded {validation_fraction:.0%} of train"
         )
-    arrays["train"] = (x, y)
+    arrays["train"] = (x[rows], y[rows])
+    crops = None if train_sizes is None else train_sizes[rows]
+    if crops is not None and not use_tf:
+        arrays["train"] = (eval_images(rows), y[rows])
+        crops = None
+        notes.append(
+            "train crops from the centre square (the crop from the whole "
+            "image needs tf.data)"
+        )
     if arrays["test"] is None:
         arrays["test"] = arrays.get("validation")
     if len(arrays["train"][1]) == 0:
@@ -410,6 +443,7 @@ def array_splits(
         if arrays.get(split) is None:
             return None
         x, y = arrays[split]
+        whole = train and crops is not None
         kwargs = dict(
             train=train,
             recipe=recipe if train else "none",
@@ -425,9 +459,20 @@ def array_splits(
         ds = tf.data.Dataset.range(len(y))
         if train:  # shuffle indices, not images: no image buffer
             ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
+        if whole:
+            sizes = tf.constant(crops, "int32")
+            ds = ds.map(
+                lambda i: (
+                    tf.gather(images, i),
+                    tf.gather(labels, i),
+                    tf.gather(sizes, i),
+                )
+            )
+        else:
+            ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
         return pipeline.tf_split(
             ds,
+            whole=whole,
             size=len(y),
             image_size=image_size,
             num_classes=num_classes,
@@ -449,6 +494,7 @@ def array_splits(
         skipped_files=int(skipped_files),
         corrupt_files=tuple(corrupt_files),
         notes=tuple(notes),
+        whole_image_crop=crops is not None,
     )
     return DataSplits(
         train=make("train", True),

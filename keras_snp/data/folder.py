@@ -18,6 +18,9 @@ import time
 import numpy as np
 
 from keras_snp.data.arrays import resize_pil
+from keras_snp.data.arrays import to_rgb_pil
+from keras_snp.data.whole import canvas_side
+from keras_snp.data.whole import fit_canvas_pil
 from keras_snp.utils import UsageError
 
 logger = logging.getLogger(__name__)
@@ -53,8 +56,10 @@ def list_classes(split_dir):
     )
 
 
-def decode(path, image_size):
-    """One RGB uint8 (S, S, 3) array, or None when the file is unreadable."""
+def decode(path, image_size, whole=False):
+    """One RGB uint8 (S, S, 3) array, or None when the file is unreadable;
+    `whole`: the whole image's `(canvas, (height, width))` instead
+    (`keras_snp.data.whole`)."""
     from PIL import Image
 
     try:
@@ -62,6 +67,8 @@ def decode(path, image_size):
             if image.format == "JPEG":
                 image.draft("RGB", (image_size, image_size))
             image.load()
+            if whole:
+                return fit_canvas_pil(to_rgb_pil(image), image_size)
             return np.asarray(resize_pil(image, image_size), "uint8")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
@@ -122,13 +129,23 @@ def check_folder(path):
     return classes
 
 
-def load_folder(path, image_size, workers=None, allow_empty_classes=False):
+def load_folder(
+    path,
+    image_size,
+    workers=None,
+    allow_empty_classes=False,
+    whole_train=False,
+):
     """Decodes a folder source; class folders without images are refused
     unless `allow_empty_classes`.
 
+    `whole_train`: the train images are kept whole, as canvases
+    (`keras_snp.data.whole`), for the official recipe's crop.
+
     Returns:
         `(arrays {split: (uint8 images, int labels)}, class names,
-        skipped count, corrupt relative paths)`.
+        skipped count, corrupt relative paths, train sizes)`: the train
+        sizes are the canvases' `(N, 2)` heights and widths, or None.
     """
     classes = check_folder(path)
     train_dir = os.path.join(path, "train")
@@ -147,20 +164,29 @@ def load_folder(path, image_size, workers=None, allow_empty_classes=False):
                 break
     start = time.time()
     workers = workers or min(32, (os.cpu_count() or 1) + 4)
-    arrays, corrupt = {}, []
+    arrays, corrupt, train_sizes = {}, [], None
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for split, (paths, labels) in todo.items():
-            images = list(pool.map(lambda p: decode(p, image_size), paths))
+            whole = whole_train and split == "train"
+            images = list(
+                pool.map(lambda p, w=whole: decode(p, image_size, w), paths)
+            )
             good = [i for i, image in enumerate(images) if image is not None]
             corrupt += [
                 os.path.relpath(paths[i], path)
                 for i, image in enumerate(images)
                 if image is None
             ]
+            if whole:
+                train_sizes = np.asarray(
+                    [images[i][1] for i in good], "int32"
+                ).reshape(-1, 2)
+                images = [None if i is None else i[0] for i in images]
+            side = canvas_side(image_size) if whole else image_size
             x = (
                 np.stack([images[i] for i in good])
                 if good
-                else np.zeros((0, image_size, image_size, 3), "uint8")
+                else np.zeros((0, side, side, 3), "uint8")
             )
             arrays[split] = (x, np.asarray(labels, "int64")[good])
     logger.info(
@@ -188,4 +214,4 @@ def load_folder(path, image_size, workers=None, allow_empty_classes=False):
                 "images; add images, remove the folder, or pass "
                 "`allow_empty_classes=True`."
             )
-    return arrays, classes, skipped, corrupt
+    return arrays, classes, skipped, corrupt, train_sizes

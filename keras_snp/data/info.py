@@ -28,6 +28,10 @@ class DatasetInfo:
         skipped_files: non-image files skipped in a folder source.
         corrupt_files: unreadable images skipped (relative paths).
         notes: anything the user should know (e.g. test = validation).
+        whole_image_crop: the train split's images are already the
+            official recipe's random-resized crop, drawn on the host from
+            the whole image (`keras_snp.data.whole`); the device only
+            flips.
     """
 
     name: str
@@ -39,6 +43,7 @@ class DatasetInfo:
     skipped_files: int = 0
     corrupt_files: tuple = ()
     notes: tuple = ()
+    whole_image_crop: bool = False
 
     def to_dict(self):
         """A JSON-ready dict."""

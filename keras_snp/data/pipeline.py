@@ -29,6 +29,7 @@ def tf_split(
     drop_remainder,
     shuffle_buffer,
     shuffle=True,
+    whole=False,
 ):
     """Finishes a tf.data split of `(image (S, S, 3), int label)` examples.
 
@@ -38,8 +39,30 @@ def tf_split(
         size: number of examples, or None when unknown.
         train: shuffle and augment when true.
         shuffle: false when `ds` is already shuffled (train only).
+        whole: the examples are `(canvas, label, (height, width))` whole
+            images (`keras_snp.data.whole`); each epoch draws the official
+            recipe's random-resized crop of each, resized to `image_size`.
     """
     import tensorflow as tf
+
+    if whole:
+        from keras_snp.data import whole as whole_lib
+
+        seeds = tf.data.Dataset.random(
+            seed=seed + 7, rerandomize_each_iteration=True
+        )
+
+        def crop(example, draw):
+            canvas, label, size = example
+            pair = tf.stack([draw, tf.constant(seed, "int64")])
+            image = whole_lib.random_resized_crop_tf(
+                canvas, size, pair, image_size
+            )
+            return image, label
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            crop, num_parallel_calls=tf.data.AUTOTUNE
+        )
 
     raw = train and recipe == "official"  # augmented on the device
 

@@ -340,10 +340,11 @@ def load(
     else:
         from keras_snp.data.folder import load_folder
 
-        data, names, skipped, corrupt = load_folder(
+        data, names, skipped, corrupt, train_sizes = load_folder(
             os.fspath(source),
             image_size,
             allow_empty_classes=allow_empty_classes,
+            whole_train=recipe == "official",
         )
         if num_classes is not None and num_classes != len(names):
             raise UsageError(
@@ -355,6 +356,7 @@ def load(
             "skipped_files": skipped,
             "corrupt_files": corrupt,
             "test_split": test_split,
+            "train_sizes": train_sizes,
         }
         names = label_names or names
     return arrays_lib.array_splits(

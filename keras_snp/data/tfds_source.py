@@ -189,6 +189,7 @@ def load_tfds(
     import tensorflow_datasets as tfds
 
     from keras_snp.data import pipeline
+    from keras_snp.data import whole as whole_lib
 
     tfds_name = TFDS_NAMES[name]
     raw, sizes = {}, {}
@@ -234,14 +235,26 @@ def load_tfds(
         image = tf.clip_by_value(tf.round(image), 0, 255)
         return tf.cast(image, "uint8"), label
 
+    # Photographs of any size: the official recipe's crop is drawn from
+    # the whole image (keras_snp.data.whole); CIFAR-100 is 32 px already.
+    whole = recipe == "official" and name != "cifar100"
+
+    def prepare_whole(image, label):
+        canvas, size = whole_lib.fit_canvas_tf(to_rgb(image), image_size)
+        return canvas, label, size
+
     splits = {}
     for split, ds in raw.items():
         train = split == "train"
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            prepare_whole if train and whole else prepare,
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
         if train:
             ds = ds.cache()
         splits[split] = pipeline.tf_split(
             ds,
+            whole=train and whole,
             size=sizes[split],
             train=train,
             recipe=recipe if train else "none",
@@ -263,6 +276,7 @@ def load_tfds(
         image_size=int(image_size),
         source=name,
         notes=notes,
+        whole_image_crop=whole,
     )
     return DataSplits(
         train=splits["train"],

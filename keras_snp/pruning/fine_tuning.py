@@ -52,8 +52,8 @@ def fine_tune(model, train_data, settings, verbose=0):
     """Fine-tunes `model` in place with the training recipe; masks hold.
 
     The model is compiled with the recipe's optimizer (AdamW, warm-up then
-    cosine over the whole fine-tune, no decay on biases, norms and the
-    position embedding), its loss and metrics, and fit on `train_data` (the
+    cosine over the whole fine-tune, no decay on biases and norms), its
+    loss and metrics, and fit on `train_data` (the
     training split) as training does: for the official recipe through the
     recipe's on-device augmentation (`augmented_for_recipe`, which also
     applies the label smoothing). `ANDCPrune`
@@ -84,7 +84,9 @@ def fine_tune(model, train_data, settings, verbose=0):
     # As training does (`run.fit`): the official recipe trains an
     # `AugmentedModel` (augmentation and label smoothing on the device)
     # around the bare model; other recipes train the model itself.
-    trained = recipe_lib.augmented_for_recipe(model, recipe, settings.seed)
+    trained = recipe_lib.augmented_for_recipe(
+        model, recipe, settings.seed, crop=settings.device_crop
+    )
     if trained is model:
         recipe_lib.compile_model(model, recipe, SCHEDULE_SLICES, slice_steps)
     else:

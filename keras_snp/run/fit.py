@@ -238,7 +238,12 @@ def fit(
     with placement.scope():
         # The bare model is compiled for `evaluate`; the model that fits
         # may wrap it with the official recipe's device augmentation.
-        trained = recipe_lib.augmented_for_recipe(model, recipe, config.seed)
+        trained = recipe_lib.augmented_for_recipe(
+            model,
+            recipe,
+            config.seed,
+            crop=not splits.info.whole_image_crop,
+        )
         recipe_lib.compile_model(
             model,
             recipe,

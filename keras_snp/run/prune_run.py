@@ -69,7 +69,7 @@ def prune_run(
     of its training epochs). Returns the `pruning.json` dictionary.
     """
     ctx = load_context(run_dir, unsafe=unsafe, theta=theta, verbose=verbose)
-    settings = settings_from_config(ctx.config)
+    settings = settings_from_config(ctx.config, ctx.info)
     tune = dataclasses.replace(
         settings.fine_tune,
         epochs=(

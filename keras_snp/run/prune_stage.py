@@ -231,10 +231,11 @@ def run_pruning(
     )
 
 
-def settings_from_config(config):
+def settings_from_config(config, info=None):
     """`PruneSettings` of a resolved `RunConfig`: the fine-tune is the
     run's recipe; its length `config.fine_tune_epochs`, or about a tenth of
-    the training epochs when that is None."""
+    the training epochs when that is None. `info`: the run's
+    `DatasetInfo` (its train split may already hold the recipe's crop)."""
     epochs = getattr(config, "fine_tune_epochs", None)
     if epochs is None:
         epochs = default_fine_tune_epochs(config.epochs)
@@ -246,6 +247,7 @@ def settings_from_config(config):
         warmup_epochs=config.warmup_epochs,
         steps_per_epoch=getattr(config, "fine_tune_steps", None),
         seed=config.seed,
+        device_crop=not getattr(info, "whole_image_crop", False),
     )
     return PruneSettings(
         scope=getattr(config, "scope", None) or config.prune_scope,
@@ -273,7 +275,7 @@ def stage(ctx, settings=None):
     from keras_snp.run import export as export_lib
     from keras_snp.run import fit as fit_lib
 
-    settings = settings or settings_from_config(ctx.config)
+    settings = settings or settings_from_config(ctx.config, ctx.info)
     snp_train, snp_validation = _snp_splits(ctx)
     return run_pruning(
         ctx.model,
@@ -307,7 +309,7 @@ def run_sweep(
     from keras_snp.run import fit as fit_lib
     from keras_snp.snp import SNPResult
 
-    settings = settings or settings_from_config(ctx.config)
+    settings = settings or settings_from_config(ctx.config, ctx.info)
     scopes = tuple(scopes or sweep_lib.LAYER_SCOPES)
     out_dir = ctx.out("pruned")
     snp_dir = os.path.join(out_dir, "snp_validation")

@@ -173,10 +173,12 @@ def default_steps_per_execution():
     return 8 if tf.config.list_physical_devices("GPU") else 1
 
 
-def augmented_for_recipe(model, recipe, seed=0):
+def augmented_for_recipe(model, recipe, seed=0, crop=True):
     """The model to `fit`: `model` itself, or for the official recipe an
     `AugmentedModel` that augments on the device (compile it with
-    `device_recipe(recipe)`: the augmentation smooths the labels)."""
+    `device_recipe(recipe)`: the augmentation smooths the labels). `crop`
+    False: the data already hold the random-resized crop (drawn on the
+    host from the whole image, `DatasetInfo.whole_image_crop`)."""
     if recipe.name != "official":
         return model
     from keras_snp.training.augment import OfficialAugment
@@ -188,6 +190,7 @@ def augmented_for_recipe(model, recipe, seed=0):
         mean=norm.mean,
         std=norm.std,
         label_smoothing=recipe.label_smoothing,
+        crop=crop,
         seed=seed,
     )
     return AugmentedModel(model, augment, name="augmented")

@@ -19,6 +19,9 @@ import math
 import keras
 from keras import ops
 
+from keras_snp.constants import CROP_ATTEMPTS
+from keras_snp.constants import CROP_RATIO
+from keras_snp.constants import CROP_SCALE
 from keras_snp.training.augment import subset
 
 # Op codes of the geometric ops; `NONE` is the identity.
@@ -28,10 +31,6 @@ SHEAR_X = 2
 SHEAR_Y = 3
 TRANSLATE_X = 4
 TRANSLATE_Y = 5
-
-CROP_SCALE = (0.8, 1.0)
-CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
-CROP_ATTEMPTS = 10
 
 
 def _first_true(mask):
@@ -91,6 +90,20 @@ def sample_crop(
         "height": ops.where(found, crop_h, float(fallback_h)),
         "width": ops.where(found, crop_w, float(fallback_w)),
         "flip": draws[:, -1] < 0.5,
+    }
+
+
+def sample_flip(batch_size, height, width, seed):
+    """`sample_crop`'s dict for the whole frame (the host already cropped:
+    `keras_snp.data.whole`), with the flip, probability 0.5."""
+    draws = keras.random.uniform((batch_size,), seed=seed)
+    ones = ops.ones((batch_size,), "float32")
+    return {
+        "top": ones * 0.0,
+        "left": ones * 0.0,
+        "height": ones * float(height),
+        "width": ones * float(width),
+        "flip": draws < 0.5,
     }
 
 

@@ -80,6 +80,9 @@ class OfficialAugment(keras.layers.Layer):
         std: the model's three channel standard deviations (0..1 scale).
         label_smoothing: timm's `smoothing`, applied once, here.
         erase_prob: probability that an image is erased.
+        crop: draw the random-resized crop here; False where the host
+            already drew it from the whole image (`keras_snp.data.whole`):
+            only the flip is drawn then.
         seed: integer seed of the layer's `SeedGenerator`.
 
     Call arguments:
@@ -109,6 +112,7 @@ class OfficialAugment(keras.layers.Layer):
         std,
         label_smoothing=mixing.LABEL_SMOOTHING,
         erase_prob=erasing.ERASE_PROB,
+        crop=True,
         seed=None,
         **kwargs,
     ):
@@ -139,6 +143,7 @@ class OfficialAugment(keras.layers.Layer):
         self.mean, self.std = mean, std
         self.label_smoothing = float(label_smoothing)
         self.erase_prob = float(erase_prob)
+        self.crop = bool(crop)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # timm's `img_mean`: the fill colour of the geometric ops.
@@ -164,8 +169,9 @@ class OfficialAugment(keras.layers.Layer):
                 f"{images.shape}"
             )
         seed = self.seed_generator
+        framing = geometry.sample_crop if self.crop else geometry.sample_flip
         draws = {
-            "crop": geometry.sample_crop(batch, height, width, seed),
+            "crop": framing(batch, height, width, seed),
             "policy": rand_augment.sample_policy(batch, seed),
             "boxes": erasing.sample_erasing(
                 batch, height, width, seed, prob=self.erase_prob
@@ -189,5 +195,6 @@ class OfficialAugment(keras.layers.Layer):
             "std": self.std,
             "label_smoothing": self.label_smoothing,
             "erase_prob": self.erase_prob,
+            "crop": self.crop,
             "seed": self.seed,
         }
