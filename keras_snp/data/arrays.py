@@ -65,6 +65,19 @@ def resize_pil(image, image_size):
     return image
 
 
+def centre_squares(canvases, sizes, image_size):
+    """The evaluation transform (shorter side, centre crop) of whole-image
+    canvases (`keras_snp.data.whole`) whose images are `sizes` high and
+    wide."""
+    from PIL import Image
+
+    out = np.zeros((len(canvases), image_size, image_size, 3), "uint8")
+    for i, (canvas, (height, width)) in enumerate(zip(canvases, sizes)):
+        region = Image.fromarray(canvas[:height, :width])
+        out[i] = np.asarray(resize_pil(region, image_size), "uint8")
+    return out
+
+
 def to_rgb_uint8(images, image_size, what="x"):
     """(N, H, W[, C]) array, C in 1, 3, 4 -> uint8 (N, S, S, 3)."""
     from PIL import Image
@@ -402,8 +415,6 @@ def array_splits(
     def eval_images(held):  # evaluation images are centre squares
         if train_sizes is None:
             return x[held]
-        from keras_snp.data.whole import centre_squares
-
         return centre_squares(x[held], train_sizes[held], image_size)
 
     if examples_per_class:

@@ -56,19 +56,6 @@ def fit_canvas_pil(image, image_size):
     return canvas, (height, width)
 
 
-def centre_squares(canvases, sizes, image_size):
-    """The evaluation transform (shorter side, centre crop) of canvases."""
-    from PIL import Image
-
-    from keras_snp.data.arrays import resize_pil
-
-    out = np.zeros((len(canvases), image_size, image_size, 3), "uint8")
-    for i, (canvas, (height, width)) in enumerate(zip(canvases, sizes)):
-        region = Image.fromarray(canvas[:height, :width])
-        out[i] = np.asarray(resize_pil(region, image_size), "uint8")
-    return out
-
-
 def crop_box_tf(size, seed, scale=CROP_SCALE, ratio=CROP_RATIO):
     """torchvision's `RandomResizedCrop.get_params` for one image of
     `size = (height, width)` (int32): `(top, left, height, width)` int32.
