@@ -13,6 +13,7 @@ from keras_snp.heads.analysis import analyze_heads
 from keras_snp.heads.experts import EncoderExperts
 from keras_snp.heads.experts import analyze_encoder
 from keras_snp.heads.experts import head_matrices
+from keras_snp.heads.report import read_heads_report
 from keras_snp.heads.report import write_heads_report
 from keras_snp.heads.schema import SchemaError
 from keras_snp.heads.schema import validate_heads_json
@@ -27,6 +28,7 @@ __all__ = [
     "analyze_heads",
     "head_matrices",
     "head_only_accuracies",
+    "read_heads_report",
     "validate_heads_json",
     "write_heads_report",
 ]

@@ -269,3 +269,24 @@ def write_heads_report(report, out_dir):
         paths["png"].append(path)
     logger.info("head report written to %s", out_dir)
     return paths
+
+
+def read_heads_report(path):
+    """The `heads.json` at `path` (or in the folder `path`), validated: a
+    dict with, per encoder, each head's expert `labels` and `label_names`.
+
+    Example:
+    ```python
+    report = read_heads_report("saved_models/cifar100-cct_4_3x2/heads.json")
+    for encoder in report["encoders"]:
+        for head in encoder["heads"]:
+            print(encoder["encoder"], head["head"], head["label_names"])
+    ```
+    """
+    from keras_snp.utils import read_json
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "heads.json")
+    data = read_json(path)
+    validate_heads_json(data)
+    return data

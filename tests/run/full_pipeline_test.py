@@ -84,6 +84,10 @@ def test_snp_summary_and_arrays(run_dir):
         f"encoder_{l}_{k}" for l in (1, 2) for k in ("mha", "ff_hidden", "out")
     }
     assert set(summary["taps"]) == expected
+    for name, tap in summary["taps"].items():  # issue: converged SNP
+        convergence = tap["convergence"]
+        assert convergence["converged"] is True, name
+        assert convergence["loss"] < np.log(4), name
     arrays = np.load(run_dir / "snp" / "snp.npz")
     V = arrays["encoder_1_ff_hidden.V"]
     assert V.shape == (summary["taps"]["encoder_1_ff_hidden"]["nodes"], 4, 4)
