@@ -77,6 +77,10 @@ class HeadsReport:
             None when the causal check did not run.
         ablation: `{tap: (H, K)}` per-label accuracy with head h silenced.
         label_totals: `(K,)` test examples per label, or None.
+        labels_chosen_on: `"validation"` when every tap's expert labels
+            (and their null model) come from its validation fields
+            (`TapResult.V_validation`), so that the test images only
+            score them; `"test"` otherwise.
     """
 
     encoders: list
@@ -89,6 +93,7 @@ class HeadsReport:
     ablation_base: np.ndarray | None = None
     ablation: dict = dataclasses.field(default_factory=dict)
     label_totals: np.ndarray | None = None
+    labels_chosen_on: str = "test"
 
     @property
     def num_classes(self):
@@ -201,6 +206,7 @@ class HeadsReport:
             "null_samples": int(self.null_samples),
             "seed": int(self.seed),
             "p_threshold": float(self.p_threshold),
+            "labels_chosen_on": self.labels_chosen_on,
             "claim_metrics": list(experts.CLAIM_METRICS),
             "metric_directions": dict(experts.METRIC_DIRECTIONS),
             "head_only_available": bool(self.head_only),
@@ -235,7 +241,9 @@ def analyze_heads(
 ):
     """Which labels each attention head is expert in (METHOD.md section 3).
 
-    For each MHA tap (`kind == "mha"`) of `snp_result`: the head matrices,
+    For each MHA tap (`kind == "mha"`) of `snp_result`: the head matrices
+    (of its validation fields when the SNP measured them there, else of
+    its test fields),
     expert labels `L_h`, `n_h(c)`, coverage, Jaccard, heads per label,
     expertise entropy, each against a null model that shuffles nodes among
     the encoder's heads (sizes kept). With `model` and `test_data`: the
@@ -283,13 +291,26 @@ def analyze_heads(
     names = _label_names(
         label_names if label_names is not None else snp_result.label_names, K
     )
+    on_validation = all(t.V_validation is not None for t in taps)
     encoders = [
-        experts.analyze_encoder(t, theta, null_samples, seed + i, p_threshold)
+        experts.analyze_encoder(
+            dataclasses.replace(t, V=t.V_validation) if on_validation else t,
+            theta,
+            null_samples,
+            seed + i,
+            p_threshold,
+        )
         for i, t in enumerate(taps)
     ]
     experts.correct_across_encoders(encoders, p_threshold)
     report = HeadsReport(
-        encoders, names, theta, null_samples, seed, p_threshold
+        encoders,
+        names,
+        theta,
+        null_samples,
+        seed,
+        p_threshold,
+        labels_chosen_on="validation" if on_validation else "test",
     )
     if model is None or test_data is None:
         logger.info(

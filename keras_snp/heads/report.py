@@ -162,6 +162,15 @@ def _silenced(abl):
     )
 
 
+def _chosen_on(report):
+    if report.get("labels_chosen_on") == "validation":
+        return (
+            "Expert labels chosen on the validation split; accuracies "
+            "and ablations on the test split."
+        )
+    return "Expert labels chosen on the test split, which also scores them."
+
+
 def to_markdown(report):
     """The `heads.md` text of a `heads.json` dictionary."""
     lines = [
@@ -169,7 +178,7 @@ def to_markdown(report):
         "",
         f"theta {report['theta']}, {report['num_classes']} labels; null "
         f"model: {report['null_samples']} random deals of nodes to heads "
-        f"(seed {report['seed']}).",
+        f"(seed {report['seed']}). {_chosen_on(report)}",
         "",
         LEGEND,
     ]

@@ -255,9 +255,12 @@ def measure_snp(
     log_dir,
     writer=True,
     taps=None,
+    validation=None,
 ):
     """SNP of `model` with the settings of `config` (a `RunConfig`),
-    saved into `out_dir` and logged to `log_dir` when `writer`."""
+    saved into `out_dir` and logged to `log_dir` when `writer`; with a
+    `validation` split the fields are also measured there (the heads
+    stage chooses each head's labels on them)."""
     from keras_snp.run.snp_board import log_snp
     from keras_snp.snp import compute_snp
 
@@ -289,6 +292,7 @@ def measure_snp(
         taps=taps,
         cache_dir=out_dir if writer else None,
         verbose=config.verbose,
+        selection_data=validation,
         **settings,
     )
     if writer:
@@ -340,6 +344,7 @@ def _measure_snp(ctx, model, out_dir, log_dir):
         log_dir,
         writer=ctx.folder.writer,
         taps=ctx.taps,
+        validation=ctx.snp_validation(),
     )
 
 

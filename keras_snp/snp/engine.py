@@ -331,6 +331,7 @@ def compute_snp(
     cache_dir=None,
     run_eagerly=False,
     verbose=1,
+    selection_data=None,
     **settings,
 ):
     """Single-nodal performance of every node of the chosen taps.
@@ -359,6 +360,8 @@ def compute_snp(
             `cache_memory_gb` (default: the system's temporary folder).
         run_eagerly: run the lab's SGD eagerly (debugging, tests).
         verbose: 0 silent; 1 progress bars and log lines.
+        selection_data: a validation split on which every `V` is also
+            measured (`TapResult.V_validation`), or None.
         **settings: `ReadoutConfig` fields overriding `config` (`solver`,
             `views`, `tolerance`, `max_passes`, `epochs`, `seed`, ...).
 
@@ -398,8 +401,13 @@ def compute_snp(
     engine = SNPEngine(model, specs, num_classes, config)
     records = engine.fit(train_data, optimizer, cache_dir, run_eagerly, verbose)
     results = {}
-    for spec, record, (acc, V, W, s) in zip(
-        specs, records, engine.measure(test_data)
+    selection = (
+        [None] * len(specs)
+        if selection_data is None
+        else [m[1] for m in engine.measure(selection_data)]
+    )
+    for spec, record, (acc, V, W, s), V_val in zip(
+        specs, records, engine.measure(test_data), selection
     ):
         results[spec.name] = TapResult(
             name=spec.name,
@@ -412,6 +420,7 @@ def compute_snp(
             W=W,
             scale=s if config.solver == "lab" else None,
             convergence=record.to_dict(),
+            V_validation=V_val,
         )
         if verbose:
             logger.info("%s: readout accuracy %.4f", spec.name, acc)

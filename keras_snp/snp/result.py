@@ -36,6 +36,9 @@ class TapResult:
         convergence: how the readout's training ended
             (`keras_snp.snp.solver.Convergence.to_dict()`), or None when
             unknown (results written before it was recorded).
+        V_validation: `(nodes, K, K)` the same fields on the validation
+            split, or None: the heads stage chooses each head's labels on
+            it, so that test images only score them.
     """
 
     name: str
@@ -48,6 +51,7 @@ class TapResult:
     W: np.ndarray | None = None
     scale: np.ndarray | None = None
     convergence: dict | None = None
+    V_validation: np.ndarray | None = None
 
     @property
     def nodes(self):
@@ -111,6 +115,10 @@ class SNPResult:
             arrays[f"{name}.head"] = tap.head.astype("int32")
             if tap.scale is not None:
                 arrays[f"{name}.scale"] = tap.scale.astype("float32")
+            if tap.V_validation is not None:
+                arrays[f"{name}.V_validation"] = tap.V_validation.astype(
+                    "float32"
+                )
             if save_readouts and tap.W is not None:
                 arrays[f"{name}.W"] = tap.W.astype("float32")
         with atomic_path(os.path.join(directory, "snp.npz")) as tmp:
@@ -142,6 +150,7 @@ class SNPResult:
                     else None
                 ),
                 convergence=info.get("convergence"),
+                V_validation=arrays.get(f"{name}.V_validation"),
             )
         return cls(
             taps=taps,

@@ -159,3 +159,27 @@ class SchemaTest(TestCase):
             validate_heads_json(bad)
         with self.assertRaisesRegex(SchemaError, "schema_version"):
             validate_heads_json({**good, "schema_version": 2})
+
+
+class ChosenOnValidationTest(TestCase):
+    def test_labels_come_from_validation_fields_when_measured(self):
+        import dataclasses
+
+        planted = planted_tap(mixed=False, seed=1)  # heads own 4 labels each
+        mixed = planted_tap(mixed=True, seed=1)
+        # Test fields mixed, validation fields planted: the labels follow
+        # validation, and the report says so.
+        tap = dataclasses.replace(mixed, V_validation=planted.V)
+        snp = SNPResult(taps={tap.name: tap}, theta=0.3)
+        data = analyze_heads(snp, null_samples=50).to_dict()
+        self.assertEqual(data["labels_chosen_on"], "validation")
+        labels = [h["labels"] for h in data["encoders"][0]["heads"]]
+        self.assertEqual(labels, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])
+        validate_heads_json(data)
+        plain = analyze_heads(
+            SNPResult(taps={mixed.name: mixed}, theta=0.3), null_samples=50
+        ).to_dict()
+        self.assertEqual(plain["labels_chosen_on"], "test")
+        self.assertNotEqual(
+            [h["labels"] for h in plain["encoders"][0]["heads"]], labels
+        )

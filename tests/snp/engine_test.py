@@ -144,3 +144,33 @@ def test_cache_on_disk_gives_the_same_readouts(tmp_path):
     np.testing.assert_array_equal(a.V, b.V)
     assert a.convergence["converged"] and b.convergence["converged"]
     assert list(tmp_path.iterdir()) == []  # the spilled files are removed
+
+
+def test_fields_on_a_selection_split_are_kept_and_saved(tmp_path):
+    model = tiny_cct()
+    result = compute_snp(
+        model,
+        TRAIN,
+        TEST,
+        batch_size=20,
+        verbose=0,
+        taps=["encoder_1_mha"],
+        selection_data=TEST,
+        max_passes=30,
+    )
+    tap = result.taps["encoder_1_mha"]
+    # The same readout on the same images: the same fields.
+    np.testing.assert_allclose(tap.V_validation, tap.V, rtol=1e-6, atol=1e-7)
+    result.save(str(tmp_path))
+    loaded = SNPResult.load(str(tmp_path)).taps["encoder_1_mha"]
+    np.testing.assert_array_equal(loaded.V_validation, tap.V_validation)
+    plain = compute_snp(
+        model,
+        TRAIN,
+        TEST,
+        batch_size=20,
+        verbose=0,
+        taps=["encoder_1_mha"],
+        max_passes=30,
+    )
+    assert plain.taps["encoder_1_mha"].V_validation is None
