@@ -187,6 +187,18 @@ class HeadsReport:
                 }
                 for k, s in enc.null.items()
             },
+            "null_permuted": {
+                k: {
+                    **s.to_dict(),
+                    **{
+                        f: _float(getattr(s, f))
+                        for f in ("observed", "null_mean", "null_std", "z")
+                    },
+                    "p": _float(s.p),
+                    "p_holm": _float(s.p_holm),
+                }
+                for k, s in enc.null_permuted.items()
+            },
             "symmetry_breaking": bool(enc.symmetry_breaking),
             "jaccard": [_floats(row) for row in enc.jaccard],
             "heads_per_label": [int(v) for v in enc.heads_per_label],

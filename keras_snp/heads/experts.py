@@ -221,18 +221,31 @@ def holm_adjusted(pvalues):
     return out
 
 
+def _claim(null, null_permuted, p_threshold):
+    """Symmetry breaking: every claim metric beats both null models."""
+    return bool(null) and all(
+        nulls[k].beats(p_threshold)
+        for nulls in (null, null_permuted)
+        for k in CLAIM_METRICS
+    )
+
+
 def correct_across_encoders(encoders, p_threshold):
-    """Holm over the encoders of one model, per claim metric: sets each
-    `NullStat.p_holm` and each encoder's `symmetry_breaking` (every claim
-    metric's adjusted p below `p_threshold`)."""
-    for metric in METRIC_DIRECTIONS:
-        stats = [e.null[metric] for e in encoders if metric in e.null]
-        for stat, p in zip(stats, holm_adjusted([s.p for s in stats])):
-            stat.p_holm = float(p)
+    """Holm over the encoders of one model, per null model and metric:
+    sets each `NullStat.p_holm` and each encoder's `symmetry_breaking`
+    (every claim metric's adjusted p below `p_threshold` against both
+    null models)."""
+    for family in ("null", "null_permuted"):
+        for metric in METRIC_DIRECTIONS:
+            stats = [
+                getattr(e, family)[metric]
+                for e in encoders
+                if metric in getattr(e, family)
+            ]
+            for stat, p in zip(stats, holm_adjusted([s.p for s in stats])):
+                stat.p_holm = float(p)
     for e in encoders:
-        e.symmetry_breaking = bool(e.null) and all(
-            e.null[k].beats(p_threshold) for k in CLAIM_METRICS
-        )
+        e.symmetry_breaking = _claim(e.null, e.null_permuted, p_threshold)
 
 
 @dataclasses.dataclass
@@ -255,6 +268,26 @@ class EncoderExperts:
     null: dict  # name -> NullStat
     head_null: list  # per head: NullStat of |L_h|
     symmetry_breaking: bool
+    # The second null (labels renamed per head): claim metrics only.
+    null_permuted: dict = dataclasses.field(default_factory=dict)
+
+
+def label_permutation_samples(L, counts, samples, seed):
+    """The second null model: every head keeps its own label set and its
+    nodes' counts (its nodes stay together, with whatever they share
+    through one attention map), but its labels are renamed at random,
+    independently of the other heads. Returns `(L (S, H, K) bool,
+    counts (S, H, K))`. Beating it says the heads share the labels out
+    among themselves more than heads that picked their sets on their own.
+    """
+    L, counts = np.asarray(L), np.asarray(counts)
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((samples, *L.shape)), axis=-1)
+    L0 = np.take_along_axis(np.broadcast_to(L, perms.shape), perms, -1)
+    counts0 = np.take_along_axis(
+        np.broadcast_to(counts, perms.shape), perms, -1
+    )
+    return L0, counts0
 
 
 def null_samples_of(V, D, head, num_heads, theta, samples, seed, chunk=16):
@@ -324,9 +357,16 @@ def analyze_encoder(
             null_stat(L[h].sum(), L0[:, h].sum(axis=-1), "lower")
             for h in range(num_heads)
         ]
-    claim = bool(null) and all(
-        null[k].beats(p_threshold) for k in CLAIM_METRICS
-    )
+        renamed = set_metrics(
+            *label_permutation_samples(L, counts, null_samples, seed + 7919)
+        )
+        null_permuted = {
+            k: null_stat(metrics[k], renamed[k], METRIC_DIRECTIONS[k])
+            for k in CLAIM_METRICS
+        }
+    else:
+        null_permuted = {}
+    claim = _claim(null, null_permuted, p_threshold)
     return EncoderExperts(
         tap=tap.name,
         encoder=tap.encoder,
@@ -346,4 +386,5 @@ def analyze_encoder(
         null=null,
         head_null=head_null,
         symmetry_breaking=claim,
+        null_permuted=null_permuted,
     )

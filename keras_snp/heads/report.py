@@ -35,8 +35,8 @@ def encoder_stem(encoder):
     return f"encoder_{encoder['encoder'] or encoder['tap']}"
 
 
-def _null_text(encoder, key, label):
-    stat = encoder["null"].get(key)
+def _null_text(encoder, key, label, family="null"):
+    stat = (encoder.get(family) or {}).get(key)
     value = _fmt(encoder["metrics"][key])
     if not stat:
         return f"{label} {value}"
@@ -82,22 +82,33 @@ def verdict(encoder, report):
             f"{len(missing)} labels have no expert node and are "
             "left out of the entropy."
         )
+    if encoder.get("null_permuted"):
+        parts.append(
+            "Against heads that picked their label sets on their own "
+            "(each head's labels renamed at random, its nodes kept "
+            "together): "
+            + _null_text(encoder, "mean_entropy", "entropy", "null_permuted")
+            + " and "
+            + _null_text(encoder, "mean_jaccard", "Jaccard", "null_permuted")
+            + "."
+        )
     threshold = report["p_threshold"]
     if not encoder["null"]:
         parts.append("Symmetry breaking: not tested (no null samples).")
     elif encoder["symmetry_breaking"]:
         parts.append(
             f"Symmetry breaking: **yes**: the heads are more "
-            f"specialised than random groupings of their nodes "
-            f"(p < {threshold} on entropy and on overlap, Holm-adjusted "
-            "over the encoders)."
+            f"specialised than random groupings of their nodes and than "
+            f"heads that picked their labels on their own (p < "
+            f"{threshold} on entropy and on overlap against both, "
+            "Holm-adjusted over the encoders)."
         )
     else:
         parts.append(
-            f"Symmetry breaking: **no**: the heads are not more "
-            f"specialised than random groupings of their nodes "
-            f"(p < {threshold}, Holm-adjusted over the encoders, is not "
-            "reached on both entropy and overlap)."
+            f"Symmetry breaking: **no**: p < {threshold} (Holm-adjusted "
+            "over the encoders) is not reached on both entropy and "
+            "overlap against both null models (random groupings of the "
+            "nodes; heads that picked their labels on their own)."
         )
     ablation = encoder["ablation"]
     if ablation:
@@ -136,8 +147,9 @@ head's expert labels are those of its nodes.
   silenced, on its own labels / on the others; negative means the head
   helped.
 - **symmetry breaking**: the heads are more specialised (lower entropy,
-  less overlap) than the null model, which deals the same nodes to the
-  heads at random."""
+  less overlap) than two null models: one deals the same nodes to the
+  heads at random; the other keeps each head whole and renames its
+  labels at random, as if each head had picked its labels on its own."""
 
 
 def _alone(only):

@@ -88,7 +88,10 @@ class AnalyzeHeadsTest(TestCase):
                 markdown = f.read()
             self.assertIn("## Encoder 2", markdown)
             self.assertIn("label_3, label_4, label_5", markdown)
-            self.assertIn("Symmetry breaking: **yes**", markdown)
+            # Two heads of 3 labels out of 6 are disjoint by chance once in
+            # 20: the second null (labels renamed per head) cannot reject.
+            self.assertIn("Against heads that picked their label", markdown)
+            self.assertIn("Symmetry breaking: **no**", markdown)
             self.assertNotIn("n/a", markdown)
             self.assertEqual(
                 sorted(os.listdir(out)),
