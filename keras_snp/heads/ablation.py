@@ -97,6 +97,44 @@ def _logits(model, images):
     return ops.convert_to_numpy(out)
 
 
+def ablation_hits(model, data, tap_heads):
+    """Per test image: is the model right, intact and with each head
+    silenced?
+
+    Args:
+        model: the trained functional model (not modified).
+        data: iterable of `(images, labels)` batches (read several times).
+        tap_heads: `{tap: [node indices of head 0, of head 1, ...]}`.
+
+    Returns:
+        `(labels (N,), base (N,) bool, {tap: (H, N) bool})`.
+    """
+    data = reusable(data)
+    specs = resolve_taps(model, list(tap_heads))
+    ablated = AblationModel(model, [site_of(model, spec) for spec in specs])
+    labels = []
+
+    def hits():
+        correct = []
+        labels.clear()
+        for images, y in batches(data):
+            correct.append(_logits(ablated, images).argmax(axis=-1) == y)
+            labels.append(y)
+        return np.concatenate(correct)
+
+    base = hits()
+    result = {}
+    for tap, heads in tap_heads.items():
+        rows = []
+        for h, nodes in enumerate(heads):
+            ablated.silence({tap: nodes})
+            rows.append(hits())
+            logger.info("silenced %s head %d", tap, h)
+        result[tap] = np.stack(rows)
+    ablated.silence({})
+    return np.concatenate(labels), base, result
+
+
 def ablation_accuracies(model, data, tap_heads, num_classes):
     """Per-label test accuracy of the model, and with each head silenced.
 
@@ -110,34 +148,79 @@ def ablation_accuracies(model, data, tap_heads, num_classes):
         `(base (K,), {tap: (H, K)}, totals (K,))`: per-label accuracies
         and the number of test examples of each label.
     """
-    data = reusable(data)
-    specs = resolve_taps(model, list(tap_heads))
-    ablated = AblationModel(model, [site_of(model, spec) for spec in specs])
+    labels, base, hits = ablation_hits(model, data, tap_heads)
+    return (
+        per_label_accuracy(base, labels, num_classes),
+        {
+            tap: per_label_accuracy(rows, labels, num_classes)
+            for tap, rows in hits.items()
+        },
+        np.bincount(labels, minlength=num_classes),
+    )
 
-    labels = []
 
-    def accuracy():
-        correct = []
-        labels.clear()
-        for images, y in batches(data):
-            correct.append(_logits(ablated, images).argmax(axis=-1) == y)
-            labels.append(y)
-        return per_label_accuracy(
-            np.concatenate(correct), np.concatenate(labels), num_classes
-        )
+def mean_contrast(drops, L):
+    """Mean over heads of (mean drop on the head's labels minus mean drop
+    on the others), NaN labels left out; `drops (..., H, K)`, `L (H, K)`
+    bool; heads with no label on one side are left out."""
+    drops = np.asarray(drops, dtype=np.float64)
+    L = np.broadcast_to(np.asarray(L, dtype=bool), drops.shape)
+    valid = ~np.isnan(drops)
 
-    base = accuracy()
-    totals = np.bincount(np.concatenate(labels), minlength=num_classes)
-    result = {}
-    for tap, heads in tap_heads.items():
-        rows = []
-        for h, nodes in enumerate(heads):
-            ablated.silence({tap: nodes})
-            rows.append(accuracy())
-            logger.info("silenced %s head %d", tap, h)
-        result[tap] = np.stack(rows)
-    ablated.silence({})
-    return base, result, totals
+    def side(mask):
+        count = (mask & valid).sum(-1)
+        total = np.where(mask & valid, drops, 0.0).sum(-1)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    contrast = side(L) - side(~L)
+    defined = ~np.isnan(contrast)
+    count = defined.sum(-1)
+    return np.where(
+        count > 0,
+        np.where(defined, contrast, 0.0).sum(-1) / np.maximum(count, 1),
+        np.nan,
+    )
+
+
+def contrast_interval(labels, base, hits, L, num_classes, draws=1000, seed=0):
+    """95 % interval of `mean_contrast` over class-stratified bootstrap
+    resamples of the test images (the images are the noise here, not the
+    heads): `(low, high)`.
+
+    Args:
+        labels: `(N,)` int test labels; base: `(N,)` bool, the intact
+            model right; hits: `(H, N)` bool, right with head h silenced.
+        L: `(H, K)` bool, the heads' labels.
+    """
+    rng = np.random.default_rng(seed)
+    one_hot = np.eye(num_classes)[labels]  # (N, K)
+    members = [np.flatnonzero(labels == c) for c in range(num_classes)]
+    values = []
+    for start in range(0, draws, 100):
+        size = min(100, draws - start)
+        weights = np.zeros((size, len(labels)))
+        for rows in members:
+            if len(rows):
+                weights[:, rows] = rng.multinomial(
+                    len(rows), np.full(len(rows), 1 / len(rows)), size=size
+                )
+        seen = weights @ one_hot  # (B, K)
+
+        def accuracy(correct):
+            right = (weights * correct) @ one_hot
+            return np.divide(
+                right, seen, out=np.full(right.shape, np.nan), where=seen > 0
+            )
+
+        base_acc = accuracy(base)
+        drops = np.stack([base_acc - accuracy(h) for h in hits], axis=1)
+        values.append(mean_contrast(drops, L))
+    values = np.concatenate(values)
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def head_only_accuracies(model, data, taps, num_classes):

@@ -15,6 +15,7 @@ from keras_snp.heads import ablation as ablation_lib
 from keras_snp.heads import experts
 from keras_snp.heads.schema import SCHEMA_VERSION
 from keras_snp.settings import HeadsSettings
+from keras_snp.sites.hooks import per_label
 from keras_snp.snp import clusters
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class HeadsReport:
             None when the causal check did not run.
         ablation: `{tap: (H, K)}` per-label accuracy with head h silenced.
         label_totals: `(K,)` test examples per label, or None.
+        contrast_ci: `{tap: (low, high)}`, the 95 % interval of the mean
+            ablation contrast over bootstrap resamples of the test images.
         labels_chosen_on: `"validation"` when every tap's expert labels
             (and their null model) come from its validation fields
             (`TapResult.V_validation`), so that the test images only
@@ -94,6 +97,7 @@ class HeadsReport:
     ablation: dict = dataclasses.field(default_factory=dict)
     label_totals: np.ndarray | None = None
     labels_chosen_on: str = "test"
+    contrast_ci: dict = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self):
@@ -163,6 +167,10 @@ class HeadsReport:
                 "mean_contrast": (
                     _float(np.mean(contrasts)) if contrasts else None
                 ),
+                "mean_contrast_ci": [
+                    _float(v)
+                    for v in self.contrast_ci.get(enc.tap, (np.nan, np.nan))
+                ],
             }
         no_expert = np.flatnonzero(enc.counts.sum(axis=0) == 0)
         return {
@@ -339,9 +347,20 @@ def analyze_heads(
         logger.info("no readout weights W: head-only accuracy skipped")
     if ablation:
         tap_heads = {e.tap: e.head_nodes for e in encoders}
-        base, dropped, totals = ablation_lib.ablation_accuracies(
-            model, test_data, tap_heads, K
+        labels, base_hits, hits = ablation_lib.ablation_hits(
+            model, test_data, tap_heads
         )
+        base = per_label(base_hits, labels, K)
+        dropped = {
+            tap: per_label(rows, labels, K) for tap, rows in hits.items()
+        }
+        totals = np.bincount(labels, minlength=K)
         report.ablation_base, report.ablation = base, dropped
+        report.contrast_ci = {
+            e.tap: ablation_lib.contrast_interval(
+                labels, base_hits, hits[e.tap], e.L, K, seed=seed + i
+            )
+            for i, e in enumerate(encoders)
+        }
         report.label_totals = totals
     return report

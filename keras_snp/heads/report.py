@@ -128,6 +128,14 @@ def verdict(encoder, report):
             f"; with every head, accuracy is "
             f"{_pct(ablation['base_accuracy'])} %."
         )
+        low, high = ablation.get("mean_contrast_ci") or (None, None)
+        if ablation.get("mean_contrast") is not None and low is not None:
+            text += (
+                f" Contrast (drop on own labels minus on the others, mean "
+                f"over heads) {_points(ablation['mean_contrast'])}, 95 % "
+                f"interval over test images {_points(low)} to "
+                f"{_points(high)}."
+            )
         parts.append(text)
     return " ".join(parts)
 

@@ -445,7 +445,13 @@ def claim_heads(run_dir, resamples, seed):
                 and h["ablation"].get("contrast") is not None
             ]
         )
-        if len(contrasts):
+        interval = (e["ablation"] or {}).get("mean_contrast_ci") or [None]
+        over = "test images"
+        if interval[0] is not None:
+            # The heads stage's bootstrap over the test images.
+            low, high = interval
+        elif len(contrasts):
+            over = "heads"  # reports written before the image bootstrap
             boot = [
                 contrasts[
                     rng.integers(0, len(contrasts), len(contrasts))
@@ -467,6 +473,7 @@ def claim_heads(run_dir, resamples, seed):
                 "mean_contrast": (e["ablation"] or {}).get("mean_contrast"),
                 "contrast_low": low,
                 "contrast_high": high,
+                "contrast_interval_over": over,
             }
         )
     breaking = [e["symmetry_breaking"] for e in encoders]

@@ -251,3 +251,33 @@ class RenamedLabelsNullTest(TestCase):
         shared = experts.analyze_encoder(same, 0.3, null_samples=1000)
         self.assertGreater(shared.null_permuted["mean_jaccard"].p, 0.5)
         self.assertFalse(shared.symmetry_breaking)
+
+
+class ContrastIntervalTest(TestCase):
+    def test_mean_contrast_matches_a_loop_and_the_interval_covers_it(self):
+        from keras_snp.heads import ablation
+        from keras_snp.sites.hooks import per_label
+
+        rng = np.random.default_rng(0)
+        K, H, N = 6, 2, 600
+        labels = np.arange(N) % K
+        L = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], bool)
+        base = rng.random(N) < 0.8
+        # Silencing head h costs 40 points on its own labels only.
+        hits = np.stack(
+            [base & ~((rng.random(N) < 0.5) & L[h][labels]) for h in range(H)]
+        )
+        drops = per_label(base, labels, K) - per_label(hits, labels, K)
+        loop = np.mean(
+            [drops[h][L[h]].mean() - drops[h][~L[h]].mean() for h in range(H)]
+        )
+        self.assertAllClose(ablation.mean_contrast(drops, L), loop)
+        low, high = ablation.contrast_interval(labels, base, hits, L, K)
+        self.assertLess(low, loop)
+        self.assertLess(loop, high)
+        self.assertGreater(low, 0.2)  # a planted 0.4 contrast is found
+        # No effect planted: the interval holds zero.
+        same = np.stack([base, base])
+        low, high = ablation.contrast_interval(labels, base, same, L, K)
+        self.assertLessEqual(low, 0.0)
+        self.assertGreaterEqual(high, 0.0)
