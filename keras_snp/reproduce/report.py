@@ -31,6 +31,11 @@ RECIPE_WHY = {
 }
 
 
+def _interval_over(claim):
+    over = {e.get("contrast_interval_over", "heads") for e in claim["encoders"]}
+    return " / ".join(sorted(over)) or "heads"
+
+
 def _header(a):
     config, lines = a["config"], [f"# Reproduction report: {a['run_name']}", ""]
     if a.get("not_learned"):
@@ -311,12 +316,13 @@ def _claim_heads(c):
         return ["Not measured (no `heads/heads.json`)."]
     metrics = c["claim_metrics"]
     lines = [
-        f"Null model: nodes shuffled among the heads of an encoder "
-        f"({c['null_samples']} shuffles); one-sided p, symmetry "
-        f"breaking when every one of {metrics} has p < "
-        f"{c['p_threshold']}. Ablation contrast: accuracy drop on the "
-        "head's own labels minus on the others (CI: bootstrap over "
-        "heads).",
+        f"Null models: nodes shuffled among the heads of an encoder, and "
+        f"each head's labels renamed at random ({c['null_samples']} "
+        f"draws each); one-sided p, Holm-adjusted over the encoders "
+        f"where the heads stage did so; symmetry breaking when every "
+        f"one of {metrics} has p < {c['p_threshold']}. Ablation "
+        "contrast: accuracy drop on the head's own labels minus on the "
+        f"others (CI: bootstrap over {_interval_over(c)}).",
         "",
         "| encoder | heads | labels per head | coverage | "
         + " | ".join(f"{m} (obs / null, z, p)" for m in metrics)
