@@ -213,6 +213,29 @@ def _against_controls(sweep_hits, row, resamples, seed):
     return out
 
 
+def fixed_sequence_holds_up_to(points):
+    """The largest dilution up to which every ANDC point of one scope is
+    non-inferior, testing in a fixed order (mildest pruning first) and
+    stopping at the first point that is not: each test at the full level,
+    the family-wise error still held (the order is fixed before the run).
+    None when the mildest point fails.
+
+    Example:
+    >>> fixed_sequence_holds_up_to([
+    ...     {"dilution": 0.5, "verdict": "reproduced"},
+    ...     {"dilution": 0.2, "verdict": "reproduced"},
+    ...     {"dilution": 0.7, "verdict": "inconclusive"},
+    ...     {"dilution": 0.9, "verdict": "reproduced"}])
+    0.5
+    """
+    held = None
+    for point in sorted(points, key=lambda p: p["dilution"]):
+        if point["verdict"] != "reproduced":
+            break
+        held = point["dilution"]
+    return held
+
+
 def sweep_curves(
     pruning,
     n_test,
@@ -228,9 +251,9 @@ def sweep_curves(
     `scope|theta|method`) and of `unpruned_fine_tuned` (`hits`), the CI
     is the paired bootstrap over the test images, as for the stage's
     row; otherwise the unpaired normal interval of two proportions on
-    `n_test` images (wider). Per scope, `holds_up_to` is the largest
-    dilution whose ANDC point is non-inferior (CI low > -margin), None
-    when none is.
+    `n_test` images (wider). Per scope, `holds_up_to` comes from fixed-
+    sequence testing (`fixed_sequence_holds_up_to`): the largest dilution
+    up to which every ANDC point is non-inferior (CI low > -margin).
     """
     sweep = pruning.get("sweep")
     if not sweep or not sweep.get("rows"):
@@ -277,16 +300,18 @@ def sweep_curves(
                 row["paired"] = False
             paired.append(row["paired"])
             row["verdict"] = non_inferiority(row["low"], row["high"], margin)
-            scope = scopes.setdefault(
-                r["scope"], {"holds_up_to": None, "points": 0}
-            )
-            scope["points"] += 1
-            if row["verdict"] == "reproduced" and (
-                scope["holds_up_to"] is None
-                or r["dilution"] > scope["holds_up_to"]
-            ):
-                scope["holds_up_to"] = r["dilution"]
         rows.append(row)
+    for row in rows:
+        if "verdict" in row:
+            scopes.setdefault(row["scope"], []).append(row)
+    scopes = {
+        scope: {
+            "holds_up_to": fixed_sequence_holds_up_to(points),
+            "points": len(points),
+            "procedure": "fixed sequence, mildest dilution first",
+        }
+        for scope, points in scopes.items()
+    }
     return {
         "rows": rows,
         "reference": reference,
