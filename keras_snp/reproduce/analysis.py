@@ -152,9 +152,19 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
         )
         for t in trends.values()
     ]
+    # Both SNR formulas of METHOD.md, each held to the same rule (section
+    # 5, "verdict rules"): no formula is picked after the fact.
     snr = [
         stats.sign_verdict(
             t["snr"]["slope_low"], t["snr"]["slope_high"], "positive"
+        )
+        for t in trends.values()
+    ]
+    snr_labels = [
+        stats.sign_verdict(
+            t["snr_labels"]["slope_low"],
+            t["snr_labels"]["slope_high"],
+            "positive",
         )
         for t in trends.values()
     ]
@@ -164,7 +174,7 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
         if np.isfinite(r["mean_diag"])
     ]
     small = bool(fractions) and max(fractions) < 0.5
-    parts = noise + snr
+    parts = noise + snr + snr_labels
     if parts and all(v == "reproduced" for v in parts) and small:
         verdict = "reproduced"
     elif parts and all(v == "not reproduced" for v in parts):
@@ -176,6 +186,7 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
         "trends": trends,
         "noise_verdicts": dict(zip(trends, noise)),
         "snr_verdicts": dict(zip(trends, snr)),
+        "snr_labels_verdicts": dict(zip(trends, snr_labels)),
         "max_diag_fraction": max(fractions) if fractions else None,
         "small_clusters": small,
         "verdict": verdict,

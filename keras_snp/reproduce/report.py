@@ -259,10 +259,21 @@ def _claim_clusters(c, num_classes):
         "Noise falls (slope CI < 0): "
         + ", ".join(f"{k}: {v}" for k, v in c["noise_verdicts"].items())
         + ".",
-        "SNR rises (slope CI > 0): "
+        "SNR rises (slope CI > 0), `snr` (signal / noise): "
         + ", ".join(f"{k}: {v}" for k, v in c["snr_verdicts"].items())
         + ".",
     ]
+    if "snr_labels_verdicts" in c:
+        lines.append(
+            "SNR rises (slope CI > 0), `snr_labels` (mean_diag / "
+            "mean_noise): "
+            + ", ".join(
+                f"{k}: {v}" for k, v in c["snr_labels_verdicts"].items()
+            )
+            + ". Claim 2 is reproduced only when noise falls and both SNR "
+            "formulas rise in every tap kind, with small clusters "
+            "(METHOD.md section 5, verdict rules)."
+        )
     return lines
 
 

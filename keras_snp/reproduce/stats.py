@@ -160,7 +160,13 @@ def depth_correlation_accuracy(
     }
 
 
-TREND_STATS = ("mean_diag", "mean_noise", "snr", "empty_fraction")
+TREND_STATS = (
+    "mean_diag",
+    "mean_noise",
+    "snr",
+    "snr_labels",
+    "empty_fraction",
+)
 
 
 def depth_trend_over_nodes(

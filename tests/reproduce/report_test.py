@@ -362,9 +362,19 @@ class ReportTest(TestCase):
             (0.0, 0.0, 0.0),
         )
         # noise falls with depth by construction
+        clusters_noise = claims["clusters_noise"]
         for kind in ("mha", "ff", "res"):
-            trend = claims["clusters_noise"]["trends"][kind]["mean_noise"]
+            trend = clusters_noise["trends"][kind]["mean_noise"]
             self.assertLess(trend["slope_high"], 0)
+            # Both SNR formulas are tested, each with its own verdict.
+            labels = clusters_noise["trends"][kind]["snr_labels"]
+            self.assertLessEqual(labels["slope_low"], labels["slope"])
+            self.assertIn(clusters_noise["snr_labels_verdicts"][kind], VERDICTS)
+        if any(
+            v != "reproduced"
+            for v in clusters_noise["snr_labels_verdicts"].values()
+        ):
+            self.assertNotEqual(clusters_noise["verdict"], "reproduced")
         self.assertIn(claims["heads"]["verdict"], VERDICTS)
 
     def test_pruning_section(self):
