@@ -13,7 +13,9 @@ import re
 import numpy as np
 
 from keras_snp.pruning.scopes import point_key
+from keras_snp.reproduce import evidence
 from keras_snp.reproduce import stats
+from keras_snp.utils import UsageError
 from keras_snp.utils import load_npz
 from keras_snp.utils import read_json
 
@@ -120,9 +122,10 @@ def claim_accuracy(summary, n_test, resamples, seed):
     }
 
 
-def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
-    """Claim 2: small clusters plus noise; noise falls, SNR rises."""
-    rows, tables, kinds = [], {}, {}
+def claim_clusters(summary, tables, num_classes, resamples, seed):
+    """Claim 2: small clusters plus noise; noise falls, SNR rises.
+    `tables`: `{tap: clusters.node_table}` (`evidence.node_tables`)."""
+    rows, kinds = [], {}
     for name, tap in summary["taps"].items():
         rows.append(
             {
@@ -132,7 +135,6 @@ def claim_clusters(summary, arrays, theta, num_classes, resamples, seed):
                 **{k: tap[k] for k in TAP_STATS},
             }
         )
-        tables[name] = stats.node_table(arrays[f"{name}.V"], theta)
         kinds.setdefault(tap_kind(tap), []).append(rows[-1])
     trends = {}
     for kind, kind_rows in kinds.items():
@@ -542,9 +544,11 @@ def analyze_run(
 ):
     """Every number of REPORT.md for the run folder `run_dir`.
 
+    `run_dir` may be a run folder or the evidence of its report
+    (`evidence.write_evidence`: per-node statistics instead of fields).
     `clusters_noise`: claim 2 as measured before (a `report.json`'s
-    `claims.clusters_noise`), for a run folder whose `snp/snp.npz` (the
-    per-node fields claim 2 needs) stayed elsewhere; None measures it.
+    `claims.clusters_noise`), for a run folder with neither; None
+    measures it.
     """
     state = read_json(os.path.join(run_dir, "run.json"))
     summary = read_json(os.path.join(run_dir, "snp", "summary.json"))
@@ -553,9 +557,14 @@ def analyze_run(
     num_classes = summary["num_classes"]
     train = state["stages"].get("train", {})
     if clusters_noise is None:
-        arrays = load_npz(os.path.join(run_dir, "snp", "snp.npz"))
+        tables = evidence.node_tables(run_dir, summary["theta"])
+        if tables is None:
+            raise UsageError(
+                f"{run_dir} has neither snp/snp.npz nor snp/nodes.npz: "
+                "claim 2 cannot be measured."
+            )
         clusters_noise = claim_clusters(
-            summary, arrays, summary["theta"], num_classes, resamples, seed
+            summary, tables, num_classes, resamples, seed
         )
     return {
         "run_name": state["run_name"],

@@ -493,7 +493,11 @@ def write_report(
 
 def publish(run_dir, target):
     """Copies REPORT.md to `target` (a .md) and its figures beside it,
-    into the folder named like `target` without `.md`."""
+    into the folder named like `target` without `.md`, with the evidence
+    its verdicts are computed from in `evidence/` (`python
+    scripts/rebuild_report.py <folder>/evidence` rebuilds the report)."""
+    from keras_snp.reproduce import evidence
+
     base = os.path.splitext(target)[0]
     folder = os.path.basename(base)
     with open(os.path.join(run_dir, "REPORT.md")) as f:
@@ -504,5 +508,6 @@ def publish(run_dir, target):
             shutil.copyfile(
                 os.path.join(run_dir, FIGURES, name), os.path.join(base, name)
             )
+    evidence.write_evidence(run_dir, os.path.join(base, "evidence"))
     write_text(target, text)
     return target
