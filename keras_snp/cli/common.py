@@ -318,6 +318,15 @@ def add_snp_options(parser):
     )
     add_alias(group, "--snp-epochs", "snp_epochs", type=positive_int)
     group.add_argument(
+        "--readout-seeds",
+        type=positive_int,
+        default=RunConfig.readout_seeds,
+        metavar="N",
+        help="solve the readouts N times with augmentation seeds seed, "
+        "seed+1, ... (snp/readout_seeds.json): the spread of their test "
+        "accuracies enters the reproduction's claim-1 interval",
+    )
+    group.add_argument(
         "--save-readouts",
         action="store_true",
         help="also store the readout weights T.W in snp/snp.npz",

@@ -79,8 +79,11 @@ def _stage_seconds(state):
     return out
 
 
-def claim_accuracy(summary, n_test, resamples, seed):
-    """Claim 1: readout accuracy rises with depth."""
+def claim_accuracy(summary, n_test, resamples, seed, readout_seeds=None):
+    """Claim 1: readout accuracy rises with depth. `readout_seeds`: the
+    SNP stage's `readout_seeds.json` (each tap's accuracy per readout
+    seed), whose spread then enters the intervals."""
+    per_seed = (readout_seeds or {}).get("taps") or {}
     rows, by_kind = [], {}
     for name, tap in summary["taps"].items():
         depth = tap_depth(name, tap)
@@ -95,6 +98,15 @@ def claim_accuracy(summary, n_test, resamples, seed):
             }
         )
         by_kind.setdefault(tap_kind(tap), []).append(rows[-1])
+
+    def seeds_of(chosen):
+        if not per_seed or not all(r["tap"] in per_seed for r in chosen):
+            return None
+        return [per_seed[r["tap"]] for r in chosen]
+
+    for row in rows:
+        if row["tap"] in per_seed:
+            row["readout_accuracy_by_seed"] = per_seed[row["tap"]]
     correlations = {}
     for kind, kind_rows in by_kind.items():
         correlations[kind] = stats.depth_correlation_accuracy(
@@ -103,6 +115,7 @@ def claim_accuracy(summary, n_test, resamples, seed):
             n_test,
             resamples=resamples,
             seed=seed,
+            seed_accuracies=seeds_of(kind_rows),
         )
     pooled = stats.depth_correlation_accuracy(
         [r["depth"] for r in rows],
@@ -111,6 +124,7 @@ def claim_accuracy(summary, n_test, resamples, seed):
         resamples=resamples,
         seed=seed,
         groups=[r["kind"] for r in rows],
+        seed_accuracies=seeds_of(rows),
     )
     verdict = stats.sign_verdict(pooled["low"], pooled["high"], "positive")
     return {
@@ -118,6 +132,7 @@ def claim_accuracy(summary, n_test, resamples, seed):
         "by_kind": correlations,
         "pooled": pooled,
         "n_test": n_test,
+        "readout_seeds": len(next(iter(per_seed.values()), [None])),
         "verdict": verdict,
     }
 
@@ -342,6 +357,12 @@ def sweep_curves(
 def _bench(run_dir):
     """`pruned/bench.json` (scripts/bench_pruned.py --run-dir's JSON)."""
     path = os.path.join(run_dir, "pruned", "bench.json")
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def _readout_seeds(run_dir):
+    """`snp/readout_seeds.json` (`--readout-seeds N`), if measured."""
+    path = os.path.join(run_dir, "snp", "readout_seeds.json")
     return read_json(path) if os.path.isfile(path) else None
 
 
@@ -595,7 +616,9 @@ def analyze_run(
         "readout_epochs": _readout_epochs(run_dir),
         "placement": state.get("placement") or {},
         "claims": {
-            "accuracy_depth": claim_accuracy(summary, n_test, resamples, seed),
+            "accuracy_depth": claim_accuracy(
+                summary, n_test, resamples, seed, _readout_seeds(run_dir)
+            ),
             "clusters_noise": clusters_noise,
             "pruning": claim_pruning(run_dir, resamples, seed, n_test),
             "heads": claim_heads(run_dir, resamples, seed),

@@ -29,6 +29,7 @@ COPIED = (
     "NOTES.md",
     "readout_epochs.json",
     "snp/summary.json",
+    "snp/readout_seeds.json",
     "heads/heads.json",
     "pruned/pruning.json",
     "pruned/sweep.json",

@@ -201,7 +201,15 @@ def _claim_accuracy(c):
     lines += [
         "",
         "Spearman rank correlation of readout accuracy with depth "
-        "(95% CI: each tap's accuracy resampled as a bootstrap over "
+        "(95% CI: "
+        + (
+            f"one of the {c['readout_seeds']} readout seeds drawn per "
+            "resample, then "
+            if (c.get("readout_seeds") or 1) > 1
+            else "a single readout per tap, so the readouts' own variance "
+            "is not in it; "
+        )
+        + "each tap's accuracy resampled as a bootstrap over "
         f"its {c['n_test']} test images, Binomial(n, acc)/n, taps "
         "independently):",
         "",

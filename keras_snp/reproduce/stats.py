@@ -120,6 +120,7 @@ def depth_correlation_accuracy(
     level=DEFAULT_LEVEL,
     seed=0,
     groups=None,
+    seed_accuracies=None,
 ):
     """Spearman(depth, readout accuracy) with a bootstrap CI over images.
 
@@ -131,6 +132,12 @@ def depth_correlation_accuracy(
     With `groups`, rho and slope are the means over groups of the
     within-group values (see `grouped`).
 
+    With `seed_accuracies` (`(taps, seeds)`: each tap's accuracy from
+    readouts solved with different augmentation seeds), the interval also
+    holds the readouts' own variance: each resample first draws one seed
+    (the same for every tap: one seed's readouts share their views), then
+    the images; rho and slope are those of the mean over seeds.
+
     Returns:
         `{"rho", "low", "high", "slope", "slope_low", "slope_high",
         "p_positive"}`; `p_positive` is the share of resamples whose rho
@@ -138,10 +145,16 @@ def depth_correlation_accuracy(
     """
     depths = np.asarray(depths, dtype=np.float64)
     accuracies = np.asarray(accuracies, dtype=np.float64)
+    if seed_accuracies is not None:
+        seed_accuracies = np.asarray(seed_accuracies, dtype=np.float64)
+        accuracies = seed_accuracies.mean(axis=1)
     rng = np.random.default_rng(seed)
     rhos, slopes = np.empty(resamples), np.empty(resamples)
     for i in range(resamples):
-        sample = rng.binomial(int(n_test), accuracies) / n_test
+        centre = accuracies
+        if seed_accuracies is not None:
+            centre = seed_accuracies[:, rng.integers(seed_accuracies.shape[1])]
+        sample = rng.binomial(int(n_test), centre) / n_test
         rhos[i] = grouped(spearman, depths, sample, groups)
         slopes[i] = grouped(slope, depths, sample, groups)
     low, high = percentile_ci(rhos, level)

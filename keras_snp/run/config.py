@@ -79,6 +79,9 @@ class RunConfig:
     readout_tolerance: float = ReadoutConfig.tolerance
     readout_max_passes: int = ReadoutConfig.max_passes
     snp_epochs: int = ReadoutConfig.epochs  # the lab solver's epochs
+    # readouts solved this many times (augmentation seeds seed, seed+1,
+    # ...): the spread of their test accuracies enters claim 1's CI
+    readout_seeds: int = 1
     snp_every: int | None = None
     taps: tuple | None = None
     save_readouts: bool = False

@@ -454,6 +454,7 @@ STAGE_SETTINGS = {
         "readout_max_passes",
         "snp_epochs",
         "taps",
+        "readout_seeds",
     ),
     "heads": ("theta", "null_samples", "ablation"),
     "prune": ("theta", "prune_scope", "fine_tune_epochs"),

@@ -298,7 +298,46 @@ def measure_snp(
     if writer:
         result.save(out_dir, save_readouts=config.save_readouts)
         log_snp(result, log_dir, step=0)
+        _more_readout_seeds(
+            result, model, train, test, config, taps, out_dir, settings
+        )
     return result
+
+
+def _more_readout_seeds(
+    result, model, train, test, config, taps, out_dir, settings
+):
+    """With `config.readout_seeds` N > 1: the readouts solved again with
+    augmentation seeds 1 .. N-1 (the first solve used seed 0), their test
+    accuracies in `out_dir/readout_seeds.json` (claim 1's interval holds
+    their spread)."""
+    from keras_snp.snp import compute_snp
+    from keras_snp.utils import write_json
+
+    seeds = getattr(config, "readout_seeds", 1)
+    if seeds < 2:
+        return
+    accuracies = {n: [t.readout_accuracy] for n, t in result.taps.items()}
+    for seed in range(1, seeds):
+        report(
+            "snp", "readouts again, augmentation seed %d of %d", seed + 1, seeds
+        )
+        again = compute_snp(
+            model,
+            train,
+            test,
+            theta=config.theta,
+            taps=taps,
+            cache_dir=out_dir,
+            verbose=0,
+            **{**settings, "seed": seed},
+        )
+        for name, tap in again.taps.items():
+            accuracies[name].append(tap.readout_accuracy)
+    write_json(
+        os.path.join(out_dir, "readout_seeds.json"),
+        {"seeds": list(range(seeds)), "taps": accuracies},
+    )
 
 
 def measure_heads(

@@ -472,7 +472,9 @@ class ReportTest(TestCase):
         copy = os.path.join(self.tmp.name, "without_npz")
         shutil.copytree(self.run_dir, copy)
         os.remove(os.path.join(copy, "snp", "snp.npz"))
-        with self.assertRaises(FileNotFoundError):
+        from keras_snp.utils import UsageError
+
+        with self.assertRaisesRegex(UsageError, "neither snp/snp.npz"):
             report.write_report(copy, bootstrap=100)
         path = report.write_report(
             copy,

@@ -161,3 +161,23 @@ class GroupedTest(TestCase):
         self.assertAllClose(
             [out["slope_low"], out["slope_high"]], [-0.1, -0.1], atol=0.01
         )
+
+
+def test_readout_seeds_widen_the_accuracy_interval():
+    from keras_snp.reproduce import stats as stats_lib
+
+    depths = [1, 2, 3, 4]
+    base = np.array([0.30, 0.32, 0.34, 0.36])
+    alone = stats_lib.depth_correlation_accuracy(
+        depths, base, 10000, resamples=400
+    )
+    # Two readout seeds whose accuracies disagree by 3 points per tap.
+    spread = np.stack([base - 0.015, base + 0.015], axis=1)
+    spread[1] = spread[1][::-1]  # the seeds disagree on the order too
+    both = stats_lib.depth_correlation_accuracy(
+        depths, base, 10000, resamples=400, seed_accuracies=spread
+    )
+    width = lambda r: r["slope_high"] - r["slope_low"]  # noqa: E731
+    assert width(both) > 1.5 * width(alone)
+    assert both["low"] < alone["low"]  # rho is no longer sure
+    np.testing.assert_allclose(both["slope"], alone["slope"])
