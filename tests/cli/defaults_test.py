@@ -22,10 +22,11 @@ PARSERS = {
     "reproduce": reproduce_parser,
 }
 # Flags whose default differs from the field's on purpose: prune's None is
-# "the run's", reproduce's are sized for an hour on a laptop.
+# "the run's", reproduce's are sized for an hour on a laptop, and its claim
+# 1 needs the readouts' own variance (three readout seeds).
 OWN_DEFAULTS = {
     "prune": {"dataset", "theta", "prune_scope", "fine_tune_epochs"},
-    "reproduce": {"epochs", "recipe"},
+    "reproduce": {"epochs", "recipe", "readout_seeds"},
 }
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
