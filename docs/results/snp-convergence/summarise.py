@@ -241,6 +241,47 @@ def lab_figure(lab, path):
     fig.savefig(path, dpi=100)
 
 
+def floor_tables(floor, runs):
+    """The noise floor (`floor.py compare`): each readout's resolution on
+    the test set, then every pair's agreement."""
+    lines = [
+        "Command per readout: `docs/results/snp-convergence/floor.py run "
+        "MODEL OUT --npz ... --label-names ... --per-class 20 --taps "
+        "encoder_2_mha encoder_4_out --method M --seed S`; then `floor.py "
+        f"compare` ({floor['resamples']} class-stratified bootstrap "
+        "resamples of the 10,000 test images).",
+        "",
+        "| tap | readout | objective (eval) | readout acc. | mean_diag | "
+        "same diag. set on a resampled test set | labels flipping per "
+        "node | nodes with no label flipping > 5 % |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tap, entry in floor["taps"].items():
+        for name, r in entry["readouts"].items():
+            run = runs.get(name, {}).get(tap, {})
+            lines.append(
+                f"| {tap} | {name} | {_f(run.get('objective_eval'), '.4f')} "
+                f"| {_f(run.get('readout_accuracy'), '.4f')} | "
+                f"{r['mean_diag']:.2f} | {r['same_diag_as_full_test']:.1%} | "
+                f"{r['labels_flipping_per_resample']:.2f} | "
+                f"{r['nodes_fully_resolved']:.1%} |"
+            )
+    lines += [
+        "",
+        "| tap | a | b | same diagonal set | same clusters | same diagonal "
+        "set up to labels the test set does not resolve |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for tap, entry in floor["taps"].items():
+        for p in entry["pairs"]:
+            lines.append(
+                f"| {tap} | {p['a']} | {p['b']} | {p['same_diag']:.1%} | "
+                f"{p['same_clusters']:.1%} | "
+                f"{p['same_diag_up_to_unresolved']:.1%} |"
+            )
+    return lines
+
+
 def main(folder):
     sections = []
     tolerance = _load(folder, "tolerance")
@@ -283,6 +324,18 @@ def main(folder):
             "",
             f"![readout convergence]({os.path.basename(folder)}/"
             "readout_convergence.png)",
+        ]
+    floor = _load(folder, "floor")
+    if floor:
+        runs = {}
+        for name in os.listdir(folder):
+            if name.startswith("floor-") and name.endswith(".json"):
+                runs[name[6:-5]] = _load(folder, name[:-5])
+        sections += [
+            "",
+            "## The noise floor of the diagonal sets",
+            "",
+            *floor_tables(floor, runs),
         ]
     print("\n".join(sections))
 
