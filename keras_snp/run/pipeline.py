@@ -501,6 +501,10 @@ def run_stages(ctx, stages, redo=()):
     """Runs `stages` in order, skipping those already done (unless in
     `redo`). A stage that is skipped but needed later is reloaded."""
     rerun = False  # once a stage's files fail to verify, all after it run
+    if "train" not in stages and ctx.folder.stage_done("train"):
+        # `--resume --stages snp ...`: the analysis stages read the trained
+        # model, not the freshly built one `prepare` made.
+        _reload_trained(ctx)
     for name in STAGES:
         if name not in stages:
             continue
