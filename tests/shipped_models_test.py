@@ -4,8 +4,8 @@ them, and the README's first example runs as written."""
 import contextlib
 import glob
 import io
-import os
 import json
+import os
 import re
 
 import keras
@@ -15,6 +15,7 @@ import pytest
 import keras_snp  # noqa: F401  (registers the layers)
 from keras_snp.heads import read_heads_report
 from tests.helpers import ROOT
+
 
 def nonzero_weights(model):
     return sum(

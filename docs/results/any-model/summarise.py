@@ -50,7 +50,12 @@ def training(result):
                 fmt(result["test_accuracy"], ".4f"),
                 " / ".join(
                     f"{minutes[k] / 60:.1f}"
-                    for k in ("train_s", "analyze_s", "pruning_snp_s", "compare_s")
+                    for k in (
+                        "train_s",
+                        "analyze_s",
+                        "pruning_snp_s",
+                        "compare_s",
+                    )
                 ),
             ]
         ],
