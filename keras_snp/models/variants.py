@@ -110,6 +110,9 @@ VARIANTS = {
         2, 2, 1, 128, 3, 2, **{"32/10": 283_723, "32/100": 295_333}
     ),
     "cct_4_3x2": _variant(4, 2, 1, 128, 3, 2, **{"32/100": 493_733}),
+    # Ours, not an official CCT: CCT-4/3x2 with 4 heads of width 32, so a
+    # head-expert test has 4 heads per encoder to compare (issue 23).
+    "cct_4_3x2_h4": _variant(4, 4, 1, 128, 3, 2),
     "cct_6_3x1": _variant(6, 4, 2, 256, 3, 1, **{"32/100": 3_256_933}),
     "cct_6_3x2": _variant(6, 4, 2, 256, 3, 2, **{"32/100": 3_350_053}),
     "cct_7_3x1": _variant(
