@@ -156,7 +156,7 @@ def make_config(args):
         stages = ("train", "snp")  # heads and ANDC are CCT-only
     else:
         variant = args.variant or DEFAULT_VARIANT
-        stages = ("train", "export", "snp", "heads", "prune")
+        stages = ("train", "export", "snp", "heads", "control", "prune")
     return config_from_args(
         args, variant=variant, image_size=image_size, stages=stages
     )

@@ -17,6 +17,7 @@ from keras_snp.cli.common import positive_float
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
 from keras_snp.cli.common import start
+from keras_snp.run.config import DEFAULT_STAGES
 from keras_snp.run.config import STAGES
 from keras_snp.run.config import RunConfig
 from keras_snp.run.summary import print_summary
@@ -170,7 +171,7 @@ def config_from_args(args, **fields_set):
     fields = RunConfig.__dataclass_fields__
     values = {k: v for k, v in vars(args).items() if k in fields}
     values.update(fields_set)
-    values["stages"] = tuple(values.get("stages", STAGES))
+    values["stages"] = tuple(values.get("stages", DEFAULT_STAGES))
     if values.get("taps"):
         values["taps"] = tuple(values["taps"])
     return RunConfig(**values)

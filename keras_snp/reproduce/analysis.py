@@ -487,6 +487,28 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
     return out
 
 
+def untrained_control(run_dir, num_classes, resamples, seed):
+    """Claims 2 and 4 measured on the untrained network (the `control`
+    stage's `control/snp`, `control/heads`) by the same rules, or None
+    when the run has no control. A trend or an expert the untrained
+    network shows as well is not something training made."""
+    summary_path = os.path.join(run_dir, "control", "snp", "summary.json")
+    if not os.path.isfile(summary_path):
+        return None
+    summary = read_json(summary_path)
+    tables = evidence.node_tables(
+        run_dir, summary["theta"], os.path.join("control", "snp")
+    )
+    return {
+        "clusters_noise": (
+            None
+            if tables is None
+            else claim_clusters(summary, tables, num_classes, resamples, seed)
+        ),
+        "heads": claim_heads(os.path.join(run_dir, "control"), resamples, seed),
+    }
+
+
 def claim_heads(run_dir, resamples, seed):
     """Claim 4: heads become experts in label subsets."""
     path = os.path.join(run_dir, "heads", "heads.json")
@@ -623,4 +645,7 @@ def analyze_run(
             "pruning": claim_pruning(run_dir, resamples, seed, n_test),
             "heads": claim_heads(run_dir, resamples, seed),
         },
+        "untrained_control": untrained_control(
+            run_dir, num_classes, resamples, seed
+        ),
     }

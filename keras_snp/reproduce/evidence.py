@@ -38,8 +38,12 @@ COPIED = (
     "pruned/bench.json",
     "pruned/snp/summary.json",
     "pruned/heads/heads.json",
+    "control/snp/summary.json",
+    "control/heads/heads.json",
 )
-NODES = os.path.join("snp", "nodes.npz")
+#: The SNP folders whose fields become per-node statistics: the trained
+#: model's and the untrained control's (`control` stage).
+SNP_DIRS = ("snp", os.path.join("control", "snp"))
 
 
 def node_arrays(V, theta):
@@ -75,15 +79,15 @@ def tables_from_nodes(arrays):
     return out
 
 
-def node_tables(run_dir, theta):
-    """`{tap: node_table}` of a run folder (from `snp/snp.npz`) or of its
-    evidence (from `snp/nodes.npz`); None when it has neither."""
-    fields = os.path.join(run_dir, "snp", "snp.npz")
+def node_tables(run_dir, theta, snp_dir="snp"):
+    """`{tap: node_table}` of a run folder (from `<snp_dir>/snp.npz`) or of
+    its evidence (from `<snp_dir>/nodes.npz`); None when it has neither."""
+    fields = os.path.join(run_dir, snp_dir, "snp.npz")
     if os.path.isfile(fields):
         arrays = load_npz(fields)
         names = sorted(k[:-2] for k in arrays if k.endswith(".V"))
         return {n: clusters.node_table(arrays[f"{n}.V"], theta) for n in names}
-    nodes = os.path.join(run_dir, NODES)
+    nodes = os.path.join(run_dir, snp_dir, "nodes.npz")
     if os.path.isfile(nodes):
         return tables_from_nodes(load_npz(nodes))
     return None
@@ -100,7 +104,6 @@ def write_evidence(run_dir, out_dir):
             f"{run_dir} has no snp/snp.npz: run its snp stage first."
         )
     theta = read_json(os.path.join(run_dir, "snp", "summary.json"))["theta"]
-    arrays = load_npz(fields)
     with atomic_path(out_dir) as tmp:
         for rel in COPIED:
             source = os.path.join(run_dir, rel)
@@ -110,12 +113,21 @@ def write_evidence(run_dir, out_dir):
                     exist_ok=True,
                 )
                 shutil.copyfile(source, os.path.join(tmp, rel))
-        nodes = {}
-        for key in sorted(arrays):
-            if key.endswith(".V"):
-                tap = key[:-2]
-                for name, value in node_arrays(arrays[key], theta).items():
-                    nodes[f"{tap}.{name}"] = value
-        with open(os.path.join(tmp, NODES), "wb") as f:
-            np.savez_compressed(f, **nodes)
+        for snp_dir in SNP_DIRS:
+            fields = os.path.join(run_dir, snp_dir, "snp.npz")
+            if os.path.isfile(fields):
+                _write_nodes(fields, theta, os.path.join(tmp, snp_dir))
     return out_dir
+
+
+def _write_nodes(fields, theta, out_dir):
+    arrays = load_npz(fields)
+    nodes = {}
+    for key in sorted(arrays):
+        if key.endswith(".V"):
+            tap = key[:-2]
+            for name, value in node_arrays(arrays[key], theta).items():
+                nodes[f"{tap}.{name}"] = value
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "nodes.npz"), "wb") as f:
+        np.savez_compressed(f, **nodes)

@@ -11,6 +11,9 @@ import shutil
 
 from keras_snp.reproduce import analysis as analysis_lib
 from keras_snp.reproduce import figures as figures_lib
+from keras_snp.reproduce.control_report import control_clusters
+from keras_snp.reproduce.control_report import control_heads
+from keras_snp.reproduce.control_report import control_verdict
 from keras_snp.reproduce.markdown import ci
 from keras_snp.reproduce.markdown import fmt
 from keras_snp.reproduce.pruning_report import claim_pruning
@@ -91,15 +94,23 @@ def _header(a):
         + ", ".join(f"{k} {v:.0f}" for k, v in a["stage_seconds"].items())
         + ".",
         "",
-        "| claim | verdict |",
-        "| --- | --- |",
+        "| claim | verdict | untrained network (control) |",
+        "| --- | --- | --- |",
     ]
     for title, key in CLAIMS:
         claim = a["claims"][key]
+        control = control_verdict(a, key) or (
+            "not measured" if key in CONTROLLED else "n/a"
+        )
         lines.append(
-            f"| {title} | {claim['verdict'] if claim else 'not measured'} |"
+            f"| {title} | {claim['verdict'] if claim else 'not measured'} "
+            f"| {control} |"
         )
     return lines
+
+
+#: The claims the `control` stage measures on the untrained network.
+CONTROLLED = ("clusters_noise", "heads")
 
 
 def _where(a):
@@ -454,6 +465,16 @@ def render(a, figures=None, compare=None):
             else "not measured (stage not run for this model)"
         )
         lines.append(f"**Verdict: {verdict}**")
+        if key in CONTROLLED and a["model"] == "cct":
+            control = a.get("untrained_control")
+            lines += [
+                "",
+                *(
+                    control_clusters(claim, control)
+                    if key == "clusters_noise"
+                    else control_heads(control)
+                ),
+            ]
     if a.get("readout_epochs"):
         lines += ["", *_readout_epochs(a["readout_epochs"])]
     if compare:

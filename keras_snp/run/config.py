@@ -18,7 +18,10 @@ from keras_snp.settings import HeadsSettings
 from keras_snp.settings import PruneSettings
 from keras_snp.settings import ReadoutConfig
 
-STAGES = ("train", "export", "snp", "heads", "prune", "pages")
+STAGES = ("train", "export", "snp", "heads", "control", "prune", "pages")
+#: What `train.py` runs unless `--stages` says otherwise: the untrained
+#: network's control (`control`) is `reproduce.py`'s, and asked for by name.
+DEFAULT_STAGES = tuple(s for s in STAGES if s != "control")
 
 #: RunConfig field -> (the stage dataclass, its field): the one default of
 #: each is the stage's, and the run's value goes back into it.
@@ -71,7 +74,7 @@ class RunConfig:
     allow_empty_classes: bool = False  # classes with no training image
     test_split: str | None = None  # a folder without test/: what to score
     steps_per_epoch: int | None = None
-    stages: tuple = STAGES
+    stages: tuple = DEFAULT_STAGES
     theta: float = DEFAULT_THETA
     readout: str = ReadoutConfig.readout
     readout_solver: str = ReadoutConfig.solver

@@ -110,6 +110,7 @@ STAGED_OUTPUTS = {
     "export": ("model.keras", "saved_model"),
     "snp": ("snp",),
     "heads": ("heads",),
+    "control": ("control",),
     "prune": ("pruned",),
     "pages": ("pages",),
 }
@@ -457,6 +458,18 @@ STAGE_SETTINGS = {
         "readout_seeds",
     ),
     "heads": ("theta", "null_samples", "ablation"),
+    "control": (
+        "theta",
+        "readout",
+        "readout_solver",
+        "readout_views",
+        "readout_tolerance",
+        "readout_max_passes",
+        "snp_epochs",
+        "taps",
+        "null_samples",
+        "ablation",
+    ),
     "prune": ("theta", "prune_scope", "fine_tune_epochs"),
 }
 

@@ -37,8 +37,10 @@ SNP_BATCH_SIZE = 100
 class Context:
     """What the stages share: config, folder, data, model, placement."""
 
-    def __init__(self, config, folder, placement, splits, model):
+    def __init__(self, config, folder, placement, splits, model, build=None):
         self.config = config
+        # builds the model as `prepare` did, at a fresh initialisation
+        self.build = build
         self.folder = folder
         self.placement = placement
         self.splits = splits
@@ -161,13 +163,15 @@ def prepare(config, resume=False, model_fn=None, redo=()):
     keras.utils.set_random_seed(config.seed)
     splits = load_data(config)
     defaults = data_lib.defaults_for(config.dataset).to_dict()
+    build = functools.partial(
+        model_fn or functools.partial(build_cct, config.variant),
+        num_classes=splits.info.num_classes,
+        image_size=config.image_size,
+        positional_embedding=config.positional_embedding,
+        **{k: defaults[k] for k in ("mean", "std") if k in defaults},
+    )
     with placement.scope():
-        model = (model_fn or functools.partial(build_cct, config.variant))(
-            num_classes=splits.info.num_classes,
-            image_size=config.image_size,
-            positional_embedding=config.positional_embedding,
-            **{k: defaults[k] for k in ("mean", "std") if k in defaults},
-        )
+        model = build()
     folder = RunFolder.create(
         config.output_dir,
         config.resolved_run_name(),
@@ -181,7 +185,7 @@ def prepare(config, resume=False, model_fn=None, redo=()):
         placement={**placement.to_dict(), "precision": policy},
         model={"variant": config.variant, "params": model.count_params()},
     )
-    return Context(config, folder, placement, splits, model)
+    return Context(config, folder, placement, splits, model, build=build)
 
 
 def _snp_callbacks(ctx):
@@ -445,6 +449,47 @@ def heads_stage(ctx):
     return {"encoders": encoders}
 
 
+def control_stage(ctx):
+    """The control of claims 2 and 4: the SNP and head reports of the same
+    network untrained (initialised with the run's seed), measured exactly
+    as the trained one's, into `control/snp` and `control/heads`. One
+    readout seed: the control asks whether a trend or an expert exists
+    without training, not how precisely."""
+    keras.utils.set_random_seed(ctx.config.seed)
+    untrained = ctx.build()
+    config = dataclasses.replace(ctx.config, readout_seeds=1)
+    train, test = ctx.snp_data()
+    snp_result = measure_snp(
+        untrained,
+        train,
+        test,
+        config,
+        ctx.info.label_names,
+        ctx.out("control", "snp"),
+        fit_lib.log_dir(ctx.folder, "control", "snp"),
+        writer=ctx.folder.writer,
+        taps=ctx.taps,
+        validation=ctx.snp_validation(),
+    )
+    encoders = measure_heads(
+        untrained,
+        snp_result,
+        test,
+        config,
+        ctx.info.label_names,
+        ctx.out("control", "heads"),
+        fit_lib.log_dir(ctx.folder, "control", "heads"),
+        writer=ctx.folder.writer,
+    )
+    return {
+        "taps": {
+            name: {"readout_accuracy": t.readout_accuracy}
+            for name, t in snp_result.taps.items()
+        },
+        "encoders": encoders,
+    }
+
+
 def prune_stage(ctx):
     """ANDC with its controls, then the SNP and head reports of the
     physically smaller model (in `pruned/snp`, `pruned/heads`)."""
@@ -492,6 +537,7 @@ STAGE_FUNCTIONS = {
     "export": export_stage,
     "snp": snp_stage,
     "heads": heads_stage,
+    "control": control_stage,
     "prune": prune_stage,
     "pages": pages_stage,
 }
@@ -539,7 +585,7 @@ def run_stages(ctx, stages, redo=()):
     return ctx.folder
 
 
-ANALYSIS_STAGES = ("snp", "heads", "prune", "pages")
+ANALYSIS_STAGES = ("snp", "heads", "control", "prune", "pages")
 
 
 class NotLearned(UsageError):
@@ -580,6 +626,7 @@ STAGE_TITLES = {
     "export": "saving the model (.keras, SavedModel)",
     "snp": "single-nodal performance of every tap",
     "heads": "head label experts, null model, ablation",
+    "control": "SNP and head experts of the untrained network (control)",
     "prune": "ANDC pruning with controls, fine-tunes, export",
     "pages": "browsable pages of every node, head and encoder",
 }

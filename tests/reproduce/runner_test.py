@@ -19,7 +19,8 @@ class RunnerTest(TestCase):
         self.assertEqual(config.snp_epochs, 200)
         self.assertEqual(config.readout_solver, "lbfgs")
         self.assertEqual(
-            config.stages, ("train", "export", "snp", "heads", "prune")
+            config.stages,
+            ("train", "export", "snp", "heads", "control", "prune"),
         )
         cnn = runner.make_config(
             runner.reproduce_parser().parse_args(["--model", "cnn"])
