@@ -65,12 +65,15 @@ def tap_kind(tap):
 
 
 def _stage_seconds(state):
-    """Seconds per stage, from consecutive `finished_at` stamps."""
+    """Seconds per stage: what the stage measured (`wall_seconds`), else
+    (runs recorded before) the time since the previous `finished_at`."""
     start = state.get("created_at")
     out = {}
     for name, stage in state.get("stages", {}).items():
         end = stage.get("finished_at")
-        if start and end:
+        if stage.get("wall_seconds") is not None:
+            out[name] = float(stage["wall_seconds"])
+        elif start and end:
             out[name] = (
                 datetime.datetime.fromisoformat(end)
                 - datetime.datetime.fromisoformat(start)

@@ -579,8 +579,11 @@ def run_stages(ctx, stages, redo=()):
             _single_device_model(ctx)
         with folder_lib.staged_outputs(ctx, name):
             metrics = STAGE_FUNCTIONS[name](ctx)
-        ctx.folder.finish_stage(name, metrics)
-        report(name, "done in %s", _duration(time.monotonic() - start))
+        seconds = time.monotonic() - start
+        ctx.folder.finish_stage(
+            name, {**(metrics or {}), "wall_seconds": round(seconds, 1)}
+        )
+        report(name, "done in %s", _duration(seconds))
     tensorboard.close_all()
     return ctx.folder
 

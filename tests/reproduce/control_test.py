@@ -133,4 +133,5 @@ def test_control_stage_measures_the_network_at_its_initialisation(
         assert os.path.isfile(os.path.join(folder.path, rel)), rel
     state = read_json(os.path.join(folder.path, "run.json"))
     assert state["stages"]["control"]["status"] == "done"
+    assert state["stages"]["control"]["wall_seconds"] > 0
     assert "snp" not in state["stages"]  # the control is its own stage

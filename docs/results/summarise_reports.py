@@ -1,0 +1,159 @@
+"""The opening tables of `docs/results/README.md`, one per dataset,
+computed from the committed evidence of each report (no model, no data):
+
+    python docs/results/summarise_reports.py > /tmp/tables.md
+
+Each row is what the report's own verdict rests on, recomputed with
+`keras_snp.reproduce.analysis.analyze_run` on `<report>/evidence`.
+"""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+sys.path.insert(0, ROOT)
+
+from keras_snp.reproduce import analysis  # noqa: E402
+from keras_snp.reproduce.markdown import ci  # noqa: E402
+from keras_snp.reproduce.markdown import fmt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: (dataset title, official figure, reports): the reports that have
+#: evidence, newest engine first.
+DATASETS = (
+    (
+        "CIFAR-100",
+        "official CCT-7/3x1, 32 px: 80.92 % (300 epochs), 82.72 % (1500)",
+        ("cifar100-cct_4_3x2-converged",),
+    ),
+    (
+        "Flowers-102",
+        "official CCT-7/7x2, 224 px, 300 epochs: 97.19 %",
+        ("flowers102-cct_4_3x2_h4",),
+    ),
+)
+
+
+def _counts(verdicts):
+    values = list(verdicts.values())
+    return f"{sum(v == 'reproduced' for v in values)}/{len(values)}"
+
+
+def claim_rows(a):
+    claims = a["claims"]
+    control = a.get("untrained_control") or {}
+
+    def control_of(key):
+        claim = control.get(key)
+        return claim["verdict"] if claim else "not measured"
+
+    accuracy = claims["accuracy_depth"]
+    pooled = accuracy["pooled"]
+    seeds = accuracy.get("readout_seeds") or 1
+    rows = [
+        (
+            "1. readout accuracy rises with depth",
+            "Spearman rho with depth, mean over tap kinds"
+            f" ({seeds if isinstance(seeds, int) else len(seeds)} "
+            "readout seed(s))",
+            f"{fmt(pooled['rho'], 3)} {ci(pooled['low'], pooled['high'], 3)}",
+            accuracy["verdict"],
+            "n/a",
+        )
+    ]
+    clusters = claims["clusters_noise"]
+    rows.append(
+        (
+            "2. small clusters; noise falls, SNR rises",
+            "tap kinds whose depth-slope CI has the claimed sign: noise, "
+            "`snr`, `snr_labels`; largest mean diagonal set / K",
+            f"{_counts(clusters['noise_verdicts'])}, "
+            f"{_counts(clusters['snr_verdicts'])}, "
+            f"{_counts(clusters['snr_labels_verdicts'])}; "
+            f"{fmt(clusters['max_diag_fraction'], 3)}",
+            clusters["verdict"],
+            control_of("clusters_noise"),
+        )
+    )
+    pruning = claims["pruning"]
+    if pruning:
+        main = pruning["differences"][0]
+        rows.append(
+            (
+                "3. ANDC keeps accuracy",
+                f"`{main['a']}` - `{main['b']}` (margin "
+                f"{pruning['margin']}), dilution "
+                f"{fmt(pruning['dilution'], 3)}",
+                f"{fmt(main['difference'])} "
+                f"{ci(main['low'], main['high'])}",
+                pruning["verdict"],
+                "n/a",
+            )
+        )
+    heads = claims["heads"]
+    if heads:
+        encoders = heads["encoders"]
+        breaking = sum(bool(e["symmetry_breaking"]) for e in encoders)
+        positive = sum(v == "reproduced" for v in heads["contrast_verdicts"])
+        rows.append(
+            (
+                "4. heads are label experts",
+                "encoders with symmetry breaking (both nulls, Holm); "
+                "with ablation-contrast CI > 0 "
+                f"({encoders[0]['num_heads']} heads per encoder)",
+                f"{breaking}/{len(encoders)}; {positive}/{len(encoders)}",
+                heads["verdict"],
+                control_of("heads"),
+            )
+        )
+    return rows
+
+
+def model_row(name, a):
+    config = a["config"]
+    train = config.get("examples_per_class")
+    data = f"{train} per class" if train else "all"
+    return (
+        f"| [{name}]({name}.md) | `{config['variant']}`, "
+        f"{config['image_size']} px | {a['epochs_trained']} | "
+        f"`{config['recipe']}` | {data} | {fmt(a['test_accuracy'])} |"
+    )
+
+
+def main():
+    out = []
+    for title, official, reports in DATASETS:
+        out += [
+            f"### {title}",
+            "",
+            f"Beside: {official}.",
+            "",
+            "| report | model | epochs | recipe | training images | "
+            "test accuracy |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        analysed = []
+        for name in reports:
+            evidence = os.path.join(HERE, name, "evidence")
+            if not os.path.isdir(evidence):
+                continue
+            a = analysis.analyze_run(evidence)
+            analysed.append((name, a))
+            out.append(model_row(name, a))
+        for name, a in analysed:
+            out += [
+                "",
+                f"`{name}`:",
+                "",
+                "| claim | statistic | value (95% CI) | verdict | "
+                "untrained control |",
+                "| --- | --- | --- | --- | --- |",
+                *("| " + " | ".join(row) + " |" for row in claim_rows(a)),
+            ]
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
