@@ -551,6 +551,7 @@ def claim_heads(run_dir, resamples, seed):
                 "num_heads": e["num_heads"],
                 "metrics": e["metrics"],
                 "null": e["null"],
+                "null_permuted": e.get("null_permuted") or {},
                 "symmetry_breaking": e["symmetry_breaking"],
                 "labels_per_head": [h["num_labels"] for h in e["heads"]],
                 "contrasts": contrasts.tolist(),

@@ -341,6 +341,14 @@ def _readout_epochs(r):
     return lines
 
 
+def _p(null):
+    """A null's p as the verdict reads it: Holm-adjusted where the heads
+    stage adjusted it (then the raw p in brackets), else raw."""
+    if null.get("p_holm") is not None:
+        return f"{fmt(null['p_holm'], 3)} (raw {fmt(null.get('p'), 3)})"
+    return fmt(null.get("p"), 3)
+
+
 def _claim_heads(c):
     if c is None:
         return ["Not measured (no `heads/heads.json`)."]
@@ -350,15 +358,18 @@ def _claim_heads(c):
         f"each head's labels renamed at random ({c['null_samples']} "
         f"draws each); one-sided p, Holm-adjusted over the encoders "
         f"where the heads stage did so; symmetry breaking when every "
-        f"one of {metrics} has p < {c['p_threshold']}. Ablation "
+        f"one of {metrics} has p < {c['p_threshold']} against both "
+        "nulls. Ablation "
         "contrast: accuracy drop on the head's own labels minus on the "
         f"others (CI: bootstrap over {_interval_over(c)}).",
         "",
         "| encoder | heads | labels per head | coverage | "
-        + " | ".join(f"{m} (obs / null, z, p)" for m in metrics)
+        + " | ".join(f"{m} (obs / node-shuffle null, z, p)" for m in metrics)
+        + " | "
+        + " | ".join(f"{m} label-renaming null p" for m in metrics)
         + " | symmetry breaking | ablation contrast | contrast CI |",
         "| --- | --- | --- | --- | "
-        + " | ".join("---" for _ in metrics)
+        + " | ".join("---" for _ in 2 * metrics)
         + " | --- | --- | --- |",
     ]
     for e in c["encoders"]:
@@ -368,8 +379,10 @@ def _claim_heads(c):
             cells.append(
                 f"{fmt(n.get('observed'), 3)} / "
                 f"{fmt(n.get('null_mean'), 3)}, z "
-                f"{fmt(n.get('z'), 2)}, p {fmt(n.get('p'), 3)}"
+                f"{fmt(n.get('z'), 2)}, p {_p(n)}"
             )
+        for m in metrics:
+            cells.append(_p((e.get("null_permuted") or {}).get(m) or {}))
         lines.append(
             f"| {e['encoder']} | {e['num_heads']} | "
             f"{e['labels_per_head']} | {fmt(e['metrics']['coverage'], 3)} | "
