@@ -369,6 +369,11 @@ STAGE_FILES = {
     "export": ("model.keras", "saved_model"),
     "snp": ("snp/summary.json", "snp/snp.npz"),
     "heads": ("heads/heads.json", "heads/heads.md"),
+    "control": (
+        "control/snp/summary.json",
+        "control/snp/snp.npz",
+        "control/heads/heads.json",
+    ),
     "prune": ("pruned/model.keras", "pruned/pruning.json"),
     "pages": ("pages/index.html", "pages/data/site.js"),
 }

@@ -134,4 +134,9 @@ def test_control_stage_measures_the_network_at_its_initialisation(
     state = read_json(os.path.join(folder.path, "run.json"))
     assert state["stages"]["control"]["status"] == "done"
     assert state["stages"]["control"]["wall_seconds"] > 0
+    assert set(state["stages"]["control"]["files"]) == {
+        "control/snp/summary.json",
+        "control/snp/snp.npz",
+        "control/heads/heads.json",
+    }
     assert "snp" not in state["stages"]  # the control is its own stage
