@@ -4,6 +4,7 @@ beside the trained network's."""
 
 from keras_snp.reproduce.markdown import ci
 from keras_snp.reproduce.markdown import fmt
+from keras_snp.reproduce.markdown import p_value
 
 #: Claim-2 statistics whose depth slope the control is compared on.
 TREND_STATS = ("mean_noise", "snr", "snr_labels", "mean_diag")
@@ -77,14 +78,20 @@ def control_heads(control):
         "on the network at its initialisation):",
         "",
         "| encoder | labels per head | "
-        + " | ".join(f"{m} p" for m in metrics)
+        + " | ".join(f"{m} p, node-shuffle null" for m in metrics)
+        + " | "
+        + " | ".join(f"{m} p, label-renaming null" for m in metrics)
         + " | symmetry breaking | ablation contrast (CI) |",
         "| --- | --- | "
-        + " | ".join("---" for _ in metrics)
+        + " | ".join("---" for _ in 2 * metrics)
         + " | --- | --- |",
     ]
     for e in heads["encoders"]:
-        ps = [fmt((e["null"].get(m) or {}).get("p"), 3) for m in metrics]
+        ps = [
+            p_value((e.get(family) or {}).get(m) or {})
+            for family in ("null", "null_permuted")
+            for m in metrics
+        ]
         lines.append(
             f"| {e['encoder']} | {e['labels_per_head']} | "
             + " | ".join(ps)

@@ -18,5 +18,13 @@ def fmt(value, digits=4):
     return f"{value:.{digits}f}"
 
 
+def p_value(null):
+    """A null's p as the verdict reads it: Holm-adjusted where the heads
+    stage adjusted it (then the raw p in brackets), else raw."""
+    if null.get("p_holm") is not None:
+        return f"{fmt(null['p_holm'], 3)} (raw {fmt(null.get('p'), 3)})"
+    return fmt(null.get("p"), 3)
+
+
 def ci(low, high, digits=4):
     return f"[{fmt(low, digits)}, {fmt(high, digits)}]"

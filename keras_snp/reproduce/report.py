@@ -16,6 +16,7 @@ from keras_snp.reproduce.control_report import control_heads
 from keras_snp.reproduce.control_report import control_verdict
 from keras_snp.reproduce.markdown import ci
 from keras_snp.reproduce.markdown import fmt
+from keras_snp.reproduce.markdown import p_value
 from keras_snp.reproduce.pruning_report import claim_pruning
 from keras_snp.utils import write_json
 from keras_snp.utils import write_text
@@ -341,14 +342,6 @@ def _readout_epochs(r):
     return lines
 
 
-def _p(null):
-    """A null's p as the verdict reads it: Holm-adjusted where the heads
-    stage adjusted it (then the raw p in brackets), else raw."""
-    if null.get("p_holm") is not None:
-        return f"{fmt(null['p_holm'], 3)} (raw {fmt(null.get('p'), 3)})"
-    return fmt(null.get("p"), 3)
-
-
 def _claim_heads(c):
     if c is None:
         return ["Not measured (no `heads/heads.json`)."]
@@ -379,10 +372,10 @@ def _claim_heads(c):
             cells.append(
                 f"{fmt(n.get('observed'), 3)} / "
                 f"{fmt(n.get('null_mean'), 3)}, z "
-                f"{fmt(n.get('z'), 2)}, p {_p(n)}"
+                f"{fmt(n.get('z'), 2)}, p {p_value(n)}"
             )
         for m in metrics:
-            cells.append(_p((e.get("null_permuted") or {}).get(m) or {}))
+            cells.append(p_value((e.get("null_permuted") or {}).get(m) or {}))
         lines.append(
             f"| {e['encoder']} | {e['num_heads']} | "
             f"{e['labels_per_head']} | {fmt(e['metrics']['coverage'], 3)} | "
