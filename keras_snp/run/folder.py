@@ -463,20 +463,15 @@ STAGE_SETTINGS = {
         "readout_seeds",
     ),
     "heads": ("theta", "null_samples", "ablation"),
-    "control": (
-        "theta",
-        "readout",
-        "readout_solver",
-        "readout_views",
-        "readout_tolerance",
-        "readout_max_passes",
-        "snp_epochs",
-        "taps",
-        "null_samples",
-        "ablation",
-    ),
     "prune": ("theta", "prune_scope", "fine_tune_epochs"),
 }
+# The untrained control measures SNP and heads as those stages do (with
+# one readout seed whatever `readout_seeds` says).
+STAGE_SETTINGS["control"] = tuple(
+    key
+    for key in dict.fromkeys(STAGE_SETTINGS["snp"] + STAGE_SETTINGS["heads"])
+    if key != "readout_seeds"
+)
 
 
 def _check_no_drift(state, config, path, redo=()):
