@@ -85,12 +85,13 @@ def claim_rows(a):
                 f"`{main['a']}` - `{main['b']}` (margin "
                 f"{pruning['margin']}), dilution "
                 f"{fmt(pruning['dilution'], 3)}",
-                f"{fmt(main['difference'])} "
-                f"{ci(main['low'], main['high'])}",
+                f"{fmt(main['difference'])} {ci(main['low'], main['high'])}",
                 pruning["verdict"],
                 "n/a",
             )
         )
+    else:
+        rows.append(("3. ANDC keeps accuracy", "—", "—", "not measured", "n/a"))
     heads = claims["heads"]
     if heads:
         encoders = heads["encoders"]
