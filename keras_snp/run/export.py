@@ -13,8 +13,10 @@ guides compare pruned and unpruned models (size of a zip of the files).
 """
 
 import io
+import json
 import logging
 import os
+import re
 import zipfile
 
 import keras
@@ -158,21 +160,51 @@ def load_model(path, safe_mode=True):
         )
     try:
         return keras.models.load_model(path, safe_mode=safe_mode)
-    except ValueError as error:
+    except Exception as error:
+        newer = saved_with_newer_keras(path)
+        if newer is None:
+            raise _load_error(path, error) from error
+        raise UsageError(
+            f"{path} was saved with Keras {newer}, which this Keras "
+            f"{keras.__version__} cannot read: upgrade it (pip install -U "
+            f"'keras>={newer}')."
+        ) from error
+
+
+def saved_with_newer_keras(path):
+    """The Keras version a `.keras` file was saved with (its
+    `metadata.json`) when newer than the running one, else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("metadata.json"))["keras_version"]
+    except Exception:  # noqa: BLE001 (no metadata: nothing to compare)
+        return None
+    if _version(saved) > _version(keras.__version__):
+        return saved
+    return None
+
+
+def _version(text):
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _load_error(path, error):
+    """The one-line error of a `.keras` file Keras could not load."""
+    if isinstance(error, ValueError):
         if "safe_mode" in str(error) or "unsafe" in str(error).lower():
-            raise UsageError(
+            return UsageError(
                 f"{path} holds code that loads only with safe_mode=False: "
                 "pass --unsafe if you trust its author."
-            ) from error
-        raise UsageError(
+            )
+        return UsageError(
             f"{path} is not a readable .keras model ({_first_line(error)}): "
             "re-export it or give another file."
-        ) from error
-    except Exception as error:  # zip, h5 and json errors of a corrupt file
-        raise UsageError(
-            f"{path} is corrupt or truncated ({type(error).__name__}): "
-            "re-export it or give another file."
-        ) from error
+        )
+    # zip, h5 and json errors of a corrupt file
+    return UsageError(
+        f"{path} is corrupt or truncated ({type(error).__name__}): "
+        "re-export it or give another file."
+    )
 
 
 def _first_line(error):
