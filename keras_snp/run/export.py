@@ -16,11 +16,11 @@ import io
 import json
 import logging
 import os
-import re
 import zipfile
 
 import keras
 import numpy as np
+from packaging.version import Version
 
 from keras_snp.utils import UsageError
 from keras_snp.utils import atomic_path
@@ -177,15 +177,10 @@ def saved_with_newer_keras(path):
     try:
         with zipfile.ZipFile(path) as archive:
             saved = json.loads(archive.read("metadata.json"))["keras_version"]
-    except Exception:  # noqa: BLE001 (no metadata: nothing to compare)
+        newer = Version(saved) > Version(keras.__version__)
+    except Exception:  # noqa: BLE001 (no or odd metadata: no comparison)
         return None
-    if _version(saved) > _version(keras.__version__):
-        return saved
-    return None
-
-
-def _version(text):
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+    return saved if newer else None
 
 
 def _load_error(path, error):

@@ -375,13 +375,13 @@ def measure_heads(
     }
 
 
-def _measure_snp(ctx, model, out_dir, log_dir):
+def _measure_snp(ctx, model, out_dir, log_dir, config=None):
     train, test = ctx.snp_data()
     return measure_snp(
         model,
         train,
         test,
-        ctx.config,
+        config or ctx.config,
         ctx.info.label_names,
         out_dir,
         log_dir,
@@ -458,23 +458,19 @@ def control_stage(ctx):
     keras.utils.set_random_seed(ctx.config.seed)
     untrained = ctx.build()
     config = dataclasses.replace(ctx.config, readout_seeds=1)
-    train, test = ctx.snp_data()
-    snp_result = measure_snp(
+    snp_result = _measure_snp(
+        ctx,
         untrained,
-        train,
-        test,
-        config,
-        ctx.info.label_names,
         ctx.out("control", "snp"),
         fit_lib.log_dir(ctx.folder, "control", "snp"),
-        writer=ctx.folder.writer,
-        taps=ctx.taps,
-        validation=ctx.snp_validation(),
+        config=config,
     )
+    # measure_heads, not _measure_heads: the latter's "did not learn"
+    # banner is about the trained model, not this one.
     encoders = measure_heads(
         untrained,
         snp_result,
-        test,
+        ctx.snp_data()[1],
         config,
         ctx.info.label_names,
         ctx.out("control", "heads"),
