@@ -5,12 +5,21 @@ run from its SNP results.
     keras-snp prune MODEL.keras --dataset D  # any saved model an adapter reads
     keras-snp prune RUN_DIR --sweep --thetas 0.1,0.3,0.5 \
         --fine-tune-steps 50 --structured 0.25
+    keras-snp prune RUN_DIR --fine-tune-study --study-epochs 1,5,20 \
+        --study-seeds 0,1,2
 
 With any of the analysis flags (`--sweep`, `--thetas`, `--sweep-scopes`,
 `--fine-tune-steps`, `--structured`) the stage runs with those settings
 (`keras_snp.run.prune_run.prune_run`): `--sweep` adds dilution-accuracy
 curves per scope (ANDC, random, magnitude, same fine-tune) and the
 per-layer sensitivity table to `pruning.json` and `sweep.png`.
+
+`--fine-tune-study` (`keras_snp.run.fine_tune_study`) fine-tunes the
+unpruned model, ANDC, magnitude and ANDC with the lab's classifier mask at
+each length with each seed, into `pruned/fine_tunes.json`; it reuses a
+finished prune stage (runs it first only when there is none; with it,
+`--fine-tune-steps` is the study's budget and does not rerun the stage)
+and continues an interrupted study.
 """
 
 import os
@@ -22,6 +31,7 @@ from keras_snp.cli.common import add_fine_tune_option
 from keras_snp.cli.common import add_quiet_option
 from keras_snp.cli.common import check_writable
 from keras_snp.cli.common import fraction
+from keras_snp.cli.common import non_negative_int
 from keras_snp.cli.common import positive_int
 from keras_snp.cli.common import scope
 from keras_snp.cli.common import start
@@ -63,6 +73,7 @@ def prune_parser():
     )
     add_quiet_option(parser)
     _add_analysis_options(parser)
+    _add_study_options(parser)
     add_data_options(parser, dataset_default=None)
     add_model_options(parser)
     return parser
@@ -112,6 +123,41 @@ def _add_analysis_options(parser):
     )
 
 
+def _add_study_options(parser):
+    group = parser.add_argument_group(
+        "fine-tune study (reuses a finished prune stage's masks)"
+    )
+    group.add_argument(
+        "--fine-tune-study",
+        action="store_true",
+        help="fine-tune unpruned, ANDC, magnitude and ANDC with the lab's "
+        "classifier mask at each --study-epochs with each --study-seeds "
+        "(pruned/fine_tunes.json)",
+    )
+    group.add_argument(
+        "--study-epochs",
+        type=_positive_ints,
+        default=(1, 5, 20),
+        metavar="E1,E2,...",
+        help="fine-tune lengths of the study (default: 1,5,20)",
+    )
+    group.add_argument(
+        "--study-seeds",
+        type=_seeds,
+        default=(0, 1, 2),
+        metavar="S1,S2,...",
+        help="fine-tune seeds of the study (default: 0,1,2)",
+    )
+
+
+def _positive_ints(text):
+    return tuple(positive_int(t) for t in text.split(",") if t.strip())
+
+
+def _seeds(text):
+    return tuple(non_negative_int(t) for t in text.split(",") if t.strip())
+
+
 def _fractions(text):
     return tuple(fraction(t) for t in text.split(",") if t.strip())
 
@@ -121,14 +167,11 @@ def _scopes(text):
 
 
 def _analysis_requested(args):
+    # with --fine-tune-study, --fine-tune-steps is the study's budget
+    steps = None if args.fine_tune_study else args.fine_tune_steps
     return args.sweep or any(
         value is not None
-        for value in (
-            args.thetas,
-            args.sweep_scopes,
-            args.fine_tune_steps,
-            args.structured,
-        )
+        for value in (args.thetas, args.sweep_scopes, steps, args.structured)
     )
 
 
@@ -152,8 +195,13 @@ def prune_main(argv=None):
         "unsafe": args.unsafe,
         "verbose": args.verbose,
     }
+    stage_done = os.path.isfile(
+        os.path.join(args.run_dir, "pruned", "snp_validation", "snp.npz")
+    )
     if _analysis_requested(args):
         _prune_with_analysis(args, overrides)
+    elif args.fine_tune_study and stage_done:
+        pass  # the study reuses the stage's masks
     else:
         from keras_snp.run import pipeline
         from keras_snp.run.prune_run import load_context
@@ -162,6 +210,17 @@ def prune_main(argv=None):
             args.run_dir, prune_scope=args.prune_scope, **overrides
         )
         pipeline.run_stages(ctx, ("prune",), redo=("prune",))
+    if args.fine_tune_study:
+        from keras_snp.run.fine_tune_study import run_fine_tune_study
+
+        run_fine_tune_study(
+            args.run_dir,
+            epochs=args.study_epochs,
+            seeds=args.study_seeds,
+            fine_tune_steps=args.fine_tune_steps,
+            unsafe=args.unsafe,
+            verbose=args.verbose,
+        )
     print_summary(args.run_dir)
     return 0
 

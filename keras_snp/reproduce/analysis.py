@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_snp.pruning.scopes import point_key
 from keras_snp.reproduce import evidence
+from keras_snp.reproduce import fine_tune_analysis
 from keras_snp.reproduce import stats
 from keras_snp.utils import UsageError
 from keras_snp.utils import load_npz
@@ -457,6 +458,9 @@ def claim_pruning(run_dir, resamples, seed, n_test=None):
         ),
         "bench": _bench(run_dir),
         "pruned_snp": pruned_snp(run_dir),
+        "fine_tune_study": fine_tune_analysis.fine_tune_study(
+            run_dir, resamples, seed, PRUNING_MARGIN, non_inferiority
+        ),
         "differences": [],
     }
     if hits is not None:

@@ -35,6 +35,8 @@ COPIED = (
     "pruned/sweep.json",
     "pruned/predictions.npz",
     "pruned/sweep_predictions.npz",
+    "pruned/fine_tunes.json",
+    "pruned/fine_tune_predictions.npz",
     "pruned/bench.json",
     "pruned/snp/summary.json",
     "pruned/heads/heads.json",

@@ -1,6 +1,7 @@
 """Claim 3 of the reproduction report: ANDC against its controls, the
 sweep points, the per-layer sensitivity, file sizes and speed."""
 
+from keras_snp.reproduce.fine_tune_analysis import study_lines
 from keras_snp.reproduce.markdown import ci
 from keras_snp.reproduce.markdown import fmt
 
@@ -337,7 +338,14 @@ def claim_pruning(c):
     lines += _holds(c)
     if c.get("why"):
         lines += ["", f"Verdict inconclusive: {c['why']}."]
-    for part in (_sensitivity(c), _pruned_snp(c), _sizes(c), _speed(c)):
+    parts = (
+        study_lines(c.get("fine_tune_study")),
+        _sensitivity(c),
+        _pruned_snp(c),
+        _sizes(c),
+        _speed(c),
+    )
+    for part in parts:
         if part:
             lines += ["", *part]
     structured = c.get("structured")

@@ -181,6 +181,33 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
     assert done.returncode == 2 and "between 0 and 1" in done.stderr
 
 
+def test_fine_tune_study_cli(run_dir):
+    study_flags = ("--fine-tune-study", "--study-epochs", "1")
+    flags = (*study_flags, "--study-seeds", "0,1", "--fine-tune-steps", "1")
+    done = run_script("prune.py", str(run_dir), *flags)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stage = json.loads((run_dir / "pruned" / "pruning.json").read_text())
+    study = json.loads((run_dir / "pruned" / "fine_tunes.json").read_text())
+    assert study["scope"] == stage["scope"]
+    assert study["fine_tune"]["recipe"] == stage["fine_tune"]["recipe"]
+    rows = ["unpruned", "andc", "magnitude"]
+    if "readout" in stage["scope"] or stage["scope"] == "all":
+        rows.append("andc_lab_classifier")
+    keys = {f"{row}|1|{seed}" for row in rows for seed in (0, 1)}
+    assert set(study["points"]) == keys
+    with np.load(run_dir / "pruned" / "fine_tune_predictions.npz") as hits:
+        assert set(hits.files) == keys
+        for key, point in study["points"].items():
+            assert float(hits[key].mean()) == pytest.approx(point["accuracy"])
+    # a second call runs nothing again
+    done = run_script("prune.py", str(run_dir), *flags)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((run_dir / "pruned" / "fine_tunes.json").read_text())
+    assert again["points"] == study["points"]
+    done = run_script("prune.py", str(run_dir), *study_flags[:2], "1,x")
+    assert done.returncode == 2 and "--study-epochs" in done.stderr
+
+
 def test_files_recompute_from_snp_npz(run_dir):
     """summary.json and every head's label set follow from snp.npz alone."""
     from keras_snp.snp import clusters
