@@ -90,6 +90,7 @@ def claim_rows(a):
                 "n/a",
             )
         )
+        rows.extend(_study_rows(pruning.get("fine_tune_study")))
     else:
         rows.append(("3. ANDC keeps accuracy", "—", "—", "not measured", "n/a"))
     heads = claims["heads"]
@@ -106,6 +107,39 @@ def claim_rows(a):
                 f"{breaking}/{len(encoders)}; {positive}/{len(encoders)}",
                 heads["verdict"],
                 control_of("heads"),
+            )
+        )
+    return rows
+
+
+def _study_rows(study):
+    """Claim 3 at each fine-tune length of the fine-tune study: ANDC and
+    the lab's classifier mask against `unpruned` (seed-averaged)."""
+    if not study:
+        return [
+            (
+                "3. at 1, 5, 20 fine-tune epochs",
+                "seed bands (`prune.py --fine-tune-study`)",
+                "—",
+                "not measured",
+                "n/a",
+            )
+        ]
+    rows = []
+    for r in study["rows"]:
+        if r["row"] not in ("andc", "andc_lab_classifier") or not r.get(
+            "difference"
+        ):
+            continue
+        d = r["difference"]
+        rows.append(
+            (
+                f"3. at {r['epochs']} fine-tune epoch(s)",
+                f"`{r['row']}` - `unpruned`, mean of {len(r['seeds'])} "
+                f"seeds ({study['level'] * 100:.1f}% CI, Bonferroni)",
+                f"{fmt(d['difference'])} {ci(d['low'], d['high'])}",
+                r["verdict"],
+                "n/a",
             )
         )
     return rows

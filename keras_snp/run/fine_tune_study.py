@@ -151,7 +151,39 @@ def run_fine_tune_study(
         verbose=0,
     )
     _write(out_dir, state, hits)
+    _log(state, os.path.join(run_dir, "logs", "pruning", "fine_tune_study"))
     return state
+
+
+def _log(state, log_dir):
+    """TensorBoard: per row, the mean accuracy over seeds at step = the
+    fine-tune length (`fine_tune_study/<row>`), and the table as text."""
+    from keras_snp.run import tensorboard
+
+    if not tensorboard.available():
+        return
+    lines = []
+    for row, lengths in state["summary"].items():
+        for length, entry in lengths.items():
+            tensorboard.write_scalars(
+                log_dir, {f"fine_tune_study/{row}": entry["mean"]}, int(length)
+            )
+            lines.append(
+                [
+                    row,
+                    length,
+                    len(entry["seeds"]),
+                    f"{entry['mean']:.4f}",
+                    f"[{entry['min']:.4f}, {entry['max']:.4f}]",
+                ]
+            )
+    tensorboard.write_text(
+        log_dir,
+        "fine_tune_study",
+        tensorboard.markdown_table(
+            ["row", "epochs", "seeds", "accuracy", "seed band"], lines
+        ),
+    )
 
 
 def _write(out_dir, state, hits):

@@ -199,6 +199,8 @@ def test_fine_tune_study_cli(run_dir):
         assert set(hits.files) == keys
         for key, point in study["points"].items():
             assert float(hits[key].mean()) == pytest.approx(point["accuracy"])
+    tags = event_tags(run_dir / "logs" / "pruning" / "fine_tune_study")
+    assert {"fine_tune_study/andc", "fine_tune_study"} <= tags
     # a second call runs nothing again
     done = run_script("prune.py", str(run_dir), *flags)
     assert done.returncode == 0, done.stderr[-3000:]
