@@ -78,14 +78,22 @@ def test_study_runs_every_point_once_and_skips_done(setting):
     rows = {k: rows[k] for k in ("unpruned", "andc_lab_classifier")}
     test = list(splits.test)
     seen = []
-    hits = study_lib.study(
-        model,
-        rows,
-        splits.train,
-        test,
-        FineTune(epochs=1, recipe="light", steps_per_epoch=1),
-        epochs=(1, 0),
-        seeds=(0, 1),
+
+    def run(epochs, **kwargs):
+        tune = FineTune(epochs=1, recipe="light", steps_per_epoch=1)
+        return study_lib.study(
+            model,
+            rows,
+            splits.train,
+            test,
+            tune,
+            epochs=epochs,
+            seeds=(0, 1),
+            **kwargs,
+        )
+
+    hits = run(
+        (1, 0),
         on_point=lambda key, h, record: seen.append((key, record["steps"])),
     )
     expected = [
@@ -101,17 +109,7 @@ def test_study_runs_every_point_once_and_skips_done(setting):
     np.testing.assert_array_equal(
         hits["unpruned|0|0"], correctness(model, test)
     )
-    again = study_lib.study(
-        model,
-        rows,
-        splits.train,
-        test,
-        FineTune(epochs=1, recipe="light", steps_per_epoch=1),
-        epochs=(0, 1),
-        seeds=(0, 1),
-        done=set(hits),
-    )
-    assert again == {}
+    assert run((0, 1), done=set(hits)) == {}
 
 
 def _planted_run(tmp_path, hits, epochs):
