@@ -121,7 +121,7 @@ def study_lines(s):
         "images of the per-image hit rate averaged over the seeds; margin "
         f"{s['margin']}.",
         "",
-        "| epochs | row | seeds | accuracy [seed band] | dilution | "
+        "| row | epochs | seeds | accuracy [seed band] | dilution | "
         "difference [CI] | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -133,7 +133,7 @@ def study_lines(s):
             else "(reference)"
         )
         lines.append(
-            f"| {r['epochs']} | {r['row']} | {len(r['seeds'])} | "
+            f"| {r['row']} | {r['epochs']} | {len(r['seeds'])} | "
             f"{fmt(r['mean'])} [{fmt(r['min'])}, {fmt(r['max'])}] | "
             f"{fmt((dilution.get(r['row']) or {}).get('dilution', 0.0), 3)} | "
             f"{cell} | {r.get('verdict', '')} |"

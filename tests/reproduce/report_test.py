@@ -162,6 +162,27 @@ def make_run(path, seed=0):
             "readout|0.4|magnitude": worse,
         },
     )
+    # the fine-tune study: two lengths, two seeds; ANDC equal to unpruned
+    study = {}
+    for length in (1, 5):
+        for seed in (0, 1):
+            for row, hits_of_row in (
+                ("unpruned", tuned),
+                ("andc", tuned),
+                ("magnitude", worse),
+            ):
+                study[f"{row}|{length}|{seed}"] = hits_of_row
+    np.savez(os.path.join(path, "pruned", "fine_tune_predictions.npz"), **study)
+    write_json(
+        os.path.join(path, "pruned", "fine_tunes.json"),
+        {
+            "fine_tune": {"recipe": "light", "learning_rate": 6e-4},
+            "epochs": [1, 5, 20],
+            "seeds": [0, 1],
+            "rows": {"andc": {"dilution": 0.5}},
+            "predictions": "fine_tune_predictions.npz",
+        },
+    )
     write_json(
         os.path.join(path, "pruned", "bench.json"),
         {
@@ -393,6 +414,17 @@ class ReportTest(TestCase):
         self.assertIn("| pruned | 1.00 MiB | 1.00 MiB |", section)
         self.assertIn("keras 0.500", section)
         self.assertIn("| classifier | readout |", section)
+        # the fine-tune study: ANDC equal to unpruned at both lengths, 20
+        # planned but not run
+        for length in (1, 5):
+            row = [
+                r
+                for r in section.splitlines()
+                if r.startswith(f"| andc | {length} |")
+            ]
+            self.assertEqual(len(row), 1, section)
+            self.assertIn("0.0000 [0.0000, 0.0000] | reproduced", row[0])
+        self.assertIn("Lengths planned but not run: [20]", section)
         # 50 of 100 non-zero; <= 0.6 needs 40 more cut of the 80 prunable
         self.assertIn(
             "Lossless floor: 50 of 100 parameters stay non-zero (0.500); "
