@@ -131,6 +131,8 @@ def study_lines(s):
             f"{fmt(d['difference'])} [{fmt(d['low'])}, {fmt(d['high'])}]"
             if d
             else "(reference)"
+            if r["row"] == "unpruned"
+            else "n/a (not the seeds of `unpruned`)"
         )
         lines.append(
             f"| {r['row']} | {r['epochs']} | {len(r['seeds'])} | "
