@@ -138,26 +138,33 @@ def run_fine_tune_study(
         if verbose:
             print(f"fine-tune study: {key}: accuracy {np.mean(point_hits):.4f}")
 
-    study_lib.study(
-        model,
-        rows,
-        ctx.splits.train,
-        test,
-        tune,
-        epochs=epochs,
-        seeds=seeds,
-        done=set(hits),
-        on_point=save,
-        verbose=0,
-    )
-    _write(out_dir, state, hits)
-    _log(state, os.path.join(run_dir, "logs", "pruning", "fine_tune_study"))
+    try:
+        study_lib.study(
+            model,
+            rows,
+            ctx.splits.train,
+            test,
+            tune,
+            epochs=epochs,
+            seeds=seeds,
+            done=set(hits),
+            on_point=save,
+            verbose=0,
+        )
+    finally:  # Ctrl-C too: TensorBoard shows the points measured so far
+        _write(out_dir, state, hits)
+        log_study(state, run_dir)
     return state
 
 
-def _log(state, log_dir):
+def log_study(state, run_dir):
     """TensorBoard: per row, the mean accuracy over seeds at step = the
-    fine-tune length (`fine_tune_study/<row>`), and the table as text."""
+    fine-tune length (`fine_tune_study/<row>`), and the table as text, in
+    `<run>/logs/pruning/fine_tune_study`."""
+    _log(state, os.path.join(run_dir, "logs", "pruning", "fine_tune_study"))
+
+
+def _log(state, log_dir):
     from keras_snp.run import tensorboard
 
     if not tensorboard.available():
