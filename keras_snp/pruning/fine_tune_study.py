@@ -34,6 +34,7 @@ from keras_snp.pruning.andc import magnitude_masks
 from keras_snp.pruning.andc import prune
 from keras_snp.pruning.fine_tuning import fine_tune
 from keras_snp.pruning.scoring import correctness
+from keras_snp.pruning.stage import clone
 from keras_snp.snp.clusters import diagonal_mask
 from keras_snp.snp.fields import SNPAccumulator
 from keras_snp.snp.readout import int_labels
@@ -152,11 +153,9 @@ def study(
                 key = point_key(row, length, seed)
                 if key in done:
                     continue
-                if masks is None:
-                    tuned = keras.models.clone_model(model)
-                    tuned.set_weights(model.get_weights())
-                else:
-                    tuned = prune(model, masks=masks)
+                tuned = (
+                    clone(model) if masks is None else prune(model, masks=masks)
+                )
                 settings = dataclasses.replace(
                     fine_tune_settings, epochs=int(length), seed=int(seed)
                 )

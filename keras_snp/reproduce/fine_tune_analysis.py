@@ -32,10 +32,11 @@ def fine_tune_study(run_dir, resamples, seed, margin, verdict_fn):
         verdict_fn: `verdict_fn(low, high, margin)` (the stage's rule).
 
     Returns:
-        `{"rows": [...], "level", "epochs", "seeds", "fine_tune",
-        "dilution", "classifier_mask_agreement"}`; each row entry has
-        `row`, `epochs`, `seeds`, `mean`, `min`, `max` and, for pruned
-        rows, `difference` (`difference`, `low`, `high`) and `verdict`.
+        `{"rows": [...], "level", "epochs", "planned_epochs",
+        "fine_tune", "dilution", "classifier_mask_agreement", "margin"}`;
+        each row entry has `row`, `epochs`, `seeds`, `mean`, `min`,
+        `max` and, for pruned rows, `difference` (`difference`, `low`,
+        `high`) and `verdict`.
     """
     path = os.path.join(run_dir, "pruned", study_lib.STUDY_JSON)
     if not os.path.isfile(path):
@@ -43,6 +44,7 @@ def fine_tune_study(run_dir, resamples, seed, margin, verdict_fn):
     state = read_json(path)
     hits_path = os.path.join(run_dir, "pruned", state["predictions"])
     hits = load_npz(hits_path) if os.path.isfile(hits_path) else {}
+    table = study_lib.summarise(hits)
     lengths = sorted({study_lib.parse_key(k)[1] for k in hits})
     level = 1 - (1 - FAMILY_LEVEL) / max(1, len(lengths))
     rows = []
@@ -54,17 +56,12 @@ def fine_tune_study(run_dir, resamples, seed, margin, verdict_fn):
             mean_hits, seeds = study_lib.seed_mean_hits(hits, row, length)
             if mean_hits is None:
                 continue
-            accuracies = [
-                float(hits[study_lib.point_key(row, length, s)].mean())
-                for s in seeds
-            ]
+            band = table[row][length]
             entry = {
                 "row": row,
                 "epochs": length,
                 "seeds": seeds,
-                "mean": float(mean_hits.mean()),
-                "min": min(accuracies),
-                "max": max(accuracies),
+                **{k: band[k] for k in ("mean", "min", "max")},
             }
             if row != "unpruned" and seeds == reference_seeds:
                 difference = stats.bootstrap_accuracy_difference(
@@ -80,9 +77,8 @@ def fine_tune_study(run_dir, resamples, seed, margin, verdict_fn):
         "level": level,
         "epochs": lengths,
         "planned_epochs": state.get("epochs"),
-        "planned_seeds": state.get("seeds"),
         "fine_tune": state.get("fine_tune"),
-        "dilution": {k: v for k, v in state.get("rows", {}).items()},
+        "dilution": state.get("rows", {}),
         "classifier_mask_agreement": state.get("classifier_mask_agreement"),
         "margin": margin,
     }

@@ -32,9 +32,6 @@ from keras_snp.utils import load_npz
 from keras_snp.utils import read_json
 from keras_snp.utils import write_json
 
-STUDY_JSON = study_lib.STUDY_JSON
-STUDY_PREDICTIONS = study_lib.STUDY_PREDICTIONS
-
 
 def _comparable(tune):
     """The fine-tune settings a point depends on, but its length and seed."""
@@ -43,8 +40,8 @@ def _comparable(tune):
 
 def _previous(out_dir, tune):
     """The hits and point records measured before with the same settings."""
-    path = os.path.join(out_dir, STUDY_JSON)
-    hits_path = os.path.join(out_dir, STUDY_PREDICTIONS)
+    path = os.path.join(out_dir, study_lib.STUDY_JSON)
+    hits_path = os.path.join(out_dir, study_lib.STUDY_PREDICTIONS)
     if not (os.path.isfile(path) and os.path.isfile(hits_path)):
         return {}, {}
     state = read_json(path)
@@ -68,6 +65,7 @@ def run_fine_tune_study(
         The `fine_tunes.json` dictionary.
     """
     from keras_snp.run.prune_run import load_context
+    from keras_snp.run.prune_stage import reiterable_test_split
     from keras_snp.snp import SNPResult
 
     out_dir = os.path.join(run_dir, "pruned")
@@ -107,7 +105,7 @@ def run_fine_tune_study(
         "masks_from": "validation (pruned/snp_validation); "
         "andc_lab_classifier: the classifier's own kernel on validation",
         "scored_on": "test",
-        "predictions": STUDY_PREDICTIONS,
+        "predictions": study_lib.STUDY_PREDICTIONS,
         "points": points,
     }
     if own is not None:
@@ -119,11 +117,7 @@ def run_fine_tune_study(
             1 - masks[name].mean()
         )
         state["classifier_mask_agreement"] = float((mask == masks[name]).mean())
-    test = (
-        ctx.splits.test
-        if hasattr(ctx.splits.test, "element_spec")
-        else list(ctx.splits.test)
-    )
+    test = reiterable_test_split(ctx.splits.test)
     started = [time.time()]
 
     def save(key, point_hits, record):
@@ -195,7 +189,7 @@ def _log(state, log_dir):
 
 def _write(out_dir, state, hits):
     state["summary"] = study_lib.summarise(hits)
-    with atomic_path(os.path.join(out_dir, STUDY_PREDICTIONS)) as tmp:
+    with atomic_path(os.path.join(out_dir, study_lib.STUDY_PREDICTIONS)) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **hits)
-    write_json(os.path.join(out_dir, STUDY_JSON), state)
+    write_json(os.path.join(out_dir, study_lib.STUDY_JSON), state)

@@ -72,6 +72,12 @@ __all__ = [
 ]
 
 
+def reiterable_test_split(data):
+    """The test split, iterable more than once: a `tf.data.Dataset` as it
+    is, any other iterable of batches as a list."""
+    return data if hasattr(data, "element_spec") else list(data)
+
+
 def _export(model, directory, export_fn, compress):
     from keras_snp.run import export as export_lib
 
@@ -205,14 +211,11 @@ def run_pruning(
         masks = connection_masks(
             model, snp_result, settings.theta, settings.scope
         )
-    test_batches = (
-        test_data if hasattr(test_data, "element_spec") else list(test_data)
-    )
     result = prune_and_evaluate(
         model,
         masks,
         train_data,
-        test_batches,
+        reiterable_test_split(test_data),
         settings,
         snp_result=snp_result,
         verbose=verbose,
@@ -326,11 +329,7 @@ def run_sweep(
             ctx.model, snp_train, snp_validation, wide, verbose=verbose
         )
         result.save(snp_dir)
-    test = (
-        ctx.splits.test
-        if hasattr(ctx.splits.test, "element_spec")
-        else list(ctx.splits.test)
-    )
+    test = reiterable_test_split(ctx.splits.test)
     hits = {}
     rows = sweep_lib.sweep(
         ctx.model,
