@@ -89,8 +89,9 @@ class ReadoutConfig:
             fraction over its last 5 views.
         tolerance: `"lbfgs"` is converged when the whitened gradient norm
             is at most this fraction of its value at zero weights.
-        max_passes: objective evaluations allowed per readout (`"lbfgs"`);
-            a readout that needs more is reported as not converged.
+        max_passes: objective evaluations allowed per readout (`"lbfgs"`
+            and `"stream"`); a readout that needs more is reported as not
+            converged (a low cap is a quick look).
         cache_dtype: `"float16"` (default) or `"float32"` feature cache.
         cache_memory_gb: cache held in memory up to this size, then spilled
             to files (removed afterwards); also the most a tap's solve

@@ -4,6 +4,7 @@ FLOP bound, and the vectorised fields against the per-node loop.
     python scripts/bench_snp.py converged --model RUN/model.keras \
         --npz ../shared/data/cifar100/cifar100.npz --out RESULT.md
     python scripts/bench_snp.py fields --variant cct_2_3x2 --tap encoder_1_mha
+    python scripts/bench_snp.py forward --variant cct_2_3x2 --batch-size 20
 
 `converged`: in one run on one machine, the default
 converged SNP of every tap (wall time, passes, peak host memory), one epoch
@@ -14,6 +15,10 @@ matmul rate measured here), with the ratios.
 `fields`: both paths compute V (nodes, K, K) on the same model, tap,
 readout and batches; the script prints both times, the ratio, their
 agreement, and the memory the vectorised path holds.
+
+`forward`: the frozen forward of every tap as the readout solvers run it
+once per view and batch, compiled (`predict_on_batch`, the default)
+against eager (`run_eagerly=True`, the baseline), with their agreement.
 """
 
 import argparse
@@ -279,10 +284,74 @@ def converged_main(argv):
     return 0
 
 
+def bench_forward(variant, classes, image_size, batches, batch_size):
+    """Seconds per frozen forward of every tap, eager and compiled."""
+    from keras_snp.settings import ReadoutConfig
+    from keras_snp.snp.engine import SNPEngine
+
+    keras.utils.set_random_seed(0)
+    model = build_cct(variant, num_classes=classes, image_size=image_size)
+    specs = resolve_taps(model, None)
+    images = np.random.default_rng(0).uniform(
+        0, 1, (batch_size, image_size, image_size, 3)
+    )
+    images = images.astype("float32")
+    seconds, outputs = {}, {}
+    for name, eagerly in (("eager", True), ("compiled", False)):
+        engine = SNPEngine(model, specs, classes, ReadoutConfig(), eagerly)
+        outputs[name] = engine.features(images)  # warm-up (and trace)
+        start = time.perf_counter()
+        for _ in range(batches):
+            engine.features(images)
+        seconds[name] = (time.perf_counter() - start) / batches
+    difference = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(outputs["eager"], outputs["compiled"])
+    )
+    return seconds, len(specs), difference
+
+
+def forward_main(argv):
+    parser = argparse.ArgumentParser(description="frozen forward, all taps")
+    parser.add_argument("--variant", default="cct_2_3x2")
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=100)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    seconds, taps, difference = bench_forward(
+        args.variant,
+        args.classes,
+        args.image_size,
+        args.batches,
+        args.batch_size,
+    )
+    logger.info(
+        "%s, %d taps, %d batches of %d at %d px on %s:\n"
+        "  eager (baseline): %.4f s per batch\n"
+        "  compiled:         %.4f s per batch\n"
+        "  speed-up:         %.1fx   (largest difference %.1e)",
+        args.variant,
+        taps,
+        args.batches,
+        args.batch_size,
+        args.image_size,
+        keras.backend.backend(),
+        seconds["eager"],
+        seconds["compiled"],
+        seconds["eager"] / seconds["compiled"],
+        difference,
+    )
+    return 0
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "converged":
         return converged_main(argv[1:])
+    if argv and argv[0] == "forward":
+        return forward_main(argv[1:])
     if argv and argv[0] == "fields":
         argv = argv[1:]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

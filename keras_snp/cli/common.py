@@ -293,6 +293,14 @@ def add_snp_options(parser):
         help="augmented views of the training split cached for lbfgs",
     )
     group.add_argument(
+        "--readout-stream-views",
+        type=positive_int,
+        default=ReadoutConfig.stream_views,
+        metavar="N",
+        help="most fresh views (frozen forward passes) stream takes per "
+        "readout before it is reported not converged",
+    )
+    group.add_argument(
         "--readout-tolerance",
         type=fraction,
         default=ReadoutConfig.tolerance,
@@ -305,8 +313,8 @@ def add_snp_options(parser):
         type=positive_int,
         default=ReadoutConfig.max_passes,
         metavar="N",
-        help="cap on lbfgs passes per readout (a low cap is a quick look; "
-        "the summary then says 'not converged')",
+        help="cap on solver passes per readout, lbfgs or stream (a low cap "
+        "is a quick look; the summary then says 'not converged')",
     )
     group.add_argument(
         "--readout-epochs",

@@ -21,6 +21,7 @@ ARGUMENT_FLAGS = {
     "null_samples": "--null-samples",
     "num_classes": "--num-classes",
     "strategy": "--strategy",
+    "stream_views": "--readout-stream-views",
     "test_split": "--test-split",
     "theta": "--theta",
     "views": "--readout-views",

@@ -301,6 +301,13 @@ def _solver(config):
     """How the run's readouts were trained, in words."""
     if config.get("readout_solver", "lab") == "lab":
         return f"the lab's SGD for {config['snp_epochs']} epoch(s)"
+    if config["readout_solver"] == "stream":
+        return (
+            "solved to the optimum of the expectation over the augmentation "
+            "(whitened L-BFGS steps on fresh views with averaging, at most "
+            f"{config.get('readout_stream_views')} views, converged on a "
+            "held-out view)"
+        )
     return (
         "solved to their optimum (whitened L-BFGS on "
         f"{config.get('readout_views')} cached views, relative gradient "

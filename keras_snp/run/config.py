@@ -29,6 +29,7 @@ STAGE_FIELDS = {
     "readout": (ReadoutConfig, "readout"),
     "readout_solver": (ReadoutConfig, "solver"),
     "readout_views": (ReadoutConfig, "views"),
+    "readout_stream_views": (ReadoutConfig, "stream_views"),
     "readout_tolerance": (ReadoutConfig, "tolerance"),
     "readout_max_passes": (ReadoutConfig, "max_passes"),
     "snp_epochs": (ReadoutConfig, "epochs"),
@@ -79,6 +80,7 @@ class RunConfig:
     readout: str = ReadoutConfig.readout
     readout_solver: str = ReadoutConfig.solver
     readout_views: int = ReadoutConfig.views
+    readout_stream_views: int = ReadoutConfig.stream_views
     readout_tolerance: float = ReadoutConfig.tolerance
     readout_max_passes: int = ReadoutConfig.max_passes
     snp_epochs: int = ReadoutConfig.epochs  # the lab solver's epochs

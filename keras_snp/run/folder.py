@@ -456,6 +456,7 @@ STAGE_SETTINGS = {
         "readout",
         "readout_solver",
         "readout_views",
+        "readout_stream_views",
         "readout_tolerance",
         "readout_max_passes",
         "snp_epochs",

@@ -59,7 +59,7 @@ class SNPEngine:
         config: a `ReadoutConfig`.
     """
 
-    def __init__(self, model, specs, num_classes, config):
+    def __init__(self, model, specs, num_classes, config, run_eagerly=False):
         if len(model.inputs) != 1:
             raise ValueError(
                 "`model` must have exactly one input (images). Received: "
@@ -82,10 +82,18 @@ class SNPEngine:
         feats = _as_list(self.frozen(images))
         outputs = [r(f) for r, f in zip(self.readouts, feats)]
         self.trainer = keras.Model(images, outputs, name="snp_readouts")
+        self.run_eagerly = run_eagerly
+        self.forward = keras.Model(images, feats, name="snp_taps")
 
     def features(self, images):
-        """One frozen forward in inference mode: the list of tap outputs."""
-        return _as_list(self.frozen(images))
+        """One frozen forward in inference mode: the list of tap outputs
+        (numpy). Compiled as `predict_on_batch` compiles (the readout
+        solvers run it once per view and batch: eager dispatch cost more
+        than the forward itself on small models); eager with
+        `run_eagerly`."""
+        if self.run_eagerly:
+            return _as_list(self.frozen(images))
+        return _as_list(self.forward.predict_on_batch(images))
 
     def set_scale(self, train_data):
         """Measures and sets each node's activation factor (1 / RMS)."""
@@ -341,7 +349,9 @@ def compute_snp(
     every node's SNP matrix `V` on the test split (METHOD.md section 2).
     By default each readout is solved to the optimum of its convex
     objective on cached features (`solver="lbfgs"`) and its convergence is
-    recorded in `TapResult.convergence`; `solver="lab"` runs the lab's SGD.
+    recorded in `TapResult.convergence`; `solver="stream"` solves the
+    expectation over the augmentation by steps on fresh views;
+    `solver="lab"` runs the lab's SGD.
 
     Args:
         model: a trained single-input Keras model (functional/Sequential).
@@ -358,7 +368,8 @@ def compute_snp(
         label_names: optional K names kept in the result.
         cache_dir: where the feature cache spills when it exceeds
             `cache_memory_gb` (default: the system's temporary folder).
-        run_eagerly: run the lab's SGD eagerly (debugging, tests).
+        run_eagerly: run the frozen forward and the lab's SGD eagerly
+            (debugging, tests).
         verbose: 0 silent; 1 progress bars and log lines.
         selection_data: a validation split on which every `V` is also
             measured (`TapResult.V_validation`), or None.
@@ -398,7 +409,7 @@ def compute_snp(
         "stream": config.stream_views + 1,
     }.get(config.solver, config.views)
     _check_reiterable(train_data, "train_data", reads)
-    engine = SNPEngine(model, specs, num_classes, config)
+    engine = SNPEngine(model, specs, num_classes, config, run_eagerly)
     records = engine.fit(train_data, optimizer, cache_dir, run_eagerly, verbose)
     results = {}
     selection = (
@@ -442,7 +453,8 @@ def warn_not_converged(result):
         logger.warning(
             "SNP readouts NOT converged for %d tap(s): %s. Their statistics "
             "are not the optimum's: raise `max_passes` "
-            "(--readout-max-passes) or the `tolerance`.",
+            "(--readout-max-passes), for solver='stream' `stream_views` "
+            "(--readout-stream-views), or the tolerance.",
             len(names),
             ", ".join(names),
         )

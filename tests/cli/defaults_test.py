@@ -65,6 +65,7 @@ def test_flag_defaults_are_the_run_config_defaults(name):
         ("--readout", settings.ReadoutConfig, "readout"),
         ("--readout-solver", settings.ReadoutConfig, "solver"),
         ("--readout-views", settings.ReadoutConfig, "views"),
+        ("--readout-stream-views", settings.ReadoutConfig, "stream_views"),
         ("--readout-tolerance", settings.ReadoutConfig, "tolerance"),
         ("--readout-max-passes", settings.ReadoutConfig, "max_passes"),
         ("--readout-epochs", settings.ReadoutConfig, "epochs"),
@@ -96,10 +97,15 @@ def test_every_stage_field_has_its_stage_default():
 
 def test_run_config_gives_the_stages_their_settings():
     config = RunConfig(
-        readout_solver="lab", readout_views=3, snp_epochs=7, null_samples=9
+        readout_solver="lab",
+        readout_views=3,
+        readout_stream_views=5,
+        snp_epochs=7,
+        null_samples=9,
     )
     readout = settings.ReadoutConfig(**config.readout_settings())
     assert (readout.solver, readout.views, readout.epochs) == ("lab", 3, 7)
+    assert readout.stream_views == 5
     assert readout.tolerance == settings.ReadoutConfig().tolerance
     heads = config.heads_settings()
     assert (heads.null_samples, heads.ablation) == (9, True)

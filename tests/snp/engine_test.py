@@ -42,6 +42,7 @@ def test_cct_readouts_learn_and_files_follow_schema(tmp_path):
         batch_size=20,
         verbose=0,
         label_names=list("abcde"),
+        solver="lbfgs",  # the toy is separable: stream needs ~60 views
     )
     for w0, w1 in zip(before, model.get_weights()):
         np.testing.assert_array_equal(w0, w1)
@@ -89,7 +90,9 @@ def test_pooled_readout():
         # 3 scale batches + 2 epochs x 5 train batches + 3 test batches
         ({"solver": "lab", "epochs": 2, "scale": "rms"}, 3 + 2 * 5 + 3),
         # 3 views x 5 train batches (the cache) + 3 test batches
-        ({"views": 3}, 3 * 5 + 3),
+        ({"solver": "lbfgs", "views": 3}, 3 * 5 + 3),
+        # the held-out view and 3 fresh views x 5 batches + 3 test batches
+        ({"solver": "stream", "stream_views": 3}, (1 + 3) * 5 + 3),
     ],
 )
 def test_one_forward_per_batch_in_inference_mode(settings, forwards):
@@ -134,7 +137,9 @@ def test_argument_errors():
 
 def test_cache_on_disk_gives_the_same_readouts(tmp_path):
     model = small_cnn()
-    settings = dict(taps=["block_2"], batch_size=20, views=2, verbose=0)
+    settings = dict(
+        taps=["block_2"], batch_size=20, solver="lbfgs", views=2, verbose=0
+    )
     memory = compute_snp(model, TRAIN, TEST, **settings)
     disk = compute_snp(
         model, TRAIN, TEST, cache_memory_gb=0, cache_dir=tmp_path, **settings
@@ -174,3 +179,15 @@ def test_fields_on_a_selection_split_are_kept_and_saved(tmp_path):
         max_passes=30,
     )
     assert plain.taps["encoder_1_mha"].V_validation is None
+
+
+def test_compiled_forward_reads_what_the_eager_forward_reads():
+    model = small_cnn()
+    settings = dict(taps=["block_2"], batch_size=20, solver="lbfgs", views=1)
+    compiled = compute_snp(model, TRAIN, TEST, verbose=0, **settings)
+    eager = compute_snp(
+        model, TRAIN, TEST, verbose=0, run_eagerly=True, **settings
+    )
+    a, b = compiled.taps["block_2"], eager.taps["block_2"]
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(a.V, b.V, rtol=1e-4, atol=1e-5)

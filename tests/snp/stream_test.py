@@ -11,6 +11,7 @@ from keras_snp.snp.engine import compute_snp
 from keras_snp.snp.solver import ReadoutProblem
 from keras_snp.snp.solver import SolverConfig
 from keras_snp.snp.solver import solve_readout
+from keras_snp.snp.stream import StreamState
 
 K, L2, SIZE, SHIFT = 4, 1e-3, 6, 1
 
@@ -98,3 +99,25 @@ def test_too_few_views_is_not_converged(case):
     tap = snp(model, train, solver="stream", stream_views=3)
     assert tap.convergence["converged"] is False
     assert tap.convergence["views"] == 3
+
+
+def test_max_passes_is_a_quick_look_that_says_not_converged(case):
+    model, train, problem, optimum = case
+    record = snp(model, train, solver="stream", max_passes=12).convergence
+    assert record["converged"] is False
+    # about 3 passes per view; the cap ends the views long before 60
+    assert 12 <= record["passes"] <= 12 + 2 and record["views"] <= 6
+
+
+def test_held_out_change_is_relative_to_ln_k_near_a_zero_objective(case):
+    model, train, problem, optimum = case
+    state = StreamState(problem, SolverConfig())
+    state.history = [0.0110, 0.0108, 0.0106, 0.0104, 0.0102, 0.0100]
+    # 0.001 is 10 % of the objective but 0.07 % of ln K, its value at zero
+    assert state.relative_change() == pytest.approx(0.001 / np.log(K))
+    state.history = [5.0, 5.0, 5.0, 5.0, 5.0, 4.5]  # above ln K: relative
+    assert state.relative_change() == pytest.approx(0.5 / 4.5)
+    state.still_steps = 4  # the fifth still window in a row converges
+    state.steps = 10
+    state.history[-1] = 5.0
+    assert state.check(1e-3) is True
