@@ -86,7 +86,8 @@ class ReadoutConfig:
         stream_passes: L-BFGS passes per fresh view (`"stream"`).
         stream_tolerance: `"stream"` is converged when the held-out
             objective of the averaged readout changed by at most this
-            fraction over its last 5 views.
+            fraction of `max(objective, ln K)` over its last 5 views, at 5
+            consecutive views.
         tolerance: `"lbfgs"` is converged when the whitened gradient norm
             is at most this fraction of its value at zero weights.
         max_passes: objective evaluations allowed per readout (`"lbfgs"`

@@ -26,9 +26,9 @@ minimises the expectation itself, as a stochastic method:
   objective of the averaged readout on it, after each step. A readout is
   converged when that objective changed by at most `stream_tolerance`
   times `max(objective, ln K)` (ln K: its value at zero weights) over
-  `WINDOW` steps, at `WINDOW` consecutive
-  steps, after at least `MIN_VIEWS`; a readout that spends `max_passes`
-  passes or `stream_views` views first is not converged.
+  `WINDOW` steps, at `WINDOW` consecutive steps, after at least
+  `MIN_VIEWS`; a readout that spends `max_passes` passes or
+  `stream_views` views first is not converged.
   The held-out view is an unbiased sample of the expectation for a
   readout that never saw it; the whitened gradient of a fixed cache says
   nothing of the expectation's optimum.
