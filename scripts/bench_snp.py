@@ -311,14 +311,20 @@ def bench_forward(variant, classes, image_size, batches, batch_size):
     return seconds, len(specs), difference
 
 
-def forward_main(argv):
-    parser = argparse.ArgumentParser(description="frozen forward, all taps")
+def model_parser(description, batches):
+    """The flags of the untrained model and the batches both micro-benches
+    (`fields`, `forward`) time."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--variant", default="cct_2_3x2")
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batches", type=int, default=batches)
     parser.add_argument("--batch-size", type=int, default=100)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def forward_main(argv):
+    args = model_parser("frozen forward, all taps", 20).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     seconds, taps, difference = bench_forward(
         args.variant,
@@ -354,17 +360,12 @@ def main(argv=None):
         return forward_main(argv[1:])
     if argv and argv[0] == "fields":
         argv = argv[1:]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="cct_2_3x2")
+    parser = model_parser(__doc__.splitlines()[0], 10)
     parser.add_argument(
         "--tap",
         default="encoder_1_mha",
         help="tap layer name (128 nodes in cct_2_3x2)",
     )
-    parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     r = bench(
