@@ -296,9 +296,10 @@ def bench_forward(variant, classes, image_size, batches, batch_size):
         0, 1, (batch_size, image_size, image_size, 3)
     )
     images = images.astype("float32")
+    engine = SNPEngine(model, specs, classes, ReadoutConfig())
     seconds, outputs = {}, {}
     for name, eagerly in (("eager", True), ("compiled", False)):
-        engine = SNPEngine(model, specs, classes, ReadoutConfig(), eagerly)
+        engine.run_eagerly = eagerly
         outputs[name] = engine.features(images)  # warm-up (and trace)
         start = time.perf_counter()
         for _ in range(batches):

@@ -57,6 +57,7 @@ class SNPEngine:
         specs: `TapSpec`s from `resolve_taps`.
         num_classes: K.
         config: a `ReadoutConfig`.
+        run_eagerly: run the frozen forward and the lab's SGD eagerly.
     """
 
     def __init__(self, model, specs, num_classes, config, run_eagerly=False):
@@ -271,20 +272,13 @@ class SNPEngine:
                 )
         return records
 
-    def fit(
-        self,
-        train_data,
-        optimizer=None,
-        cache_dir=None,
-        run_eagerly=False,
-        verbose=1,
-    ):
-        """Trains every readout with the configured solver; returns one
-        `Convergence` per tap."""
+    def fit(self, train_data, optimizer=None, cache_dir=None, verbose=1):
+        """Trains every readout with the configured solver (eagerly with
+        the engine's `run_eagerly`); returns one `Convergence` per tap."""
         if self.config.solver == "lab":
             self.set_scale(train_data)
             return self.lab_convergence(
-                self.train(train_data, optimizer, run_eagerly, verbose)
+                self.train(train_data, optimizer, self.run_eagerly, verbose)
             )
         if self.config.solver == "stream":
             return solve_stream(self, train_data, cache_dir, verbose)
@@ -410,7 +404,7 @@ def compute_snp(
     }.get(config.solver, config.views)
     _check_reiterable(train_data, "train_data", reads)
     engine = SNPEngine(model, specs, num_classes, config, run_eagerly)
-    records = engine.fit(train_data, optimizer, cache_dir, run_eagerly, verbose)
+    records = engine.fit(train_data, optimizer, cache_dir, verbose)
     results = {}
     selection = (
         [None] * len(specs)

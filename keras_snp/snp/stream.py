@@ -69,9 +69,9 @@ class StreamState:
         self.history = []
         self.still_steps = 0
         self.converged = False
-        # The objective at W = 0 (ln K): the scale of the held-out change,
-        # as the whitened gradient at W = 0 is the cached solver's.
-        self.scale = float(np.log(problem.num_classes))
+        # The scale of the held-out change, as the whitened gradient at
+        # W = 0 is the cached solver's.
+        self.objective_at_zero = float(np.log(problem.num_classes))
 
     def step(self, problem, passes, memory):
         """`passes` L-BFGS passes on one view from the current solution."""
@@ -114,7 +114,7 @@ class StreamState:
         if len(self.history) <= WINDOW:
             return float("inf")
         old, new = self.history[-1 - WINDOW], self.history[-1]
-        return abs(old - new) / max(abs(new), self.scale)
+        return abs(old - new) / max(abs(new), self.objective_at_zero)
 
     def check(self, tolerance, min_views=MIN_VIEWS):
         """Converged once the held-out objective stayed within `tolerance`
