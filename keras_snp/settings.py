@@ -123,7 +123,7 @@ class ReadoutConfig:
     readout: str = "flatten"
     solver: str = "lbfgs"
     views: int = DEFAULT_VIEWS
-    stream_views: int = 60
+    stream_views: int = 120
     stream_passes: int = 2
     stream_tolerance: float = 1e-3
     tolerance: float = SolverConfig.tolerance

@@ -43,6 +43,9 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
+    from keras_snp.cli.common import setup_logging
+
+    setup_logging(not args.quiet)
     from keras_snp.reproduce import sensitivity
     from keras_snp.run.config import RunConfig
     from keras_snp.utils import UsageError

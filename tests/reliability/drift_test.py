@@ -87,3 +87,36 @@ def test_a_done_stage_verifies_its_files(tmp_path):
         assert folder.verify_stage("heads") == "heads/heads.json"
     finally:
         unlock_run(folder.path)
+
+
+@pytest.mark.parametrize(
+    "solver, unread, read",
+    [
+        ("lbfgs", {"readout_stream_views": 7}, {"readout_views": 3}),
+        ("stream", {"readout_views": 3}, {"readout_stream_views": 7}),
+        ("lab", {"readout_tolerance": 0.5}, {"snp_epochs": 3}),
+    ],
+)
+def test_a_setting_the_runs_solver_does_not_read_may_change(
+    tmp_path, solver, unread, read
+):
+    base = dataclasses.replace(BASE, readout_solver=solver)
+    folder = RunFolder.create(str(tmp_path), "r", base)
+    folder.finish_stage("snp", {})
+    unlock_run(folder.path)
+
+    def resume(**changes):
+        try:
+            return RunFolder.create(
+                str(tmp_path),
+                "r",
+                dataclasses.replace(base, **changes),
+                resume=True,
+            )
+        finally:
+            unlock_run(folder.path)
+
+    resume(**unread)  # e.g. a new default of another solver's setting
+    ((key, value),) = read.items()
+    with pytest.raises(UsageError, match=f"snp stage .* ran with {key}="):
+        resume(**read)
