@@ -278,6 +278,16 @@ def measure_snp(
             "accuracies and fields on the test split",
             settings["epochs"],
         )
+    elif settings["solver"] == "stream":
+        report(
+            "snp",
+            "one linear readout per tap, the expectation over the "
+            "augmentation: the frozen model runs once per fresh view of the "
+            "training split (at most %d), 2 L-BFGS passes per tap on each, "
+            "averaged, until a held-out view's objective is still; then "
+            "accuracies and fields on the test split",
+            settings["stream_views"],
+        )
     else:
         report(
             "snp",
