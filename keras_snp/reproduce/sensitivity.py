@@ -154,6 +154,8 @@ def _measure(run_dir, config, keep_fields, out):
     )
     label_names = splits.info.label_names
     logs = os.path.join(out, "logs")
+    # the run's own taps (a CNN run's blocks, a run's --taps)
+    taps = list(read_json(os.path.join(run_dir, "snp", "summary.json"))["taps"])
     if keep_fields:
         result = SNPResult.load(os.path.join(run_dir, "snp"))
         result = dataclasses.replace(result, theta=config.theta)
@@ -170,9 +172,11 @@ def _measure(run_dir, config, keep_fields, out):
             label_names,
             os.path.join(out, "snp"),
             logs,
-            taps=list(config.taps) if config.taps else None,
+            taps=taps,
             validation=splits.validation,
         )
+    if not any(t.kind == "mha" for t in result.taps.values()):
+        return  # a CNN: no heads, no claim 4
     pipeline.measure_heads(
         model,
         result,
