@@ -72,3 +72,24 @@ def tiny_cct(num_classes=5, image_size=16, **overrides):
     return build_cct(
         "cct_2_3x2", num_classes=num_classes, image_size=image_size, **settings
     )
+
+
+def tiny_run_config(output_dir, **overrides):
+    """The `RunConfig` of a quick synthetic run: CCT-2/3x2 at 16 px, 3
+    classes of 8 training images, one epoch, quiet."""
+    from keras_snp.run.config import RunConfig
+
+    settings = dict(
+        dataset="synthetic",
+        variant="cct_2_3x2",
+        image_size=16,
+        epochs=1,
+        batch_size=8,
+        num_classes=3,
+        examples_per_class=8,
+        output_dir=str(output_dir),
+        run_name="r",
+        verbose=0,
+    )
+    settings.update(overrides)
+    return RunConfig(**settings)

@@ -11,23 +11,12 @@ from PIL import Image
 from keras_snp.cli import guarded
 from keras_snp.cli.train import train_main
 from keras_snp.run import pipeline
-from keras_snp.run.config import RunConfig
+from tests.helpers import tiny_run_config
 
 
 def _train(tmp_path, name, seed):
-    config = RunConfig(
-        dataset="synthetic",
-        variant="cct_2_3x2",
-        image_size=16,
-        epochs=1,
-        batch_size=8,
-        num_classes=3,
-        examples_per_class=8,
-        seed=seed,
-        output_dir=str(tmp_path),
-        run_name=name,
-        stages=("train",),
-        verbose=0,
+    config = tiny_run_config(
+        tmp_path, seed=seed, run_name=name, stages=("train",)
     )
     folder = pipeline.run(config)
     model = keras.models.load_model(os.path.join(folder.path, "model.keras"))

@@ -8,24 +8,12 @@ import numpy as np
 import pytest
 
 from keras_snp.run import pipeline
-from keras_snp.run.config import RunConfig
+from tests.helpers import tiny_run_config
 
 
 @pytest.mark.slow
 def test_resumed_analysis_stages_read_the_trained_model(tmp_path, monkeypatch):
-    settings = dict(
-        dataset="synthetic",
-        variant="cct_2_3x2",
-        image_size=16,
-        epochs=1,
-        batch_size=8,
-        num_classes=3,
-        examples_per_class=8,
-        output_dir=str(tmp_path),
-        run_name="r",
-        verbose=0,
-    )
-    folder = pipeline.run(RunConfig(stages=("train", "export"), **settings))
+    folder = pipeline.run(tiny_run_config(tmp_path, stages=("train", "export")))
     trained = keras.models.load_model(os.path.join(folder.path, "model.keras"))
     seen = {}
 
@@ -34,6 +22,6 @@ def test_resumed_analysis_stages_read_the_trained_model(tmp_path, monkeypatch):
         return {}
 
     monkeypatch.setitem(pipeline.STAGE_FUNCTIONS, "snp", snp_stage)
-    pipeline.run(RunConfig(stages=("snp",), **settings), resume=True)
+    pipeline.run(tiny_run_config(tmp_path, stages=("snp",)), resume=True)
     for got, want in zip(seen["weights"], trained.get_weights()):
         np.testing.assert_array_equal(got, want)

@@ -16,9 +16,9 @@ from keras_snp.reproduce import analysis
 from keras_snp.reproduce import evidence
 from keras_snp.reproduce import report
 from keras_snp.run import pipeline
-from keras_snp.run.config import RunConfig
 from keras_snp.snp.result import SNPResult
 from keras_snp.utils import read_json
+from tests.helpers import tiny_run_config
 from tests.reproduce.report_test import _tap
 from tests.reproduce.report_test import make_run
 
@@ -80,21 +80,10 @@ def test_the_control_is_judged_by_the_same_rules_and_rebuilt():
 def test_control_stage_measures_the_network_at_its_initialisation(
     tmp_path, monkeypatch
 ):
-    settings = dict(
-        dataset="synthetic",
-        variant="cct_2_3x2",
-        image_size=16,
-        epochs=1,
-        batch_size=8,
-        num_classes=3,
-        examples_per_class=8,
-        output_dir=str(tmp_path),
-        run_name="r",
-        null_samples=10,
-        verbose=0,
-        seed=3,
+    settings = dict(null_samples=10, seed=3)
+    folder = pipeline.run(
+        tiny_run_config(tmp_path, stages=("train", "export"), **settings)
     )
-    folder = pipeline.run(RunConfig(stages=("train", "export"), **settings))
     trained = keras.models.load_model(os.path.join(folder.path, "model.keras"))
     measured = []
     real_measure = pipeline.measure_snp
@@ -105,7 +94,9 @@ def test_control_stage_measures_the_network_at_its_initialisation(
 
     monkeypatch.setattr(pipeline, "measure_snp", measure_snp)
     folder = pipeline.run(
-        RunConfig(stages=("train", "export", "control"), **settings),
+        tiny_run_config(
+            tmp_path, stages=("train", "export", "control"), **settings
+        ),
         resume=True,
     )
     defaults = defaults_for("synthetic")

@@ -14,6 +14,7 @@ from keras_snp.snp import clusters
 from keras_snp.snp.result import SNPResult
 from keras_snp.utils import UsageError
 from keras_snp.utils import read_json
+from tests.helpers import tiny_run_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 _spec = importlib.util.spec_from_file_location(
@@ -43,20 +44,11 @@ def test_a_change_is_typed_as_the_runs_setting_and_checked():
 def test_sensitivity_measures_again_and_tabulates_beside_the_run(
     tmp_path, capsys
 ):
-    config = RunConfig(
-        dataset="synthetic",
-        variant="cct_2_3x2",
-        image_size=16,
-        epochs=1,
-        batch_size=8,
-        num_classes=3,
-        examples_per_class=8,
-        output_dir=str(tmp_path),
-        run_name="r",
+    config = tiny_run_config(
+        tmp_path,
         null_samples=10,
         readout="pooled",
         stages=("train", "export", "snp", "heads"),
-        verbose=0,
     )
     run_dir = pipeline.run(config).path
     out = str(tmp_path / "sens")
