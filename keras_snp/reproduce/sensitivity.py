@@ -188,8 +188,13 @@ def compare(run_dir, changed_dirs, resamples=1000, seed=0):
     """The claims 1, 2 and 4 of `run_dir` and of each sensitivity folder:
     `{"rows": [...], "moved": {change: [claims whose verdict moved]}}`."""
     base = analysis.analyze_run(run_dir, resamples=resamples, seed=seed)
-    table = {"run": _claims(base), "changes": {}, "moved": {}}
-    for path in changed_dirs:
+    table = {
+        "run_name": base["run_name"],
+        "run": _claims(base),
+        "changes": {},
+        "moved": {},
+    }
+    for path in sorted(changed_dirs, key=os.path.basename):
         change = read_json(os.path.join(path, "run.json"))["sensitivity"]
         name = change_name(change["change"])
         a = analysis.analyze_run(path, resamples=resamples, seed=seed)
@@ -217,9 +222,9 @@ def _claims(a):
     return rows
 
 
-def render(table, run_dir):
+def render(table):
     lines = [
-        f"# Sensitivity of `{os.path.basename(os.path.normpath(run_dir))}`",
+        f"# Sensitivity of `{table['run_name']}`",
         "",
         "Claims 1, 2 and 4 measured again on the run's trained model with "
         "one setting changed (`python scripts/sensitivity.py`); claim 3 is "
@@ -244,18 +249,73 @@ def render(table, run_dir):
             )
     lines += ["", "Statistics (the same for every setting):", ""]
     lines += [f"- {c}: {r['statistic']}" for c, r in table["run"].items()]
+    lines += [
+        "",
+        "Published with `--publish PATH.md`, the table is computed from the "
+        "evidence in the folder `PATH/` (per-node statistics, heads' "
+        "reports), and `python scripts/sensitivity.py --rebuild PATH` "
+        "computes it again from there, without a model or data.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def sensitivity(run_dir, changes, out_dir, verbose=1, resamples=1000):
+def sensitivity(
+    run_dir, changes, out_dir, verbose=1, resamples=1000, publish=None
+):
     """Runs every change of `changes` (dictionaries) on `run_dir`, then
     writes `out_dir/SENSITIVITY.md` and `sensitivity.json`; returns the
-    table."""
+    table. `publish`: a `.md` path that also gets the table, computed from
+    the evidence written beside it (`publish_evidence`)."""
     if not os.path.isfile(os.path.join(run_dir, "run.json")):
         raise UsageError(f"{run_dir} holds no run.json: give a run folder.")
+    if publish is not None and not publish.endswith(".md"):
+        raise UsageError(f"--publish {publish!r}: give a path ending in .md")
     os.makedirs(out_dir, exist_ok=True)
     done = [run_change(run_dir, c, out_dir, verbose) for c in changes]
     table = compare(run_dir, done, resamples=resamples)
     write_json(os.path.join(out_dir, "sensitivity.json"), table)
-    write_text(os.path.join(out_dir, "SENSITIVITY.md"), render(table, run_dir))
+    write_text(os.path.join(out_dir, "SENSITIVITY.md"), render(table))
+    if publish is not None:
+        evidence_dir = publish_evidence(run_dir, done, publish[: -len(".md")])
+        table = rebuild(evidence_dir, publish, resamples=resamples)
+    return table
+
+
+def publish_evidence(run_dir, changed_dirs, out_dir):
+    """The evidence of a sensitivity table (no model, no data): `run/`,
+    what claims 1, 2 and 4 of `run_dir` rest on, and one folder per change
+    (`evidence.write_evidence`: per-node statistics instead of fields)."""
+    from keras_snp.reproduce import evidence
+
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, "run")
+    shutil.rmtree(base, ignore_errors=True)
+    evidence.write_evidence(run_dir, base)
+    for part in ("pruned", "control"):  # not what claims 1, 2 and 4 read
+        shutil.rmtree(os.path.join(base, part), ignore_errors=True)
+    for path in changed_dirs:
+        target = os.path.join(out_dir, os.path.basename(path))
+        shutil.rmtree(target, ignore_errors=True)
+        evidence.write_evidence(path, target)
+    return out_dir
+
+
+def rebuild(evidence_dir, out_md=None, resamples=1000):
+    """The table of a published sensitivity run, from its evidence
+    (`publish_evidence`); written to `out_md` when given."""
+    base = os.path.join(evidence_dir, "run")
+    if not os.path.isfile(os.path.join(base, "run.json")):
+        raise UsageError(
+            f"{evidence_dir} holds no run/run.json: give the folder "
+            "beside a published sensitivity table."
+        )
+    changed = sorted(
+        os.path.join(evidence_dir, name)
+        for name in os.listdir(evidence_dir)
+        if name != "run"
+        and os.path.isfile(os.path.join(evidence_dir, name, "run.json"))
+    )
+    table = compare(base, changed, resamples=resamples)
+    if out_md is not None:
+        write_text(out_md, render(table))
     return table

@@ -92,6 +92,24 @@ def test_sensitivity_measures_again_and_tabulates_beside_the_run(
             if claims[c]["verdict"] != table["run"][c]["verdict"]
         ]
 
+    # published: the table computed from its evidence, and rebuilt from it
+    page = str(tmp_path / "pub" / "r-sensitivity.md")
+    assert sensitivity_script.main(argv + ["--publish", page]) == 0
+    with open(page) as f:
+        published = f.read()
+    evidence_dir = page[: -len(".md")]
+    assert not os.path.exists(os.path.join(evidence_dir, "run", "pruned"))
+    assert os.path.isfile(
+        os.path.join(evidence_dir, "theta=0.5", "snp", "nodes.npz")
+    )
+    assert not os.path.exists(
+        os.path.join(evidence_dir, "theta=0.5", "snp", "snp.npz")
+    )
+    capsys.readouterr()
+    assert sensitivity_script.main(["--rebuild", evidence_dir]) == 0
+    assert capsys.readouterr().out.strip() == published.strip()
+    assert sensitivity.render(table) == published
+
     # complete changes are kept: a second call measures nothing
     before = os.path.getmtime(os.path.join(views, "run.json"))
     assert sensitivity_script.main(argv) == 0
