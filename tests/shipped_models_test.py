@@ -98,7 +98,7 @@ def test_a_model_from_a_newer_keras_names_the_upgrade(tmp_path):
 
 def test_readme_first_example_prints_head_experts():
     skip_if_saved_with_newer_keras(
-        os.path.join(ROOT, "saved_models", "snp-convergence")
+        os.path.join(ROOT, "saved_models", "cifar100-cct_4_3x2-converged")
     )
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         readme = f.read()
