@@ -193,19 +193,62 @@ def compare(run_dir, changed_dirs, resamples=1000, seed=0):
         "run": _claims(base),
         "changes": {},
         "moved": {},
+        "same_diagonal_sets": {},
     }
+    masks = diagonal_masks(run_dir)
+    summary = read_json(os.path.join(run_dir, "snp", "summary.json"))
+    kinds = {t: analysis.tap_kind(v) for t, v in summary["taps"].items()}
     for path in sorted(changed_dirs, key=os.path.basename):
         change = read_json(os.path.join(path, "run.json"))["sensitivity"]
         name = change_name(change["change"])
         a = analysis.analyze_run(path, resamples=resamples, seed=seed)
         claims = _claims(a)
         table["changes"][name] = claims
+        table["same_diagonal_sets"][name] = same_diagonal_sets(
+            masks, diagonal_masks(path), kinds
+        )
         table["moved"][name] = [
             claim
             for claim, row in claims.items()
             if row["verdict"] != table["run"][claim]["verdict"]
         ]
     return table
+
+
+def diagonal_masks(run_dir):
+    """`{tap: (nodes, K) bool}` diagonal sets of a run folder (from its
+    fields) or of its evidence (from `snp/nodes.npz`)."""
+    import numpy as np
+
+    from keras_snp.snp import clusters
+    from keras_snp.utils import load_npz
+
+    summary = read_json(os.path.join(run_dir, "snp", "summary.json"))
+    fields = os.path.join(run_dir, "snp", "snp.npz")
+    if os.path.isfile(fields):
+        arrays = load_npz(fields)
+        return {
+            tap: clusters.diagonal_mask(arrays[f"{tap}.V"], summary["theta"])
+            for tap in summary["taps"]
+        }
+    arrays = load_npz(os.path.join(run_dir, "snp", "nodes.npz"))
+    K = summary["num_classes"]
+    return {
+        tap: np.unpackbits(arrays[f"{tap}.diag_mask"], axis=-1)[:, :K] > 0
+        for tap in summary["taps"]
+    }
+
+
+def same_diagonal_sets(masks, other, kinds):
+    """Per tap kind (`kinds`: tap -> `mha`, `ff`, `res`, ...): the fraction
+    of the nodes whose diagonal set is the same in `other` as in `masks`."""
+    import numpy as np
+
+    same = {}
+    for tap, mask in masks.items():
+        equal = np.all(mask == other[tap], axis=-1)
+        same.setdefault(kinds[tap], []).append(equal)
+    return {k: float(np.concatenate(v).mean()) for k, v in same.items()}
 
 
 def _claims(a):
@@ -247,6 +290,19 @@ def render(table):
                 f"| {claim} | `{name}` | {other['value']} | "
                 f"{other['verdict']}{moved} |"
             )
+    kinds = sorted({k for v in table["same_diagonal_sets"].values() for k in v})
+    if kinds:
+        lines += [
+            "",
+            "Nodes whose diagonal set is the run's (readout seed 0), by tap "
+            "kind:",
+            "",
+            "| setting | " + " | ".join(f"`{k}`" for k in kinds) + " |",
+            "| --- |" + " --- |" * len(kinds),
+        ]
+        for name, same in table["same_diagonal_sets"].items():
+            cells = [f"{same[k]:.3f}" if k in same else "—" for k in kinds]
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines += ["", "Statistics (the same for every setting):", ""]
     lines += [f"- {c}: {r['statistic']}" for c, r in table["run"].items()]
     lines += [

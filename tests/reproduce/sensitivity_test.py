@@ -83,6 +83,20 @@ def test_sensitivity_measures_again_and_tabulates_beside_the_run(
     )
 
     table = read_json(os.path.join(out, "sensitivity.json"))
+    # theta alone moves a node's diagonal set only through the threshold:
+    # the fraction kept is the share of nodes whose set is the same at 0.5
+    want = {}
+    for name, tap in base.taps.items():
+        same = np.all(
+            clusters.diagonal_mask(tap.V, 0.3)
+            == clusters.diagonal_mask(tap.V, 0.5),
+            axis=-1,
+        )
+        want.setdefault(tap.kind, []).append(same)
+    got = table["same_diagonal_sets"]["theta=0.5"]
+    assert set(got) == set(want)
+    for kind, same in want.items():
+        assert got[kind] == pytest.approx(np.concatenate(same).mean())
     assert set(table["changes"]) == {"theta=0.5", "readout_views=1"}
     for name, claims in table["changes"].items():
         assert set(claims) == set(table["run"])
