@@ -72,15 +72,17 @@ class ReadoutConfig:
     Attributes:
         readout: `"flatten"` (tokens x nodes -> K) or `"pooled"` (mean over
             tokens, nodes -> K).
-        solver: `"lbfgs"` (default): the frozen model runs forward once per
-            augmented view, the features are cached and each readout is
-            solved to its optimum by whitened L-BFGS
-            (`keras_snp.snp.solver`), with its convergence measured.
-            `"stream"`: the expectation over the augmentation, by
-            warm-started L-BFGS steps on fresh views with averaging,
-            converged on a held-out view (`keras_snp.snp.stream`).
-            `"lab"`: the lab's protocol, streaming Nesterov SGD for
-            `epochs` epochs with fresh augmentation every epoch.
+        solver: `"stream"` (default): the lab's objective, the
+            expectation over the augmentation, by warm-started whitened
+            L-BFGS steps on fresh views with averaging, converged on a
+            held-out view (`keras_snp.snp.stream`). `"lbfgs"`: the frozen
+            model runs forward once per augmented view (`views`), the
+            features are cached and each readout is solved to the optimum
+            of the mean over those views by whitened L-BFGS
+            (`keras_snp.snp.solver`), with its convergence measured (fewer
+            forwards; it fits its cached views). `"lab"`: the lab's
+            protocol, streaming Nesterov SGD for `epochs` epochs with fresh
+            augmentation every epoch.
         views: augmented views of the training split cached for `"lbfgs"`.
         stream_views: most fresh views `"stream"` takes per readout.
         stream_passes: L-BFGS passes per fresh view (`"stream"`).
@@ -121,7 +123,7 @@ class ReadoutConfig:
     """
 
     readout: str = "flatten"
-    solver: str = "lbfgs"
+    solver: str = "stream"
     views: int = DEFAULT_VIEWS
     stream_views: int = 120
     stream_passes: int = 2

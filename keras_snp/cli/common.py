@@ -279,11 +279,11 @@ def add_snp_options(parser):
         "--readout-solver",
         choices=SOLVERS,
         default=ReadoutConfig.solver,
-        help="lbfgs: each readout solved to its optimum on cached features, "
-        "convergence measured; stream: the expectation over the "
-        "augmentation by steps on fresh views, convergence on a held-out "
-        "view (METHOD.md); lab: the lab's streaming SGD for "
-        "--readout-epochs epochs",
+        help="stream: the expectation over the augmentation by steps on "
+        "fresh views, convergence on a held-out view (METHOD.md); lbfgs: "
+        "each readout solved to the optimum of the mean over "
+        "--readout-views cached views, convergence measured; lab: the "
+        "lab's streaming SGD for --readout-epochs epochs",
     )
     group.add_argument(
         "--readout-views",

@@ -19,9 +19,9 @@ minimises the expectation itself, as a stochastic method:
   view (tests/snp/stream_test.py) it ends 1-2 % above the expectation's
   optimum where 1, 2 and 4 cached views end 86 %, 22 % and 11 % above;
   on real CIFAR-100 it ends below the lab's 200 epochs, which stop above
-  the optimum (docs/results/snp-convergence.md, finding 9), but on small
-  training splits the views' noise keeps the residual taps' held-out
-  objective moving past 60 views, hence not yet the default;
+  the optimum (docs/results/snp-convergence.md, finding 9); on the
+  noisiest small splits its residual taps need 60-65 views (finding 11),
+  hence the cap of 120. The default solver (finding 12);
 - convergence is measured on one more view held out from every step: the
   objective of the averaged readout on it, after each step. A readout is
   converged when that objective changed by at most `stream_tolerance`
