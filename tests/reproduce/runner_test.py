@@ -17,7 +17,7 @@ class RunnerTest(TestCase):
         self.assertEqual(config.recipe, "light")
         self.assertEqual(config.epochs, 10)
         self.assertEqual(config.snp_epochs, 200)
-        self.assertEqual(config.readout_solver, "lbfgs")
+        self.assertEqual(config.readout_solver, "stream")
         self.assertEqual(
             config.stages,
             ("train", "export", "snp", "heads", "control", "prune"),

@@ -48,6 +48,7 @@ def test_sensitivity_measures_again_and_tabulates_beside_the_run(
         tmp_path,
         null_samples=10,
         readout="pooled",
+        readout_solver="lbfgs",  # so that readout_views=1 is a change
         stages=("train", "export", "snp", "heads"),
     )
     run_dir = pipeline.run(config).path
