@@ -10,9 +10,9 @@ import pytest
 from keras_snp.run import export as export_lib
 from keras_snp.run import fit as training
 from keras_snp.run import pipeline
-from keras_snp.run.config import RunConfig
 from keras_snp.utils import write_json
 from tests.helpers import tiny_cct
+from tests.helpers import tiny_run_config
 
 
 def _listing(directory):
@@ -142,21 +142,14 @@ def test_every_run_file_is_written_by_rename(tmp_path, monkeypatch):
     """Audit: each file of a whole run (all stages) lies under a path that
     was renamed into place; TensorBoard event files excepted."""
     targets = _renames(monkeypatch)
-    config = RunConfig(
-        dataset="synthetic",
-        variant="cct_2_3x2",
-        image_size=16,
-        epochs=1,
+    config = tiny_run_config(
+        tmp_path,
         batch_size=16,
-        num_classes=3,
-        examples_per_class=8,
-        output_dir=str(tmp_path),
         run_name="audit",
         snp_epochs=1,
         null_samples=3,
         ablation=False,
         fine_tune_epochs=0,  # no file of its own; fit's files are audited
-        verbose=0,
     )
     folder = pipeline.run(config)
     monkeypatch.undo()
