@@ -114,11 +114,22 @@ def convergence_lines(taps):
         return [f"SNP readouts: trained by {what}, convergence not measured"]
     failed = [n for n, c in measured.items() if not c["converged"]]
     passes = [c["passes"] for c in measured.values()]
-    worst = max(c["relative_grad_norm"] for c in measured.values())
+    if all(c.get("solver") == "stream" for c in measured.values()):
+        views = [c["views"] for c in measured.values()]
+        worst = max(c["held_out_change"] for c in measured.values())
+        how = (
+            f"{min(views)}-{max(views)} fresh views, largest held-out "
+            f"change {worst:.1e}"
+        )
+    else:
+        worst = max(c["relative_grad_norm"] for c in measured.values())
+        how = (
+            f"{min(passes)}-{max(passes)} passes, largest relative "
+            f"gradient {worst:.1e}"
+        )
     lines = [
         f"SNP readouts: {len(measured) - len(failed)} of {len(measured)} "
-        f"converged ({min(passes)}-{max(passes)} passes, largest relative "
-        f"gradient {worst:.1e})"
+        f"converged ({how})"
     ]
     if failed:
         lines.append(

@@ -240,3 +240,21 @@ def test_closing_summary_names_taps_not_converged(tmp_path):
         run / "snp" / "summary.json", _with_convergence(_result()).summary()
     )
     assert "NOT converged" not in summary_lib.summary_text(str(run))
+
+
+def test_closing_summary_of_fresh_view_readouts_counts_views(tmp_path):
+    run = tmp_path / "r1"
+    (run / "snp").mkdir(parents=True)
+    write_json(run / "run.json", {"run_name": "r1", "stages": {}})
+    result = _with_convergence(_result())
+    for i, tap in enumerate(result.taps.values()):
+        tap.convergence.update(
+            solver="stream", views=20 + i, held_out_change=1e-4 * (i + 1)
+        )
+    write_json(run / "snp" / "summary.json", result.summary())
+    taps = len(result.taps)
+    text = summary_lib.summary_text(str(run))
+    assert (
+        f"SNP readouts: {taps} of {taps} converged (20-{19 + taps} fresh "
+        f"views, largest held-out change {1e-4 * taps:.1e})" in text
+    )
