@@ -129,7 +129,6 @@ def run_change(run_dir, change, out_dir, verbose=1):
 def _measure(run_dir, config, keep_fields, out):
     import keras
 
-    from keras_snp import data as data_lib
     from keras_snp.run import pipeline
     from keras_snp.snp import SNPResult
 
@@ -140,14 +139,7 @@ def _measure(run_dir, config, keep_fields, out):
             "export stage is done."
         )
     model = keras.models.load_model(model_path)
-    splits = data_lib.load(
-        config.dataset,
-        config.image_size,
-        pipeline.SNP_BATCH_SIZE,
-        recipe="none",
-        seed=config.seed,
-        **pipeline.source_kwargs(config),
-    )
+    splits = pipeline.load_snp_data(config)
     label_names = splits.info.label_names
     logs = os.path.join(out, "logs")
     # the run's own taps (a CNN run's blocks, a run's --taps)
@@ -185,8 +177,10 @@ def _measure(run_dir, config, keep_fields, out):
 
 
 def compare(run_dir, changed_dirs, resamples=1000, seed=0):
-    """The claims 1, 2 and 4 of `run_dir` and of each sensitivity folder:
-    `{"rows": [...], "moved": {change: [claims whose verdict moved]}}`."""
+    """The claims 1, 2 and 4 of `run_dir` (`run`) and of each sensitivity
+    folder (`changes`), the claims whose verdict each change moved
+    (`moved`) and the share of nodes per tap kind whose diagonal set it
+    kept (`same_diagonal_sets`)."""
     base = analysis.analyze_run(run_dir, resamples=resamples, seed=seed)
     table = {
         "run_name": base["run_name"],

@@ -24,6 +24,7 @@ from keras_snp.run.config import STAGES
 from keras_snp.run.folder import RunFolder
 from keras_snp.run.progress import report
 from keras_snp.run.resolve import resolve_config
+from keras_snp.settings import ReadoutConfig
 from keras_snp.training import recipe as recipe_lib
 from keras_snp.training import strategy as strategy_lib
 from keras_snp.utils import UsageError
@@ -66,14 +67,7 @@ class Context:
 
     def _snp_loaded(self):
         if self._snp_splits is None:
-            self._snp_splits = data_lib.load(
-                self.config.dataset,
-                self.config.image_size,
-                SNP_BATCH_SIZE,
-                recipe="none",
-                seed=self.config.seed,
-                **source_kwargs(self.config),
-            )
+            self._snp_splits = load_snp_data(self.config)
         return self._snp_splits
 
     def snp_data(self):
@@ -86,6 +80,19 @@ class Context:
         """The validation split, batched as `snp_data` (ANDC's masks are
         chosen on it, never on test)."""
         return self._snp_loaded().validation
+
+
+def load_snp_data(config):
+    """The splits the readouts read: batch 100, no recipe (the readouts
+    apply their own flip + shift)."""
+    return data_lib.load(
+        config.dataset,
+        config.image_size,
+        SNP_BATCH_SIZE,
+        recipe="none",
+        seed=config.seed,
+        **source_kwargs(config),
+    )
 
 
 def source_kwargs(config):
@@ -283,10 +290,11 @@ def measure_snp(
             "snp",
             "one linear readout per tap, the expectation over the "
             "augmentation: the frozen model runs once per fresh view of the "
-            "training split (at most %d), 2 L-BFGS passes per tap on each, "
+            "training split (at most %d), %d L-BFGS passes per tap on each, "
             "averaged, until a held-out view's objective is still; then "
             "accuracies and fields on the test split",
             settings["stream_views"],
+            ReadoutConfig.stream_passes,
         )
     else:
         report(

@@ -113,7 +113,6 @@ def convergence_lines(taps):
         what = "the lab's SGD" if solvers == {"lab"} else "an older engine"
         return [f"SNP readouts: trained by {what}, convergence not measured"]
     failed = [n for n, c in measured.items() if not c["converged"]]
-    passes = [c["passes"] for c in measured.values()]
     if all(c.get("solver") == "stream" for c in measured.values()):
         views = [c["views"] for c in measured.values()]
         worst = max(c["held_out_change"] for c in measured.values())
@@ -122,6 +121,7 @@ def convergence_lines(taps):
             f"change {worst:.1e}"
         )
     else:
+        passes = [c["passes"] for c in measured.values()]
         worst = max(c["relative_grad_norm"] for c in measured.values())
         how = (
             f"{min(passes)}-{max(passes)} passes, largest relative "

@@ -23,8 +23,8 @@ def _run(tmp_path, stages=(), history=()):
     return folder.path
 
 
-def _resume(tmp_path, redo=(), **changes):
-    config = dataclasses.replace(BASE, **changes)
+def _resume(tmp_path, redo=(), base=BASE, **changes):
+    config = dataclasses.replace(base, **changes)
     try:
         return RunFolder.create(
             str(tmp_path), "r", config, resume=True, redo=redo
@@ -104,19 +104,8 @@ def test_a_setting_the_runs_solver_does_not_read_may_change(
     folder = RunFolder.create(str(tmp_path), "r", base)
     folder.finish_stage("snp", {})
     unlock_run(folder.path)
-
-    def resume(**changes):
-        try:
-            return RunFolder.create(
-                str(tmp_path),
-                "r",
-                dataclasses.replace(base, **changes),
-                resume=True,
-            )
-        finally:
-            unlock_run(folder.path)
-
-    resume(**unread)  # e.g. a new default of another solver's setting
+    # e.g. a new default of another solver's setting
+    _resume(tmp_path, base=base, **unread)
     ((key, value),) = read.items()
     with pytest.raises(UsageError, match=f"snp stage .* ran with {key}="):
-        resume(**read)
+        _resume(tmp_path, base=base, **read)
