@@ -15,6 +15,7 @@ example does so.
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,6 +94,19 @@ def ship(run_dir, name, into="saved_models"):
     return target
 
 
+def git_ignored(path):
+    """True when `path` lies in a git checkout that ignores it."""
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", os.path.abspath(path)],
+            cwd=os.path.dirname(os.path.abspath(path)),
+            capture_output=True,
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
@@ -100,7 +114,15 @@ def main(argv=None):
     parser.add_argument("--into", default="saved_models")
     args = parser.parse_args(argv)
     try:
-        print(ship(args.run_dir, args.name, args.into))
+        target = ship(args.run_dir, args.name, args.into)
+        print(target)
+        if git_ignored(os.path.join(target, "ABOUT.md")):
+            print(
+                f"warning: git ignores {target}: add "
+                f"'!{os.path.relpath(target)}/' to .gitignore before "
+                "committing it",
+                file=sys.stderr,
+            )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

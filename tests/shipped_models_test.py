@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 import zipfile
 
 import keras
@@ -35,6 +37,46 @@ SHIPPED = sorted(
 
 def test_at_least_one_model_is_shipped():
     assert SHIPPED, "saved_models/<name>/ holds no shipped model"
+
+
+def readme_shipped_names():
+    """The `saved_models/` folders the README's first section names."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme.split("## A shipped model", 1)[1].split("\n## ", 1)[0]
+    prose = re.sub(r"```.*?```", "", section, flags=re.S)
+    return sorted(set(re.findall(r"`([\w.-]+)/`", prose)))
+
+
+def test_every_model_the_readme_names_is_shipped():
+    names = readme_shipped_names()
+    assert "cifar100-cct_4_3x2-converged" in names
+    shipped = {os.path.basename(folder) for folder in SHIPPED}
+    assert set(names) <= shipped, f"README names {set(names) - shipped}"
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None
+    or not os.path.isdir(os.path.join(ROOT, ".git")),
+    reason="not a git checkout",
+)
+@pytest.mark.parametrize("folder", SHIPPED, ids=os.path.basename)
+def test_shipped_models_are_not_ignored_by_git(folder):
+    # saved_models/* is ignored (run folders land there by default): a
+    # shipped folder needs its own `!saved_models/<name>/` in .gitignore.
+    for name in (
+        "ABOUT.md",
+        "model.keras",
+        os.path.join("pruned", "model.keras"),
+    ):
+        path = os.path.relpath(os.path.join(folder, name), ROOT)
+        ignored = (
+            subprocess.run(
+                ["git", "check-ignore", "-q", path], cwd=ROOT
+            ).returncode
+            == 0
+        )
+        assert not ignored, f"{path} is git-ignored: add it to .gitignore"
 
 
 def skip_if_saved_with_newer_keras(folder):

@@ -235,3 +235,38 @@ def test_files_recompute_from_snp_npz(run_dir):
                 if peak > 0 and V_h[c, c] / peak > report["theta"]
             ]
             assert entry["labels"] == expected
+
+
+def test_ship_models_copies_a_finished_run(run_dir, tmp_path):
+    into = tmp_path / "shipped"
+    done = run_script(
+        "ship_models.py", str(run_dir), "tiny", "--into", str(into)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = into / "tiny"
+    assert done.stdout.strip() == str(folder)
+    assert "warning" not in done.stderr  # tmp_path is no git checkout
+    with open(run_dir / "run.json", encoding="utf-8") as f:
+        test_accuracy = json.load(f)["stages"]["train"]["test_accuracy"]
+    about = (folder / "ABOUT.md").read_text(encoding="utf-8")
+    assert f"test accuracy: {test_accuracy:.4f}" in about
+    for name in ("heads.json", "heads.md", "snp_summary.json", "pruning.json"):
+        assert (folder / name).read_bytes() == (
+            run_dir
+            / {
+                "snp_summary.json": "snp/summary.json",
+                "pruning.json": "pruned/pruning.json",
+            }.get(name, f"heads/{name}")
+        ).read_bytes()
+    pruned = export.load_model(str(folder / "pruned" / "model.keras"))
+    assert (
+        pruned.output_shape[-1]
+        == keras.models.load_model(folder / "model.keras").output_shape[-1]
+    )
+
+    refused = run_script(
+        "ship_models.py", str(tmp_path), "x", "--into", str(into)
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: ") and "--resume" in refused.stderr
+    assert not (into / "x").exists()
