@@ -76,7 +76,11 @@ def tiny_cct(num_classes=5, image_size=16, **overrides):
 
 def tiny_run_config(output_dir, **overrides):
     """The `RunConfig` of a quick synthetic run: CCT-2/3x2 at 16 px, 3
-    classes of 8 training images, one epoch, quiet."""
+    classes of 8 training images, one epoch, quiet. Its readouts use the
+    cached solver (`lbfgs`: two forwards per tap, about half the SNP time
+    of the default `stream`), since the tests that use it are not about the
+    solver; `tests/snp/stream_test.py` and the end-to-end CLI run of
+    `tests/run/full_pipeline_test.py` run the default."""
     from keras_snp.run.config import RunConfig
 
     settings = dict(
@@ -89,6 +93,7 @@ def tiny_run_config(output_dir, **overrides):
         examples_per_class=8,
         output_dir=str(output_dir),
         run_name="r",
+        readout_solver="lbfgs",
         verbose=0,
     )
     settings.update(overrides)

@@ -28,8 +28,8 @@ def test_train_and_export_with_two_cpu_replicas(tmp_path):
         "official",
         "--null-samples",
         "5",
-        "--readout-epochs",
-        "1",
+        "--readout-solver",
+        "lbfgs",  # the default stream solver: tests/run/full_pipeline_test.py
         # The stage's rows without their fine-tune: fine-tuning masked
         # models under MirroredStrategy is tests/pruning/wrapper_test.py's.
         "--fine-tune-epochs",
