@@ -341,11 +341,11 @@ def compute_snp(
     Trains one bias-free readout per tap on a frozen copy of `model` (in
     inference mode; `model` itself is never modified), then accumulates
     every node's SNP matrix `V` on the test split (METHOD.md section 2).
-    By default each readout is solved to the optimum of its convex
-    objective on cached features (`solver="lbfgs"`) and its convergence is
-    recorded in `TapResult.convergence`; `solver="stream"` solves the
-    expectation over the augmentation by steps on fresh views;
-    `solver="lab"` runs the lab's SGD.
+    By default (`solver="stream"`) each readout minimises the expectation
+    of its convex objective over the augmentation, by steps on fresh
+    views until a held-out view's objective is still; `solver="lbfgs"`
+    solves it to the optimum on a few cached views; `solver="lab"` runs
+    the lab's SGD. Convergence is recorded in `TapResult.convergence`.
 
     Args:
         model: a trained single-input Keras model (functional/Sequential).

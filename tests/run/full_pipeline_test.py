@@ -143,8 +143,8 @@ def test_analyze_and_prune_scripts(run_dir, tmp_path):
         str(out),
         "--null-samples",
         "5",
-        "--snp-epochs",
-        "1",
+        "--readout-solver",
+        "lbfgs",  # the default stream ran in the fixture's train.py
         "--no-ablation",
     )
     assert done.returncode == 0, done.stderr[-3000:]

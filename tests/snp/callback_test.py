@@ -56,7 +56,7 @@ def test_callback_logs_saves_and_resets(tmp_path):
         BATCHES,
         taps=["encoder_1_ff_hidden", "encoder_2_ff_hidden"],
         every_n_epochs=1,
-        readout_epochs=1,
+        solver="lbfgs",  # the callback's default: test_snp_during_training
         on_result=snp_logger(log_dir),
         output_dir=out,
         batch_size=20,
