@@ -253,7 +253,8 @@ def converged_report(r, command):
         "| --- | --- |",
         f"| converged SNP, all taps (forwards + solves) | {r['total_s']:.1f} |",
     ]
-    if r["cache_s"] is not None:
+    stream = r["solver"] == "stream"
+    if not stream:
         lines += [
             "| of which the cache (one forward per view) | "
             f"{r['cache_s']:.1f} |",
@@ -270,12 +271,11 @@ def converged_report(r, command):
         f"{min(r['passes'])}-{max(r['passes'])} (total {sum(r['passes'])})",
         f"- **lab {LAB_EPOCHS} epochs / converged SNP: "
         f"{r['lab_200_s'] / r['total_s']:.1f}x**",
-        f"- **{'solves' if r['cache_s'] is not None else 'forwards + solves'}"
+        f"- **{'forwards + solves' if stream else 'solves'}"
         f" / FLOP bound: {r['solve_s'] / r['flop_bound_s']:.2f}x**",
         f"- peak host memory: {r['peak_host_mb']:.0f} MB",
         "",
     ]
-    stream = r["solver"] == "stream"
     # stream converges on a held-out view's change, lbfgs on the gradient
     criterion = "held-out change" if stream else "relative gradient"
     lines += [

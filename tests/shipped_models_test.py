@@ -3,12 +3,12 @@ them, and the README's first example runs as written."""
 
 import contextlib
 import glob
+import importlib.util
 import io
 import json
 import os
 import re
 import shutil
-import subprocess
 import zipfile
 
 import keras
@@ -64,19 +64,20 @@ def test_every_model_the_readme_names_is_shipped():
 def test_shipped_models_are_not_ignored_by_git(folder):
     # saved_models/* is ignored (run folders land there by default): a
     # shipped folder needs its own `!saved_models/<name>/` in .gitignore.
+    spec = importlib.util.spec_from_file_location(
+        "ship_models", os.path.join(ROOT, "scripts", "ship_models.py")
+    )
+    ship_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship_models)
     for name in (
         "ABOUT.md",
         "model.keras",
         os.path.join("pruned", "model.keras"),
     ):
-        path = os.path.relpath(os.path.join(folder, name), ROOT)
-        ignored = (
-            subprocess.run(
-                ["git", "check-ignore", "-q", path], cwd=ROOT
-            ).returncode
-            == 0
+        path = os.path.join(folder, name)
+        assert not ship_models.git_ignored(path), (
+            f"{path} is git-ignored: add it to .gitignore"
         )
-        assert not ignored, f"{path} is git-ignored: add it to .gitignore"
 
 
 def skip_if_saved_with_newer_keras(folder):
